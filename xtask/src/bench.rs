@@ -1,0 +1,397 @@
+//! The benchmark harness: reads the `BENCH` lines a guest suite prints (one fio JSON per
+//! run, Rust and C alternating in pairs), and reports median/min/max of each side and the
+//! median of the per-pair ratio, oriented so that higher is better for Rust. Writes
+//! `SUITE.json`, `SUITE.md` and `SUITE.svg`.
+
+use crate::util::{Error, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Rust,
+    C,
+}
+
+/// One figure of one run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub case: String,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub higher_is_better: bool,
+    pub side: Side,
+    pub pair: u32,
+    pub value: f64,
+}
+
+/// Parses `BENCH case=… side=rust|c pair=N {fio json}` lines.
+pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
+    let mut samples = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(err) = line.strip_prefix("BENCH-ERROR ") {
+            return Err(Error::new(format!("the benchmark guest reported: {err}")));
+        }
+        let Some(rest) = line.strip_prefix("BENCH ") else { continue };
+        let mut fields = BTreeMap::new();
+        let mut rest = rest;
+        while let Some((kv, tail)) = rest.split_once(' ') {
+            let Some((k, v)) = kv.split_once('=') else { break };
+            fields.insert(k, v);
+            rest = tail;
+        }
+        let (Some(case), Some(side), Some(pair)) = (fields.get("case"), fields.get("side"), fields.get("pair")) else {
+            return Err(Error::new(format!("malformed benchmark line: {line}")));
+        };
+        let side = match *side {
+            "rust" => Side::Rust,
+            "c" => Side::C,
+            other => return Err(Error::new(format!("unknown side `{other}` in: {line}"))),
+        };
+        let pair: u32 = pair.parse().map_err(|_| Error::new(format!("bad pair in: {line}")))?;
+        let fio: Value = serde_json::from_str(rest)
+            .map_err(|e| Error::new(format!("fio output for {case} ({side:?}, pair {pair}) is not JSON: {e}")))?;
+        for (metric, unit, higher, value) in fio_figures(&fio)? {
+            samples.push(Sample {
+                case: case.to_string(),
+                metric,
+                unit,
+                higher_is_better: higher,
+                side,
+                pair,
+                value,
+            });
+        }
+    }
+    Ok(samples)
+}
+
+/// IOPS, bandwidth and mean completion latency of the job's active direction(s).
+fn fio_figures(fio: &Value) -> Result<Vec<(&'static str, &'static str, bool, f64)>> {
+    let job = fio
+        .get("jobs")
+        .and_then(|j| j.get(0))
+        .ok_or_else(|| Error::new("fio JSON has no jobs"))?;
+    if job.get("error").and_then(Value::as_i64).unwrap_or(0) != 0 {
+        return Err(Error::new(format!("fio reported error {} for a benchmark run", job["error"])));
+    }
+    let mut iops = 0.0;
+    let mut bw_kib = 0.0;
+    let mut lat_weighted = 0.0;
+    for dir in ["read", "write"] {
+        let d = &job[dir];
+        let dir_iops = d["iops"].as_f64().unwrap_or(0.0);
+        if dir_iops <= 0.0 {
+            continue;
+        }
+        iops += dir_iops;
+        bw_kib += d["bw"].as_f64().unwrap_or(0.0);
+        lat_weighted += d["clat_ns"]["mean"].as_f64().unwrap_or(0.0) * dir_iops;
+    }
+    if iops <= 0.0 {
+        return Err(Error::new("a benchmark run did no I/O"));
+    }
+    Ok(vec![
+        ("iops", "IOPS", true, iops),
+        ("bandwidth", "MiB/s", true, bw_kib / 1024.0),
+        ("latency", "µs", false, lat_weighted / iops / 1000.0),
+    ])
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Summary of one (case, metric).
+#[derive(Debug)]
+pub struct Row {
+    pub case: String,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub higher_is_better: bool,
+    pub rust: Vec<f64>,
+    pub c: Vec<f64>,
+    /// Per-pair ratio, > 1 means Rust did better.
+    pub ratios: Vec<f64>,
+}
+
+impl Row {
+    pub fn ratio(&self) -> f64 {
+        median(&self.ratios)
+    }
+}
+
+pub fn summarise(samples: &[Sample]) -> Vec<Row> {
+    let mut order: Vec<(String, &'static str)> = Vec::new();
+    for s in samples {
+        if !order.iter().any(|(c, m)| *c == s.case && *m == s.metric) {
+            order.push((s.case.clone(), s.metric));
+        }
+    }
+    order
+        .into_iter()
+        .map(|(case, metric)| {
+            let of = |side| -> BTreeMap<u32, f64> {
+                samples
+                    .iter()
+                    .filter(|s| s.case == case && s.metric == metric && s.side == side)
+                    .map(|s| (s.pair, s.value))
+                    .collect()
+            };
+            let (rust, c) = (of(Side::Rust), of(Side::C));
+            let any = samples.iter().find(|s| s.case == case && s.metric == metric).map(|s| (s.unit, s.higher_is_better));
+            let (unit, higher) = any.unwrap_or(("", true));
+            let ratios = rust
+                .iter()
+                .filter_map(|(pair, r)| c.get(pair).map(|c| if higher { r / c } else { c / r }))
+                .collect();
+            Row {
+                case,
+                metric,
+                unit,
+                higher_is_better: higher,
+                rust: rust.into_values().collect(),
+                c: c.into_values().collect(),
+                ratios,
+            }
+        })
+        .collect()
+}
+
+fn min(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn max(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// Facts about the two sides besides speed, where smaller is better (size, lines).
+pub struct Footprint {
+    pub case: String,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub rust: f64,
+    pub c: f64,
+}
+
+/// The array of `{case, metric, unit, rust, c, ratio}` (medians) with ranges and raw
+/// samples; footprint entries follow with their single values.
+pub fn to_json(rows: &[Row], footprint: &[Footprint]) -> Value {
+    let mut out: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "case": r.case,
+                "metric": r.metric,
+                "unit": r.unit,
+                "higher_is_better": r.higher_is_better,
+                "rust": median(&r.rust),
+                "c": median(&r.c),
+                "ratio": r.ratio(),
+                "rust_min": min(&r.rust), "rust_max": max(&r.rust),
+                "c_min": min(&r.c), "c_max": max(&r.c),
+                "ratio_min": min(&r.ratios), "ratio_max": max(&r.ratios),
+                "samples": {"rust": r.rust, "c": r.c, "ratio": r.ratios},
+            })
+        })
+        .collect();
+    out.extend(footprint.iter().map(|f| {
+        json!({
+            "case": f.case, "metric": f.metric, "unit": f.unit, "higher_is_better": false,
+            "rust": f.rust, "c": f.c, "ratio": f.c / f.rust,
+        })
+    }));
+    Value::Array(out)
+}
+
+fn fmt_value(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: &str) -> String {
+    let mut md = format!("# Benchmark `{suite}`: Rust against C\n\n{context}\n\n");
+    md.push_str("Ratio: the median of the per-pair ratios, oriented so that **> 1.00 means Rust did better** ");
+    md.push_str("(Rust/C for throughput, C/Rust for latency). Median [min–max] over the runs.\n\n");
+    md.push_str("| case | metric | Rust | C | ratio | ratio range |\n|---|---|---|---|---|---|\n");
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} ({}) | {} [{}–{}] | {} [{}–{}] | **{:.3}** | {:.3}–{:.3} |",
+            r.case,
+            r.metric,
+            r.unit,
+            fmt_value(median(&r.rust)),
+            fmt_value(min(&r.rust)),
+            fmt_value(max(&r.rust)),
+            fmt_value(median(&r.c)),
+            fmt_value(min(&r.c)),
+            fmt_value(max(&r.c)),
+            r.ratio(),
+            min(&r.ratios),
+            max(&r.ratios),
+        );
+    }
+    if !footprint.is_empty() {
+        md.push_str("\n| footprint | Rust | C | C/Rust |\n|---|---|---|---|\n");
+        for f in footprint {
+            let _ = writeln!(
+                md,
+                "| {} — {} ({}) | {} | {} | {:.2} |",
+                f.case,
+                f.metric,
+                f.unit,
+                f.rust,
+                f.c,
+                f.c / f.rust
+            );
+        }
+    }
+    md
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A horizontal bar per (case, metric): the median ratio, its range as a whisker, and the
+/// 1.00 line — readable at a glance.
+pub fn to_svg(suite: &str, rows: &[Row]) -> String {
+    let bar_h = 18.0;
+    let gap = 8.0;
+    let left = 260.0;
+    let width = 760.0;
+    let plot_w = width - left - 60.0;
+    let top = 50.0;
+    let height = top + rows.len() as f64 * (bar_h + gap) + 40.0;
+    let hi = rows.iter().flat_map(|r| r.ratios.iter().copied()).filter(|x| x.is_finite()).fold(1.2_f64, f64::max);
+    let scale_max = (hi * 10.0).ceil() / 10.0;
+    let x = |ratio: f64| left + (ratio / scale_max).clamp(0.0, 1.0) * plot_w;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{} — Rust/C (median of pairs; &gt; 1 = Rust better)</text>\n",
+        xml_escape(suite)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let y = top + i as f64 * (bar_h + gap);
+        let ratio = r.ratio();
+        let colour = if ratio >= 1.0 { "#2e7d32" } else { "#c62828" };
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {}</text>\n\
+             <rect x=\"{left}\" y=\"{y}\" width=\"{:.1}\" height=\"{bar_h}\" fill=\"{colour}\" opacity=\"0.8\"/>\n\
+             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\"/>\n\
+             <text x=\"{:.1}\" y=\"{}\">{ratio:.3}</text>",
+            left - 8.0,
+            y + 13.0,
+            xml_escape(&r.case),
+            r.metric,
+            x(ratio) - left,
+            x(min(&r.ratios)),
+            x(max(&r.ratios)),
+            y + bar_h / 2.0,
+            y + bar_h / 2.0,
+            x(max(&r.ratios)) + 6.0,
+            y + 13.0,
+        );
+    }
+    let one = x(1.0);
+    let bottom = top + rows.len() as f64 * (bar_h + gap);
+    let _ = write!(
+        s,
+        "<line x1=\"{one:.1}\" x2=\"{one:.1}\" y1=\"{}\" y2=\"{bottom}\" stroke=\"black\" stroke-dasharray=\"4 3\"/>\n\
+         <text x=\"{one:.1}\" y=\"{}\" text-anchor=\"middle\">1.00</text>\n\
+         <text x=\"{left}\" y=\"{}\">0</text><text x=\"{:.1}\" y=\"{}\" text-anchor=\"end\">{scale_max:.1}</text>\n</svg>\n",
+        top - 8.0,
+        bottom + 16.0,
+        bottom + 16.0,
+        left + plot_w,
+        bottom + 16.0,
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fio(read_iops: f64, write_iops: f64) -> String {
+        format!(
+            "{{\"jobs\":[{{\"error\":0,\"read\":{{\"iops\":{read_iops},\"bw\":{},\"clat_ns\":{{\"mean\":2000.0}}}},\
+             \"write\":{{\"iops\":{write_iops},\"bw\":0,\"clat_ns\":{{\"mean\":0}}}}}}]}}",
+            read_iops * 4.0
+        )
+    }
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn parses_runs_and_orients_ratios() {
+        let text = format!(
+            "BENCH-META suite=x\nBENCH case=rr side=rust pair=1 {}\nBENCH case=rr side=c pair=1 {}\n\
+             BENCH case=rr side=rust pair=2 {}\nBENCH case=rr side=c pair=2 {}\n",
+            fio(110.0, 0.0),
+            fio(100.0, 0.0),
+            fio(90.0, 0.0),
+            fio(100.0, 0.0)
+        );
+        let samples = parse_fio_lines(&text).unwrap();
+        assert_eq!(samples.len(), 12);
+        let rows = summarise(&samples);
+        let iops = rows.iter().find(|r| r.metric == "iops").unwrap();
+        assert_eq!(iops.ratios, vec![1.1, 0.9]);
+        assert!((iops.ratio() - 1.0).abs() < 1e-9);
+        // Equal latencies: the ratio is C/Rust, so 1.0 either way.
+        let lat = rows.iter().find(|r| r.metric == "latency").unwrap();
+        assert!(!lat.higher_is_better);
+        assert!((lat.ratio() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn reports_guest_errors_and_garbage() {
+        assert!(parse_fio_lines("BENCH-ERROR cannot load rnull\n").is_err());
+        assert!(parse_fio_lines("BENCH case=a side=rust pair=1 {not json\n").is_err());
+        assert!(parse_fio_lines("BENCH case=a side=go pair=1 {}\n").is_err());
+        assert!(parse_fio_lines(&format!("BENCH case=a side=rust pair=1 {}\n", fio(0.0, 0.0))).is_err());
+    }
+
+    #[test]
+    fn outputs_name_every_case() {
+        let text = format!("BENCH case=seq side=rust pair=1 {}\nBENCH case=seq side=c pair=1 {}\n", fio(5.0, 0.0), fio(4.0, 0.0));
+        let rows = summarise(&parse_fio_lines(&text).unwrap());
+        let md = to_markdown("t", &rows, &[], "ctx");
+        assert!(md.contains("| seq | iops (IOPS) | 5.00 [5.00–5.00] | 4.00 [4.00–4.00] | **1.250**"));
+        let svg = to_svg("t", &rows);
+        assert!(svg.starts_with("<svg") && svg.contains("seq iops") && svg.trim_end().ends_with("</svg>"));
+        let fp = [Footprint { case: "m.ko".into(), metric: "text+data", unit: "bytes", rust: 50.0, c: 100.0 }];
+        let j = to_json(&rows, &fp);
+        assert_eq!(j[0]["ratio"], 1.25);
+        assert_eq!(j[0]["samples"]["rust"][0], 5.0);
+        assert_eq!(j[3]["ratio"], 2.0);
+    }
+}

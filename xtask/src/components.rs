@@ -1,0 +1,103 @@
+//! Ferrite's components as the lab knows them: what `cargo xtask test COMPONENT` runs and
+//! what `cargo xtask bench SUITE` compares. Adding a component: put its kernel code under
+//! `linux/` (and any Kconfig/Makefile edits in `lab/patches/`), its config options in
+//! `lab/configs/components/NAME.config`, its guest tests in `lab/guest/tests/NAME/`, and an
+//! entry here.
+
+pub struct Component {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// Runs `cargo test --workspace` on the host.
+    pub host_tests: bool,
+    /// KUnit suites (a `kunit.filter_glob` pattern) that belong to the component.
+    pub kunit: Option<&'static str>,
+    /// Has guest tests in `lab/guest/tests/NAME/`.
+    pub guest_tests: bool,
+}
+
+pub const COMPONENTS: &[Component] = &[
+    Component {
+        name: "host",
+        about: "host-side unit tests of the lab and of Ferrite's userspace crates (cargo test)",
+        host_tests: true,
+        kunit: None,
+        guest_tests: false,
+    },
+    Component {
+        name: "kunit",
+        about: "every built-in KUnit suite, the Rust `kernel` crate's tests and doctests included",
+        host_tests: false,
+        kunit: Some("*"),
+        guest_tests: false,
+    },
+    Component {
+        name: "lab",
+        about: "the guest environment: debugging options, virtio disk and NIC, modules",
+        host_tests: false,
+        kunit: None,
+        guest_tests: true,
+    },
+    Component {
+        name: "rnull",
+        about: "the Rust null block driver and the C null_blk, held to the same checks",
+        host_tests: false,
+        kunit: None,
+        guest_tests: true,
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Component> {
+    COMPONENTS.iter().find(|c| c.name == name)
+}
+
+/// A benchmark suite: a guest script `lab/guest/bench/NAME.sh` and the modules and
+/// sources of its two sides, for the size and line-count comparison.
+pub struct Suite {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub rust_module: &'static str,
+    pub c_module: &'static str,
+    /// Source files (relative to the build tree) of each side.
+    pub rust_sources: &'static [&'static str],
+    pub c_sources: &'static [&'static str],
+    /// Whole-boot deadline in seconds for the default number of pairs.
+    pub deadline_secs: u64,
+}
+
+pub const SUITES: &[Suite] = &[Suite {
+    name: "rnull",
+    about: "rnull (Rust) against null_blk (C): fio on the raw block device",
+    rust_module: "drivers/block/rnull/rnull_mod.ko",
+    c_module: "drivers/block/null_blk/null_blk.ko",
+    rust_sources: &["drivers/block/rnull/"],
+    c_sources: &["drivers/block/null_blk/"],
+    deadline_secs: 3600,
+}];
+
+pub fn find_suite(name: &str) -> Option<&'static Suite> {
+    SUITES.iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn every_component_with_guest_tests_has_them() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/guest/tests");
+        for c in COMPONENTS.iter().filter(|c| c.guest_tests) {
+            let dir = root.join(c.name);
+            let scripts = std::fs::read_dir(&dir).map(|rd| rd.count()).unwrap_or(0);
+            assert!(scripts > 0, "{} has no guest tests in {}", c.name, dir.display());
+        }
+    }
+
+    #[test]
+    fn every_suite_has_a_guest_script() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/guest/bench");
+        for s in SUITES {
+            assert!(root.join(format!("{}.sh", s.name)).is_file(), "{} has no script", s.name);
+        }
+    }
+}

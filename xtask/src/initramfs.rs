@@ -1,0 +1,115 @@
+//! The guest's userspace: an uncompressed `newc` initramfs with busybox-static, the lab's
+//! guest scripts (`lab/guest/`), the kernel's modules and host programs the tests use
+//! (fio), each copied with the shared libraries it loads.
+
+use crate::kernel::Kernel;
+use crate::util::{cmd, run_captured, stdout_of, Context, Error, Result, Stage};
+use crate::Lab;
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Host programs every guest gets, at the same path as on the host.
+const HOST_PROGRAMS: &[&str] = &["/usr/bin/fio"];
+
+pub fn build(lab: &Lab, kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<PathBuf> {
+    let stage = Stage::begin(format!("packing the {} initramfs", kernel.flavour.name()));
+    let root = lab.cache.join(format!("initramfs/{}", kernel.flavour.name()));
+    let _ = fs::remove_dir_all(&root);
+    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "etc", "mnt", "run"] {
+        fs::create_dir_all(root.join(dir))?;
+    }
+    let busybox = Path::new("/bin/busybox");
+    check_static(busybox)?;
+    fs::copy(busybox, root.join("bin/busybox")).context(|| "copy busybox".to_owned())?;
+    copy_dir(&lab.repo.join("lab/guest"), &root.join("ferrite"))?;
+    let init = root.join("ferrite/init");
+    fs::rename(&init, root.join("init")).context(|| "lab/guest/init is missing".to_owned())?;
+    fs::set_permissions(root.join("init"), fs::Permissions::from_mode(0o755))?;
+    fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
+    fs::write(root.join("etc/group"), "root:x:0:\n")?;
+
+    copy_dir(&kernel.modules, &root.join("lib/modules").join(&kernel.release))?;
+
+    let mut programs: Vec<PathBuf> = HOST_PROGRAMS.iter().map(PathBuf::from).collect();
+    programs.extend(extra_programs.iter().cloned());
+    let mut files = BTreeSet::new();
+    for p in &programs {
+        if !p.is_file() {
+            return Err(Error::new(format!("{} is missing on the host", p.display()))
+                .hint("run the command again: it installs lab/host-packages.txt"));
+        }
+        files.insert(p.clone());
+        files.extend(shared_libraries(p)?);
+    }
+    for f in &files {
+        let dest = root.join(f.strip_prefix("/").unwrap_or(f));
+        fs::create_dir_all(dest.parent().unwrap_or(&root))?;
+        // Libraries are copied by their real file, under the name the loader asks for.
+        fs::copy(f, &dest).context(|| format!("copy {}", f.display()))?;
+    }
+
+    let cpio = lab.cache.join(format!("initramfs/{}.cpio", kernel.flavour.name()));
+    let mut pack = Command::new("sh");
+    pack.current_dir(&root).arg("-c").arg(format!(
+        "find . -print0 | LC_ALL=C sort -z | cpio --null --create --format=newc --owner=0:0 --quiet > '{}'",
+        cpio.display()
+    ));
+    run_captured(&mut pack)?;
+    let size = fs::metadata(&cpio)?.len();
+    stage.done(&format!("{} MiB", size / (1 << 20)));
+    Ok(cpio)
+}
+
+fn check_static(path: &Path) -> Result<()> {
+    let out = stdout_of(cmd("file", &["-L"]).arg(path)).unwrap_or_default();
+    if !path.is_file() || (!out.is_empty() && !out.contains("statically linked") && !out.contains("static-pie")) {
+        return Err(Error::new(format!("{} is not a static busybox", path.display()))
+            .hint("apt-get install busybox-static"));
+    }
+    Ok(())
+}
+
+/// The shared libraries (and the loader) a program needs, from `ldd`.
+pub fn shared_libraries(program: &Path) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd").arg(program).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(parse_ldd(&text))
+}
+
+fn parse_ldd(text: &str) -> Vec<PathBuf> {
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let path = match line.split_once("=>") {
+            Some((_, rhs)) => rhs.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    libs
+}
+
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let out = run_captured(cmd("cp", &["-a"]).arg(from).arg(to));
+    out.map(|_| ()).map_err(|e| Error::new(format!("copy {} → {}: {}", from.display(), to.display(), e.what)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ldd_output_gives_library_paths() {
+        let text = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x1)\n\
+                    \t/lib64/ld-linux-x86-64.so.2 (0x2)\n\tlibgone.so => not found\n";
+        assert_eq!(
+            parse_ldd(text),
+            vec![PathBuf::from("/lib/x86_64-linux-gnu/libz.so.1"), PathBuf::from("/lib64/ld-linux-x86-64.so.2")]
+        );
+    }
+}

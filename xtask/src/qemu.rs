@@ -1,0 +1,278 @@
+//! Booting a guest in QEMU: KVM when it works here, TCG otherwise; a serial console
+//! (`ttyS0`, the kernel log) and a results port (`ttyS1`, what the guest's tests print).
+//! Every boot has a deadline and an inactivity limit; a hung guest is killed and the end of
+//! its console shown.
+
+use crate::kernel::Kernel;
+use crate::util::{fmt_duration, tail_lines, warn, Context, Error, Result, Stage};
+use crate::Lab;
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+/// One boot's settings.
+pub struct Boot<'a> {
+    pub kernel: &'a Kernel,
+    pub initrd: &'a Path,
+    /// `ferrite.*` parameters and any others, appended to the base command line.
+    pub cmdline: String,
+    pub accel: Accel,
+    /// Whole-boot deadline.
+    pub deadline: Duration,
+    /// Longest time without any new console or results output.
+    pub quiet_limit: Duration,
+    pub disks: Vec<Disk>,
+    pub name: String,
+}
+
+pub struct Disk {
+    pub id: String,
+    /// A `-blockdev` node description, e.g. `driver=file,filename=…`.
+    pub blockdev: String,
+    /// Extra `-device virtio-blk-pci` properties, e.g. `serial=…`.
+    pub device_props: String,
+}
+
+impl Disk {
+    /// A raw image file, created (sparse) at the given size when missing.
+    pub fn raw_image(id: &str, path: &Path, size: u64, serial: &str) -> Result<Disk> {
+        if !path.exists() {
+            fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+            let f = fs::File::create(path)?;
+            f.set_len(size)?;
+        }
+        Ok(Disk {
+            id: id.into(),
+            blockdev: format!(
+                "driver=raw,node-name={id},file.driver=file,file.filename={},file.aio=threads,cache.direct=off",
+                path.display()
+            ),
+            device_props: format!("serial={serial}"),
+        })
+    }
+}
+
+/// What a finished boot left behind.
+pub struct Outcome {
+    pub console: String,
+    pub results: String,
+    pub took: Duration,
+}
+
+const MEMORY: &str = "2G";
+const CPUS: &str = "2";
+
+pub fn base_cmdline() -> &'static str {
+    "console=ttyS0,115200 panic=-1 rdinit=/init nokaslr"
+}
+
+fn qemu_command(boot: &Boot, run_dir: &Path, interactive: bool) -> Command {
+    let mut c = Command::new("qemu-system-x86_64");
+    c.args(["-machine", "q35", "-m", MEMORY, "-smp", CPUS, "-no-reboot", "-nodefaults"]);
+    match boot.accel {
+        Accel::Kvm => c.args(["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => c.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
+    };
+    c.arg("-kernel").arg(&boot.kernel.bzimage);
+    c.arg("-initrd").arg(boot.initrd);
+    c.arg("-append").arg(format!("{} {}", base_cmdline(), boot.cmdline));
+    if interactive {
+        c.args(["-nographic", "-serial", "mon:stdio"]);
+    } else {
+        c.args(["-display", "none"]);
+        c.arg("-serial").arg(format!("file:{}", run_dir.join("console.log").display()));
+    }
+    c.arg("-serial").arg(format!("file:{}", run_dir.join("results.log").display()));
+    c.arg("-monitor").arg(format!("unix:{},server=on,wait=off", run_dir.join("monitor.sock").display()));
+    for d in &boot.disks {
+        c.arg("-blockdev").arg(&d.blockdev);
+        let props = if d.device_props.is_empty() { String::new() } else { format!(",{}", d.device_props) };
+        c.arg("-device").arg(format!("virtio-blk-pci,drive={},id={}{props}", d.id, d.id));
+    }
+    // A NIC with no way out: user networking restricted to the guest itself.
+    c.args(["-netdev", "user,id=net0,restrict=on", "-device", "virtio-net-pci,netdev=net0"]);
+    c
+}
+
+fn run_dir(lab: &Lab, name: &str) -> Result<PathBuf> {
+    let dir = lab.repo.join("target/ferrite/runs").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Boots with the user on the serial console (Ctrl-A X leaves).
+pub fn boot_interactive(lab: &Lab, boot: &Boot) -> Result<()> {
+    let dir = run_dir(lab, &boot.name)?;
+    let status = qemu_command(boot, &dir, true)
+        .status()
+        .context(|| "start qemu-system-x86_64".to_owned())?;
+    if !status.success() {
+        return Err(Error::new(format!("QEMU exited with {status}")));
+    }
+    Ok(())
+}
+
+/// Boots without a terminal and waits for the guest to power off, showing the guest's
+/// progress in one line. `on_output` sees the results port as it grows (for host-side
+/// actions a test asks for).
+pub fn boot_scripted(
+    lab: &Lab,
+    boot: &Boot,
+    mut on_results: impl FnMut(&str, &Path),
+) -> Result<Outcome> {
+    let dir = run_dir(lab, &boot.name)?;
+    let mut stage = Stage::begin(format!("booting {} ({})", boot.name, accel_name(boot.accel)));
+    let mut child = qemu_command(boot, &dir, false)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.join("qemu.stderr"))?)
+        .spawn()
+        .context(|| "start qemu-system-x86_64".to_owned())?;
+    let console_path = dir.join("console.log");
+    let results_path = dir.join("results.log");
+    let start = Instant::now();
+    let mut last_growth = Instant::now();
+    let mut seen = (0u64, 0u64);
+    let mut results_seen = 0usize;
+    let outcome = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let sizes = (file_len(&console_path), file_len(&results_path));
+        if sizes != seen {
+            seen = sizes;
+            last_growth = Instant::now();
+            if let Ok(results) = fs::read_to_string(&results_path) {
+                if results.len() > results_seen {
+                    on_results(&results[results_seen..], &dir.join("monitor.sock"));
+                    results_seen = results.len();
+                }
+            }
+            stage.status(&last_line(&console_path));
+        }
+        if let Some(status) = child.try_wait()? {
+            break Ok(status);
+        }
+        if start.elapsed() > boot.deadline {
+            break Err(format!("did not finish within {}", fmt_duration(boot.deadline)));
+        }
+        if last_growth.elapsed() > boot.quiet_limit {
+            break Err(format!("printed nothing for {}", fmt_duration(boot.quiet_limit)));
+        }
+    };
+    let console = fs::read_to_string(&console_path).unwrap_or_default();
+    let results = fs::read_to_string(&results_path).unwrap_or_default();
+    match outcome {
+        Ok(status) if status.success() => {
+            let took = stage.done("powered off");
+            Ok(Outcome { console, results, took })
+        }
+        Ok(status) => {
+            let stderr = fs::read_to_string(dir.join("qemu.stderr")).unwrap_or_default();
+            Err(Error::new(format!(
+                "QEMU exited with {status}:\n{}\n--- last 50 console lines ---\n{}",
+                tail_lines(&stderr, 10),
+                tail_lines(&console, 50)
+            )))
+        }
+        Err(why) => {
+            kill(&mut child);
+            Err(Error::new(format!(
+                "the guest {why} and was stopped; last 50 console lines ({}):\n{}",
+                console_path.display(),
+                tail_lines(&console, 50)
+            )))
+        }
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn last_line(p: &Path) -> String {
+    let Ok(mut f) = fs::File::open(p) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(400)));
+    let mut buf = String::new();
+    let _ = f.read_to_string(&mut buf);
+    buf.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
+}
+
+pub fn accel_name(a: Accel) -> &'static str {
+    match a {
+        Accel::Kvm => "KVM",
+        Accel::Tcg => "TCG",
+    }
+}
+
+/// Sends one command to a running QEMU's monitor (e.g. `device_del disk1`).
+pub fn monitor_command(socket: &Path, command: &str) -> Result<String> {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let mut s = UnixStream::connect(socket).context(|| format!("connect {}", socket.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    writeln!(s, "{command}")?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap_or(0);
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Chooses the accelerator: `FERRITE_ACCEL=kvm|tcg` decides; otherwise KVM is probed once
+/// (a guest that does not come up in time means KVM does not work here) and the answer
+/// kept in the cache.
+pub fn choose_accel(lab: &Lab, kernel: &Kernel, initrd: &Path) -> Result<Accel> {
+    match std::env::var("FERRITE_ACCEL").ok().as_deref() {
+        Some("kvm") => return Ok(Accel::Kvm),
+        Some("tcg") => return Ok(Accel::Tcg),
+        Some(other) if !other.is_empty() => warn(&format!("FERRITE_ACCEL={other} is neither kvm nor tcg; ignored")),
+        _ => {}
+    }
+    let kvm = Path::new("/dev/kvm");
+    if fs::OpenOptions::new().read(true).write(true).open(kvm).is_err() {
+        eprintln!("==> /dev/kvm is not usable here: guests run under TCG (software emulation)");
+        return Ok(Accel::Tcg);
+    }
+    let memo = lab.cache.join("kvm-probe");
+    if let Ok(answer) = fs::read_to_string(&memo) {
+        let accel = if answer.trim() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        if accel == Accel::Tcg {
+            eprintln!("==> KVM did not work on this machine when probed: guests run under TCG ({} holds that answer)", memo.display());
+        }
+        return Ok(accel);
+    }
+    let boot = Boot {
+        kernel,
+        initrd,
+        cmdline: "ferrite.mode=probe".into(),
+        accel: Accel::Kvm,
+        deadline: Duration::from_secs(40),
+        quiet_limit: Duration::from_secs(20),
+        disks: Vec::new(),
+        name: "kvm-probe".into(),
+    };
+    let works = match boot_scripted(lab, &boot, |_, _| {}) {
+        Ok(o) => o.results.contains("ferrite-probe: ok"),
+        Err(_) => false,
+    };
+    fs::write(&memo, if works { "kvm\n" } else { "tcg\n" })?;
+    if works {
+        Ok(Accel::Kvm)
+    } else {
+        eprintln!("==> note: /dev/kvm exists but a KVM guest did not come up here; falling back to TCG (software emulation)");
+        Ok(Accel::Tcg)
+    }
+}
