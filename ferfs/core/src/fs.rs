@@ -698,14 +698,14 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                     .map_err(|_| corrupt(0, "extent item size"))?;
                 self.free_extent(&e)?;
             }
-            self.ensure_space(0, 1)?;
+            self.ensure_space_freeing(0, 1)?;
             self.modify(TREE_FS, k, Op::Delete)?;
         }
     }
 
     pub fn unlink(&mut self, dir: u64, name: &[u8]) -> Result<()> {
         self.check_writable()?;
-        self.ensure_space(0, 8)?;
+        self.ensure_space_freeing(0, 8)?;
         let (ino, ftype, _) = self.lookup_entry(dir, name)?.ok_or(Error::NotFound)?;
         if u32::from(ftype) == S_IFDIR >> 12 {
             return Err(Error::IsDir);
@@ -726,7 +726,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
 
     pub fn rmdir(&mut self, dir: u64, name: &[u8]) -> Result<()> {
         self.check_writable()?;
-        self.ensure_space(0, 8)?;
+        self.ensure_space_freeing(0, 8)?;
         let (ino, ftype, _) = self.lookup_entry(dir, name)?.ok_or(Error::NotFound)?;
         if u32::from(ftype) != S_IFDIR >> 12 {
             return Err(Error::NotDir);
@@ -1204,7 +1204,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             return Err(Error::TooBig);
         }
         let mut i = self.regular_file(ino)?;
-        self.ensure_space(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3)?;
+        self.ensure_space_freeing(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3)?;
         let old = i.size.get();
         if size < old {
             self.trim_chunks(ino, size, &mut i)?;
@@ -1246,7 +1246,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             let e = ExtentItem::read_from_bytes(d).map_err(|_| corrupt(0, "extent item size"))?;
             self.free_extent(&e)?;
             self.adjust_stored(i, &e, false);
-            self.ensure_space(0, 1)?;
+            self.ensure_space_freeing(0, 1)?;
             self.modify(TREE_FS, k, Op::Delete)?;
         }
         if partial != 0 {
@@ -1345,7 +1345,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             }
             let chunk = k.offset;
             let chunk_end = chunk.saturating_add(CHUNK_SIZE_U64);
-            self.ensure_space(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3)?;
+            self.ensure_space_freeing(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3)?;
             if let Some((e, l)) = self.load_chunk(ino, chunk, &mut bufs)? {
                 if off <= chunk && end >= chunk_end {
                     self.free_extent(&e)?;
@@ -1421,7 +1421,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     pub fn removexattr(&mut self, ino: u64, name: &[u8]) -> Result<()> {
         self.check_writable()?;
         Self::check_xattr_name(name)?;
-        self.ensure_space(0, 2)?;
+        self.ensure_space_freeing(0, 2)?;
         let mut i = self.read_inode(ino)?;
         self.hashed_remove(Key::new(ino, ITEM_XATTR, name_hash(name)), name)
             .map_err(|e| {

@@ -214,10 +214,19 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     /// `tree_ops` modifications can be allocated without touching the
     /// reserve. Commits first if that frees pinned blocks.
     pub(crate) fn ensure_space(&mut self, data_blocks: u64, tree_ops: u64) -> Result<()> {
+        self.ensure(data_blocks, tree_ops, self.info.reserve_blocks)
+    }
+
+    /// Like `ensure_space` for operations that free space (unlink,
+    /// truncate, punch hole): they may dip into the reserve, so a full
+    /// filesystem can always be emptied.
+    pub(crate) fn ensure_space_freeing(&mut self, data_blocks: u64, tree_ops: u64) -> Result<()> {
+        self.ensure(data_blocks, tree_ops, 0)
+    }
+
+    fn ensure(&mut self, data_blocks: u64, tree_ops: u64, keep: u64) -> Result<()> {
         let meta = META_PER_OP.saturating_mul(tree_ops.saturating_add(1));
-        let need = data_blocks
-            .saturating_add(meta)
-            .saturating_add(self.info.reserve_blocks);
+        let need = data_blocks.saturating_add(meta).saturating_add(keep);
         if self.space.available() >= need {
             return Ok(());
         }
