@@ -79,8 +79,10 @@ pub struct Stats {
     pub meta_repaired: Cell<u64>,
     /// Data extents that failed their checksum.
     pub data_bad: Cell<u64>,
-    /// Superblock copies that were missing, corrupt or older.
+    /// Superblock copies that were missing or corrupt.
     pub super_bad: Cell<u64>,
+    /// Valid superblock copies older than the newest (an interrupted commit).
+    pub super_stale: Cell<u64>,
 }
 
 fn bump(c: &Cell<u64>) {
@@ -1113,9 +1115,12 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             }
         };
         // Copies inside the filesystem that are missing, bad or older.
-        let bad = Self::super_locations(info.total_blocks)
-            .zip(found.iter())
-            .filter(|(_, g)| **g != Some(info.generation))
+        // Copies that are missing or corrupt, and copies that are valid but
+        // older (normal after a crash between superblock writes).
+        let copies = || Self::super_locations(info.total_blocks).zip(found.iter());
+        let bad = copies().filter(|(_, g)| g.is_none()).count() as u64;
+        let stale = copies()
+            .filter(|(_, g)| g.is_some_and(|g| g != info.generation))
             .count() as u64;
         let space = Space::new(&host, info.total_blocks)?;
         let mut vol = Volume {
@@ -1134,6 +1139,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             stats: Stats::default(),
         };
         vol.stats.super_bad.set(bad);
+        vol.stats.super_stale.set(stale);
         let ri = vol
             .lookup_struct::<RootItem>(&root_tree, Key::new(TREE_FS, ITEM_ROOT, 0))?
             .ok_or(corrupt(
@@ -1155,7 +1161,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         vol.inode_count = ri.inode_count.get();
         vol.rebuild_space()?;
         // Superblock copies that were bad or stale get rewritten now.
-        if vol.stats.super_bad.get() > 0 && vol.opts.repair && !vol.opts.read_only {
+        if bad.saturating_add(stale) > 0 && vol.opts.repair && !vol.opts.read_only {
             vol.write_supers_current()?;
         }
         Ok(vol)

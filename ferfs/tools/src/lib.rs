@@ -226,6 +226,10 @@ impl MemDevice {
     pub fn start_recording(&self) {
         self.inner.borrow_mut().record = Some(Vec::new());
     }
+    /// Operations recorded so far.
+    pub fn record_len(&self) -> usize {
+        self.inner.borrow().record.as_ref().map_or(0, |r| r.len())
+    }
     pub fn take_record(&self) -> Vec<DevOp> {
         self.inner.borrow_mut().record.take().unwrap_or_default()
     }
