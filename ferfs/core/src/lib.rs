@@ -22,6 +22,9 @@ pub mod node;
 pub mod space;
 pub mod volume;
 
+#[cfg(test)]
+mod tests;
+
 pub use fs::{Attr, SetAttr, StatFs};
 pub use host::{BlockDevice, Checksummer, Clock, Compressor, Error, Host, Memory, Result};
 pub use volume::{MkfsOptions, MountOptions, Volume};

@@ -68,6 +68,8 @@ pub struct SuperInfo {
     pub generation: u64,
     pub mkfs_time: i64,
     pub label: [u8; 64],
+    /// Read-only-compatible feature bits found in the superblock.
+    pub ro_compat: u64,
 }
 
 /// Counters of what reads found and fixed.
@@ -954,6 +956,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             generation: 1,
             mkfs_time: now,
             label: o.label,
+            ro_compat: 0,
         };
         let empty = TreeRoot {
             ptr: BlockPtr {
@@ -1066,13 +1069,13 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             generation: gen,
             mkfs_time: body.mkfs_time.get(),
             label: body.label,
+            ro_compat: body.ro_compat.get(),
         };
         let root = TreeRoot {
             ptr: body.root_tree,
             level: body.root_tree_level,
             owner: TREE_ROOT,
         };
-        let _ = body.ro_compat;
         Ok((info, root))
     }
 
@@ -1122,6 +1125,11 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         let stale = copies()
             .filter(|(_, g)| g.is_some_and(|g| g != info.generation))
             .count() as u64;
+        if info.ro_compat & !SUPPORTED_RO_COMPAT != 0 && !opts.read_only {
+            return Err(Error::Unsupported(
+                "read-only-compatible features: mount read-only",
+            ));
+        }
         let space = Space::new(&host, info.total_blocks)?;
         let mut vol = Volume {
             dev,

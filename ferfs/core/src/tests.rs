@@ -1,0 +1,284 @@
+//! Unit tests of the core with a minimal in-test host (bitwise CRC-32C,
+//! no compression, RAM device).
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+extern crate std;
+use std::collections::BTreeMap;
+use std::vec;
+use std::vec::Vec;
+
+use crate::format::*;
+use crate::host::*;
+use crate::node::{self, LeafBuilder, NodeBuilder};
+use crate::space::Space;
+use crate::volume::{MkfsOptions, MountOptions, Op, Visitor, Volume};
+use core::cell::RefCell;
+
+struct TestHost;
+
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+impl Memory for TestHost {
+    type Buf = Vec<u8>;
+    fn alloc(&self, len: usize) -> Result<Vec<u8>> {
+        Ok(vec![0; len])
+    }
+}
+impl Checksummer for TestHost {
+    fn checksum(&self, _algo: CsumType, data: &[u8]) -> Result<[u8; 32]> {
+        let mut out = [0u8; 32];
+        out[..4].copy_from_slice(&crc32c(data).to_le_bytes());
+        Ok(out)
+    }
+}
+impl Compressor for TestHost {
+    fn compress(&self, _: Compression, _: &[u8], _: &mut [u8]) -> Result<Option<usize>> {
+        Ok(None)
+    }
+    fn decompress(&self, _: Compression, _: &[u8], _: &mut [u8]) -> Result<usize> {
+        Err(Error::Host("no compression in tests"))
+    }
+}
+impl Clock for TestHost {
+    fn now(&self) -> (i64, u32) {
+        (1_700_000_000, 5)
+    }
+}
+
+struct Ram(RefCell<Vec<u8>>);
+impl BlockDevice for &Ram {
+    fn num_blocks(&self) -> u64 {
+        (self.0.borrow().len() / BLOCK_SIZE) as u64
+    }
+    fn read(&self, block: u64, buf: &mut [u8]) -> Result<()> {
+        let s = block as usize * BLOCK_SIZE;
+        buf.copy_from_slice(
+            self.0
+                .borrow()
+                .get(s..s + buf.len())
+                .ok_or(Error::Io { block })?,
+        );
+        Ok(())
+    }
+    fn write(&self, block: u64, buf: &[u8]) -> Result<()> {
+        let s = block as usize * BLOCK_SIZE;
+        self.0
+            .borrow_mut()
+            .get_mut(s..s + buf.len())
+            .ok_or(Error::Io { block })?
+            .copy_from_slice(buf);
+        Ok(())
+    }
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn opts(dup: bool) -> MkfsOptions {
+    MkfsOptions {
+        fsid: [1; 16],
+        csum: CsumType::Crc32c,
+        dup_metadata: dup,
+        compression: Compression::None,
+        label: [0; 64],
+        total_blocks: 0,
+    }
+}
+
+#[test]
+fn crc32c_check_value() {
+    assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+}
+
+#[test]
+fn name_hash_is_fnv1a() {
+    assert_eq!(name_hash(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(name_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+}
+
+#[test]
+fn key_order_and_successor() {
+    let a = Key::new(1, 2, u64::MAX);
+    assert_eq!(a.successor(), Some(Key::new(1, 3, 0)));
+    assert_eq!(Key::new(u64::MAX, u8::MAX, u64::MAX).successor(), None);
+    assert!(Key::new(1, 1, 9) < Key::new(1, 2, 0));
+    assert!(Key::new(1, 200, 9) < Key::new(2, 0, 0));
+}
+
+#[test]
+fn leaf_build_validate_and_reject() {
+    let mut buf = vec![0u8; BLOCK_SIZE];
+    {
+        let mut lb = LeafBuilder::new(&mut buf).unwrap();
+        lb.push(Key::new(1, 1, 0), b"one").unwrap();
+        lb.push(Key::new(2, 1, 0), b"two!").unwrap();
+    }
+    node::validate(&buf, 99, 0, None, None).unwrap();
+    let (k, d) = node::leaf_item(&buf, 1, 99).unwrap();
+    assert_eq!((k, d), (Key::new(2, 1, 0), &b"two!"[..]));
+    // Bounds from the parent are enforced.
+    assert!(node::validate(&buf, 99, 0, Some(Key::new(0, 0, 0)), None).is_err());
+    assert!(node::validate(&buf, 99, 0, None, Some(Key::new(2, 0, 0))).is_err());
+    assert!(node::validate(&buf, 99, 1, None, None).is_err());
+    // Keys out of order.
+    let mut bad = buf.clone();
+    bad[HEADER_SIZE..HEADER_SIZE + 8].copy_from_slice(&5u64.to_le_bytes());
+    assert!(matches!(
+        node::validate(&bad, 99, 0, None, None),
+        Err(Error::Corrupt { block: 99, .. })
+    ));
+    // Item data offset pointing elsewhere.
+    let mut bad = buf.clone();
+    bad[HEADER_SIZE + 17] ^= 1;
+    assert!(node::validate(&bad, 99, 0, None, None).is_err());
+    // Item count beyond the block.
+    let mut bad = buf.clone();
+    bad[86..88].copy_from_slice(&1000u16.to_le_bytes());
+    assert!(node::validate(&bad, 99, 0, None, None).is_err());
+}
+
+#[test]
+fn internal_node_limits() {
+    let mut buf = vec![0u8; BLOCK_SIZE];
+    let ptr = BlockPtr {
+        addr: 20u64.into(),
+        mirror: 0u64.into(),
+        generation: 0u64.into(),
+        csum: [0; 32],
+    };
+    let mut nb = NodeBuilder::new(&mut buf, 1).unwrap();
+    for i in 0..MAX_NODE_ENTRIES as u64 {
+        nb.push(Key::new(i, 0, 0), &ptr).unwrap();
+    }
+    assert_eq!(nb.push(Key::new(999, 0, 0), &ptr), Err(Error::NoSpace));
+    node::validate(&buf, 1, 1, None, None).unwrap();
+    assert_eq!(node::child_slot(&buf, &Key::new(3, 5, 0), 1).unwrap(), 3);
+}
+
+#[test]
+fn space_pins_blocks_freed_until_commit() {
+    let mut s = Space::new(&TestHost, 64).unwrap();
+    assert!(s.mark_used(0, 10).unwrap());
+    assert!(!s.mark_used(5, 1).unwrap(), "double use is reported");
+    let a = s.alloc(4).unwrap();
+    assert_eq!(a, 10);
+    s.commit();
+    s.free(a, 4).unwrap();
+    assert_eq!(s.pinned(), 4);
+    // Freed-but-committed blocks are not reused before commit.
+    let b = s.alloc(51).err();
+    assert_eq!(b, Some(Error::NoSpace));
+    let c = s.alloc(4).unwrap();
+    assert_ne!(c, a);
+    s.free(c, 4).unwrap();
+    assert!(
+        s.alloc(4).is_ok(),
+        "blocks allocated and freed in one transaction are reusable"
+    );
+    assert!(s.free(63, 2).is_err());
+}
+
+/// Checks every node on the way; counts items.
+struct Count(usize);
+impl Visitor for Count {
+    fn node(&mut self, _: u64, _: &BlockPtr, _: u8) -> Result<()> {
+        Ok(())
+    }
+    fn item(&mut self, _: u64, _: Key, _: &[u8]) -> Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn btree_matches_a_map_through_inserts_deletes_and_remounts() {
+    let ram = Ram(RefCell::new(vec![0u8; 8192 * BLOCK_SIZE]));
+    let mut v = Volume::mkfs(&ram, TestHost, &opts(true)).unwrap();
+    let mut model: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
+    // The root directory inode exists already.
+    let mut leaf = vec![0u8; BLOCK_SIZE];
+    let (k0, _) = v
+        .search_ge(&v.fs_tree(), Key::MIN, &mut leaf)
+        .unwrap()
+        .unwrap();
+    model.insert(k0, node::leaf_item(&leaf, 0, 0).unwrap().1.to_vec());
+    let mut x = 12345u64;
+    for step in 0..3000u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = Key::new(1000 + x % 500, 7, x % 3);
+        let len = (x >> 20) as usize % 300;
+        let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ x) as u8).collect();
+        if x.is_multiple_of(3) {
+            let r = v.modify(TREE_FS, key, Op::Delete);
+            assert_eq!(r.is_ok(), model.remove(&key).is_some());
+        } else {
+            v.modify(TREE_FS, key, Op::Upsert(&data)).unwrap();
+            model.insert(key, data);
+        }
+        if step % 500 == 0 {
+            v.commit().unwrap();
+            drop(v);
+            v = Volume::mount(&ram, TestHost, MountOptions::default()).unwrap();
+        }
+    }
+    // Every key reads back, iteration order matches, invariants hold.
+    let mut c = Count(0);
+    v.walk(&v.fs_tree(), &mut c, true).unwrap();
+    assert_eq!(c.0, model.len());
+    let mut next = Key::MIN;
+    let mut seen = Vec::new();
+    while let Some((k, idx)) = v.search_ge(&v.fs_tree(), next, &mut leaf).unwrap() {
+        seen.push((k, node::leaf_item(&leaf, idx, 0).unwrap().1.to_vec()));
+        next = k.successor().unwrap();
+    }
+    let want: Vec<(Key, Vec<u8>)> = model.into_iter().collect();
+    assert_eq!(seen, want);
+    assert!(v.fs_tree().level >= 1);
+}
+
+#[test]
+fn mount_rejects_garbage_without_panicking() {
+    let ram = Ram(RefCell::new(vec![0u8; 4096 * BLOCK_SIZE]));
+    assert!(Volume::mount(&ram, TestHost, MountOptions::default()).is_err());
+    let ram = Ram(RefCell::new(vec![0xa5u8; 4096 * BLOCK_SIZE]));
+    assert!(Volume::mount(&ram, TestHost, MountOptions::default()).is_err());
+    // Too small a device for mkfs.
+    let ram = Ram(RefCell::new(vec![0u8; 100 * BLOCK_SIZE]));
+    assert_eq!(
+        Volume::mkfs(&ram, TestHost, &opts(false)).err(),
+        Some(Error::NoSpace)
+    );
+}
+
+#[test]
+fn single_copy_metadata_detects_corruption_by_block() {
+    let ram = Ram(RefCell::new(vec![0u8; 4096 * BLOCK_SIZE]));
+    let v = Volume::mkfs(&ram, TestHost, &opts(false)).unwrap();
+    let fs_root = v.fs_tree().ptr.addr.get();
+    drop(v);
+    ram.0.borrow_mut()[fs_root as usize * BLOCK_SIZE + 300] ^= 4;
+    match Volume::mount(&ram, TestHost, MountOptions::default()) {
+        Err(Error::Corrupt { block, .. }) => assert_eq!(block, fs_root),
+        other => panic!("expected corruption at {fs_root}, got {:?}", other.err()),
+    }
+}
