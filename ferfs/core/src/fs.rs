@@ -621,7 +621,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 Error::Invalid
             });
         }
-        self.ensure_space(1, 8)?;
+        self.ensure_space(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 10)?;
         let a = self.create(dir, name, S_IFLNK | 0o777, uid, gid, 0)?;
         self.write_data(a.ino, 0, target)?;
         self.getattr(a.ino)
@@ -698,7 +698,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                     .map_err(|_| corrupt(0, "extent item size"))?;
                 self.free_extent(&e)?;
             }
-            self.ensure_space_freeing(0, 1)?;
+            if let Err(e) = self.ensure_space_in_op(0, 1, true) {
+                return Err(self.abort_op(e));
+            }
             self.modify(TREE_FS, k, Op::Delete)?;
         }
     }
@@ -1142,6 +1144,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     pub fn write(&mut self, ino: u64, off: u64, data: &[u8]) -> Result<usize> {
         self.check_writable()?;
         self.regular_file(ino)?;
+        self.ensure_space(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 4)?;
         self.write_data(ino, off, data)
     }
 
@@ -1160,7 +1163,13 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             let n = CHUNK_SIZE
                 .saturating_sub(in_chunk)
                 .min(data.len().saturating_sub(done));
-            self.ensure_space(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3)?;
+            if let Err(e) = self.ensure_space_in_op(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3, false) {
+                if done == 0 {
+                    return Err(e);
+                }
+                // Out of space part way: a short write of what is stored.
+                break;
+            }
             let old = self.load_chunk(ino, chunk, &mut bufs)?;
             let old_len = old
                 .as_ref()
@@ -1188,13 +1197,14 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             done = done.saturating_add(n);
         }
         let now = self.host.now();
-        if end > i.size.get() {
-            i.size = end.into();
+        let written_end = off.saturating_add(done as u64);
+        if written_end > i.size.get() {
+            i.size = written_end.into();
         }
         i.mtime = t(now);
         i.ctime = t(now);
         self.write_inode(ino, &i)?;
-        Ok(data.len())
+        Ok(done)
     }
 
     /// Set the file size; shrinking frees data past the new end.
@@ -1246,7 +1256,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             let e = ExtentItem::read_from_bytes(d).map_err(|_| corrupt(0, "extent item size"))?;
             self.free_extent(&e)?;
             self.adjust_stored(i, &e, false);
-            self.ensure_space_freeing(0, 1)?;
+            if let Err(e) = self.ensure_space_in_op(0, 1, true) {
+                return Err(self.abort_op(e));
+            }
             self.modify(TREE_FS, k, Op::Delete)?;
         }
         if partial != 0 {
@@ -1289,6 +1301,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             if mode != FALLOC_PUNCH_HOLE | FALLOC_KEEP_SIZE {
                 return Err(Error::Unsupported("punch hole without keep size"));
             }
+            self.ensure_space_freeing(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 4)?;
             self.punch(ino, off, end, &mut i)?;
         } else if mode & !FALLOC_KEEP_SIZE != 0 {
             return Err(Error::Unsupported("fallocate mode"));
@@ -1301,7 +1314,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             let mut chunk = first;
             while chunk < end {
                 if self.extent_at(ino, chunk)?.is_none() {
-                    self.ensure_space(per, 2)?;
+                    if let Err(e) = self.ensure_space_in_op(per, 2, false) {
+                        return Err(self.abort_op(e));
+                    }
                     let addr = self.space.alloc(per)?;
                     let ext = ExtentItem {
                         addr: addr.into(),
@@ -1345,7 +1360,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             }
             let chunk = k.offset;
             let chunk_end = chunk.saturating_add(CHUNK_SIZE_U64);
-            self.ensure_space_freeing(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3)?;
+            if let Err(e) = self.ensure_space_in_op(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3, true) {
+                return Err(self.abort_op(e));
+            }
             if let Some((e, l)) = self.load_chunk(ino, chunk, &mut bufs)? {
                 if off <= chunk && end >= chunk_end {
                     self.free_extent(&e)?;

@@ -218,29 +218,55 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     /// `tree_ops` modifications can be allocated without touching the
     /// reserve. Commits first if that frees pinned blocks.
     pub(crate) fn ensure_space(&mut self, data_blocks: u64, tree_ops: u64) -> Result<()> {
-        self.ensure(data_blocks, tree_ops, self.info.reserve_blocks)
+        self.ensure(data_blocks, tree_ops, self.info.reserve_blocks, true)
     }
 
     /// Like `ensure_space` for operations that free space (unlink,
     /// truncate, punch hole): they may dip into the reserve, so a full
     /// filesystem can always be emptied.
     pub(crate) fn ensure_space_freeing(&mut self, data_blocks: u64, tree_ops: u64) -> Result<()> {
-        self.ensure(data_blocks, tree_ops, 0)
+        self.ensure(data_blocks, tree_ops, 0, true)
     }
 
-    fn ensure(&mut self, data_blocks: u64, tree_ops: u64, keep: u64) -> Result<()> {
+    /// Space check in the middle of an operation: never commits, because
+    /// the half-done operation is not a consistent state to commit.
+    pub(crate) fn ensure_space_in_op(
+        &mut self,
+        data_blocks: u64,
+        tree_ops: u64,
+        freeing: bool,
+    ) -> Result<()> {
+        let keep = if freeing { 0 } else { self.info.reserve_blocks };
+        self.ensure(data_blocks, tree_ops, keep, false)
+    }
+
+    /// Only call with `may_commit` before an operation changed anything.
+    fn ensure(
+        &mut self,
+        data_blocks: u64,
+        tree_ops: u64,
+        keep: u64,
+        may_commit: bool,
+    ) -> Result<()> {
         let meta = META_PER_OP.saturating_mul(tree_ops.saturating_add(1));
         let need = data_blocks.saturating_add(meta).saturating_add(keep);
         if self.space.available() >= need {
             return Ok(());
         }
-        if self.space.free_after_commit() >= need && self.dirty {
+        if may_commit && self.space.free_after_commit() >= need && self.dirty {
             self.commit()?;
             if self.space.available() >= need {
                 return Ok(());
             }
         }
         Err(Error::NoSpace)
+    }
+
+    /// An operation that already changed trees cannot finish: stop
+    /// committing so its partial state never becomes durable.
+    pub(crate) fn abort_op(&mut self, e: Error) -> Error {
+        self.broken = true;
+        e
     }
 
     // ----- metadata block I/O -----------------------------------------
