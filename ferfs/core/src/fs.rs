@@ -14,6 +14,11 @@ pub const RENAME_EXCHANGE: u32 = 2;
 /// fallocate(2) modes supported.
 pub const FALLOC_KEEP_SIZE: u32 = 1;
 pub const FALLOC_PUNCH_HOLE: u32 = 2;
+/// Pseudo-xattr that reads and sets a file's compression override
+/// ("zstd", "lzo", "zlib", "none"); removing it inherits the mount default.
+/// It is kept in the inode flags, not stored as an xattr.
+pub const COMPRESSION_XATTR: &[u8] = b"ferfs.compression";
+
 /// setxattr(2) flags.
 pub const XATTR_CREATE: u32 = 1;
 pub const XATTR_REPLACE: u32 = 2;
@@ -773,10 +778,12 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
 
     /// True if `ino` is `ancestor` or lies below it.
     fn is_within(&self, ino: u64, ancestor: u64) -> Result<bool> {
+        // Walk the parent chain. A corrupt image may hold a cycle, so a
+        // second walker moves at half speed (Floyd): meeting it means a
+        // loop. Ends after at most ~3x the chain length either way.
         let mut cur = ino;
-        // Parent chains are at most as long as there are inodes.
-        let limit = self.inode_count.saturating_add(1);
-        let mut steps = 0u64;
+        let mut slow = ino;
+        let mut odd = false;
         loop {
             if cur == ancestor {
                 return Ok(true);
@@ -784,11 +791,14 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             if cur == ROOT_INO {
                 return Ok(false);
             }
-            steps = steps.saturating_add(1);
-            if steps > limit {
+            cur = self.dir_inode(cur)?.parent.get();
+            if odd {
+                slow = self.dir_inode(slow)?.parent.get();
+            }
+            odd = !odd;
+            if cur == slow {
                 return Err(corrupt(0, "directory parent chain loops"));
             }
-            cur = self.dir_inode(cur)?.parent.get();
         }
     }
 
@@ -1403,7 +1413,22 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     /// Value of xattr `name` copied into `out`; returns its length.
     pub fn getxattr(&self, ino: u64, name: &[u8], out: &mut [u8]) -> Result<usize> {
         Self::check_xattr_name(name)?;
-        self.read_inode(ino)?;
+        let i = self.read_inode(ino)?;
+        if name == COMPRESSION_XATTR {
+            let v = match i.flags.get() & 0xf {
+                0 => return Err(Error::NoData),
+                f => Compression::from_u8(u8::try_from(f.saturating_sub(1)).unwrap_or(u8::MAX))
+                    .ok_or(corrupt(0, "bad compression flag"))?
+                    .name()
+                    .as_bytes(),
+            };
+            if !out.is_empty() {
+                out.get_mut(..v.len())
+                    .ok_or(Error::TooBig)?
+                    .copy_from_slice(v);
+            }
+            return Ok(v.len());
+        }
         let mut v = [0u8; MAX_XATTR_VALUE];
         let n = self
             .hashed_get(Key::new(ino, ITEM_XATTR, name_hash(name)), name, &mut v)?
@@ -1422,6 +1447,18 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         if value.len() > MAX_XATTR_VALUE {
             return Err(Error::TooBig);
         }
+        if name == COMPRESSION_XATTR {
+            let c = [
+                Compression::None,
+                Compression::Zstd,
+                Compression::Lzo,
+                Compression::Zlib,
+            ]
+            .into_iter()
+            .find(|c| c.name().as_bytes() == value)
+            .ok_or(Error::Invalid)?;
+            return self.set_compression(ino, Some(c));
+        }
         self.ensure_space(0, 2)?;
         let mut i = self.read_inode(ino)?;
         self.hashed_put(
@@ -1438,6 +1475,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     pub fn removexattr(&mut self, ino: u64, name: &[u8]) -> Result<()> {
         self.check_writable()?;
         Self::check_xattr_name(name)?;
+        if name == COMPRESSION_XATTR {
+            return self.set_compression(ino, None);
+        }
         self.ensure_space_freeing(0, 2)?;
         let mut i = self.read_inode(ino)?;
         self.hashed_remove(Key::new(ino, ITEM_XATTR, name_hash(name)), name)
@@ -1454,7 +1494,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
 
     /// Visit every xattr name of `ino`.
     pub fn listxattr(&self, ino: u64, f: &mut dyn FnMut(&[u8])) -> Result<()> {
-        self.read_inode(ino)?;
+        if self.read_inode(ino)?.flags.get() & 0xf != 0 {
+            f(COMPRESSION_XATTR);
+        }
         let mut leaf = self.block_buf()?;
         let mut next = Key::new(ino, ITEM_XATTR, 0);
         loop {

@@ -352,3 +352,39 @@ fn full_filesystem_gives_enospc_and_stays_consistent() {
     v.sync().unwrap();
     assert_clean(&dev);
 }
+
+#[test]
+fn per_file_compression_via_pseudo_xattr() {
+    use ferfs_core::fs::COMPRESSION_XATTR;
+    let (dev, mut v) = new_fs(8192, CsumType::Crc32c, Compression::None);
+    let plain = v
+        .create(ROOT_INO, b"plain", S_IFREG | 0o644, 0, 0, 0)
+        .unwrap();
+    let packed = v
+        .create(ROOT_INO, b"packed", S_IFREG | 0o644, 0, 0, 0)
+        .unwrap();
+    let mut out = [0u8; 16];
+    assert_eq!(
+        v.getxattr(packed.ino, COMPRESSION_XATTR, &mut out),
+        Err(Error::NoData)
+    );
+    v.setxattr(packed.ino, COMPRESSION_XATTR, b"zlib", 0)
+        .unwrap();
+    assert_eq!(
+        v.setxattr(packed.ino, COMPRESSION_XATTR, b"brotli", 0),
+        Err(Error::Invalid)
+    );
+    let n = v.getxattr(packed.ino, COMPRESSION_XATTR, &mut out).unwrap();
+    assert_eq!(&out[..n], b"zlib");
+    let text = Rng(8).bytes(512 * 1024, true);
+    v.write(plain.ino, 0, &text).unwrap();
+    v.write(packed.ino, 0, &text).unwrap();
+    v.sync().unwrap();
+    let v = remount(&dev);
+    assert_eq!(v.getattr(plain.ino).unwrap().sectors * 512, 512 * 1024);
+    assert!(v.getattr(packed.ino).unwrap().sectors * 512 <= 4 * 16384);
+    let mut buf = vec![0u8; text.len()];
+    v.read(packed.ino, 0, &mut buf).unwrap();
+    assert_eq!(buf, text);
+    assert_clean(&dev);
+}
