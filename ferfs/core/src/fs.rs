@@ -1180,7 +1180,16 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 // Out of space part way: a short write of what is stored.
                 break;
             }
-            let old = self.load_chunk(ino, chunk, &mut bufs)?;
+            // A write covering the whole chunk needs the old extent only to
+            // free it, not its data.
+            let old = if in_chunk == 0 && n == CHUNK_SIZE {
+                self.extent_at(ino, chunk)?.map(|e| {
+                    let l = e.logical_len.get() as usize;
+                    (e, l)
+                })
+            } else {
+                self.load_chunk(ino, chunk, &mut bufs)?
+            };
             let old_len = old
                 .as_ref()
                 .map_or(0, |(e, l)| if e.kind == EXTENT_PREALLOC { 0 } else { *l });

@@ -12,24 +12,45 @@ use ferfs_core::{MountOptions, Volume};
 use ferfs_tools::{DevOp, MemDevice, StdHost};
 use std::collections::BTreeMap;
 
-type State = BTreeMap<Vec<u8>, Vec<u8>>;
+/// Path -> (mode, nlink, content or symlink target, xattrs).
+type State = BTreeMap<Vec<u8>, (u32, u32, Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
 
 fn state_of(v: &Vol) -> State {
-    let mut names = Vec::new();
-    v.readdir(ROOT_INO, 0, &mut |_, n, ino, _| {
-        names.push((n.to_vec(), ino));
-        true
-    })
-    .unwrap();
-    names
-        .into_iter()
-        .map(|(n, ino)| {
-            let size = v.getattr(ino).unwrap().size as usize;
-            let mut buf = vec![0u8; size];
-            v.read(ino, 0, &mut buf).unwrap();
-            (n, buf)
+    let mut out = State::new();
+    let mut todo = vec![(ROOT_INO, b"/".to_vec())];
+    while let Some((dir, path)) = todo.pop() {
+        let mut entries = Vec::new();
+        v.readdir(dir, 0, &mut |_, n, ino, _| {
+            entries.push((n.to_vec(), ino));
+            true
         })
-        .collect()
+        .unwrap();
+        for (name, ino) in entries {
+            let mut p = path.clone();
+            p.extend_from_slice(&name);
+            let a = v.getattr(ino).unwrap();
+            let mut content = Vec::new();
+            if a.mode & S_IFMT == S_IFDIR {
+                let mut sub = p.clone();
+                sub.push(b'/');
+                todo.push((ino, sub));
+            } else {
+                content = vec![0u8; a.size as usize];
+                v.read(ino, 0, &mut content).unwrap();
+            }
+            let mut names = Vec::new();
+            v.listxattr(ino, &mut |n| names.push(n.to_vec())).unwrap();
+            let mut xattrs = Vec::new();
+            for n in names {
+                let mut b = vec![0u8; MAX_XATTR_VALUE];
+                let l = v.getxattr(ino, &n, &mut b).unwrap();
+                xattrs.push((n, b[..l].to_vec()));
+            }
+            xattrs.sort();
+            out.insert(p, (a.mode, a.nlink, content, xattrs));
+        }
+    }
+    out
 }
 
 fn apply(img: &mut [u8], op: &DevOp) {
@@ -64,50 +85,86 @@ fn check_image(img: Vec<u8>, allowed: &[&State], what: &str) {
 
 #[test]
 fn every_crash_point_recovers_a_synced_state() {
-    let (dev, mut v) = new_fs(4096, CsumType::Crc32c, Compression::Zstd);
+    crash_run(99, 8, Compression::Zstd);
+    crash_run(7, 6, Compression::None);
+}
+
+fn crash_run(seed: u64, rounds: usize, comp: Compression) {
+    let (dev, mut v) = new_fs(4096, CsumType::Crc32c, comp);
     let base = dev.snapshot();
     dev.start_recording();
-    let mut rng = Rng(99);
+    let mut rng = Rng(seed);
     // (record length when the sync returned, state it made durable)
     let mut marks: Vec<(usize, State)> = vec![(0, State::new())];
-    let mut live: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-    for round in 0..8 {
-        for _ in 0..3 {
-            let name = format!("f{}", rng.below(5)).into_bytes();
-            match rng.below(4) {
-                0 | 1 => {
-                    let ino = match live.get(&name) {
-                        Some(i) => *i,
-                        None => {
-                            let a = v.create(ROOT_INO, &name, S_IFREG | 0o644, 0, 0, 0).unwrap();
-                            live.insert(name.clone(), a.ino);
-                            a.ino
-                        }
+    let names: Vec<Vec<u8>> = (0..5).map(|i| format!("f{i}").into_bytes()).collect();
+    for _round in 0..rounds {
+        for _ in 0..4 {
+            // Random directory among the root and its subdirectories.
+            let mut dirs = vec![ROOT_INO];
+            v.readdir(ROOT_INO, 0, &mut |_, _, ino, t| {
+                if u32::from(t) << 12 == S_IFDIR {
+                    dirs.push(ino);
+                }
+                true
+            })
+            .unwrap();
+            let d = dirs[rng.below(dirs.len() as u64) as usize];
+            let name = names[rng.below(5) as usize].clone();
+            let existing = v.lookup_entry(d, &name).unwrap();
+            match rng.below(10) {
+                0..=3 => {
+                    let ino = match existing {
+                        Some((i, t, _)) if u32::from(t) << 12 == S_IFREG => i,
+                        Some(_) => continue,
+                        None => v.create(d, &name, S_IFREG | 0o644, 0, 0, 0).unwrap().ino,
                     };
                     let len = 1 + rng.below(150_000) as usize;
                     let off = rng.below(100_000);
                     let c = rng.below(2) == 0;
                     v.write(ino, off, &rng.bytes(len, c)).unwrap();
                 }
-                2 => {
-                    if live.remove(&name).is_some() {
-                        v.unlink(ROOT_INO, &name).unwrap();
+                4 => match existing {
+                    Some((i, t, _)) if u32::from(t) << 12 == S_IFREG => {
+                        v.truncate(i, rng.below(200_000)).unwrap();
+                    }
+                    _ => {}
+                },
+                5 => match existing {
+                    Some((_, t, _)) if u32::from(t) << 12 == S_IFDIR => {
+                        let _ = v.rmdir(d, &name);
+                    }
+                    Some(_) => v.unlink(d, &name).unwrap(),
+                    None if d == ROOT_INO => {
+                        v.mkdir(d, &name, 0o755, 0, 0).unwrap();
+                    }
+                    None => {
+                        v.symlink(d, &name, b"some/target", 0, 0).unwrap();
+                    }
+                },
+                6 | 7 => {
+                    let d2 = dirs[rng.below(dirs.len() as u64) as usize];
+                    let to = names[rng.below(5) as usize].clone();
+                    let flags = rng.below(3) as u32;
+                    let _ = v.rename(d, &name, d2, &to, flags);
+                }
+                8 => {
+                    if let Some((i, t, _)) = existing {
+                        if u32::from(t) << 12 == S_IFREG {
+                            let _ = v.link(i, ROOT_INO, format!("l{}", rng.below(3)).as_bytes());
+                        }
                     }
                 }
                 _ => {
-                    let to = format!("f{}", rng.below(5)).into_bytes();
-                    if let Some(i) = live.get(&name).copied() {
-                        if v.rename(ROOT_INO, &name, ROOT_INO, &to, 0).is_ok() {
-                            live.remove(&name);
-                            live.insert(to, i);
-                        }
+                    if let Some((i, _, _)) = existing {
+                        let vlen = rng.below(100) as usize + 1;
+                        let val = rng.bytes(vlen, false);
+                        v.setxattr(i, b"user.x", &val, 0).unwrap();
                     }
                 }
             }
         }
         v.sync().unwrap();
         marks.push((dev.record_len(), state_of(&v)));
-        let _ = round;
     }
     let record = dev.take_record();
     assert!(
