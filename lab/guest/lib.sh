@@ -94,11 +94,8 @@ nullb_create() {
 		echo 2 >"$dir/queue_mode"
 	fi
 	echo 1 >"$dir/power" || return 1
-	if [ "$1" = null_blk ]; then
-		name=nullb$(cat "$dir/index")
-	else
-		name=$2
-	fi
+	# Both name the disk after its configfs directory.
+	name=$2
 	wait_for "/dev/$name" || return 1
 	[ -w "/sys/block/$name/queue/scheduler" ] && echo none >"/sys/block/$name/queue/scheduler"
 	echo "/dev/$name"

@@ -148,7 +148,7 @@ fn debian_rust_src(lab: &Lab, toolchain: &str) -> Result<PathBuf> {
         })?;
     let deb = apt.download("rust-src", version)?;
     fs::create_dir_all(&root)?;
-    run_captured(cmd("dpkg-deb", &[deb.as_os_str(), root.as_os_str()]).arg("-x"))?;
+    run_captured(cmd("dpkg-deb", &["-x"]).arg(&deb).arg(&root))?;
     if !library.join("core/src/lib.rs").is_file() {
         return Err(Error::new(format!("Debian's rust-src {version} has no {}", library.display())));
     }

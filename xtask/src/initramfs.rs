@@ -95,6 +95,9 @@ fn parse_ldd(text: &str) -> Vec<PathBuf> {
 }
 
 pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
     let out = run_captured(cmd("cp", &["-a"]).arg(from).arg(to));
     out.map(|_| ()).map_err(|e| Error::new(format!("copy {} → {}: {}", from.display(), to.display(), e.what)))
 }

@@ -130,7 +130,7 @@ fn cmd_run(lab: &mut Lab) -> Result<()> {
         eprintln!("==> booting the guest ({}); Ctrl-A X leaves", qemu::accel_name(accel));
         return qemu::boot_interactive(lab, &boot);
     }
-    let out = qemu::boot_scripted(lab, &boot, |_, _| {})?;
+    let out = qemu::boot_scripted(lab, &boot)?;
     let demo: Vec<&str> = out.console.lines().filter(|l| !l.starts_with('[')).collect();
     println!("{}", demo.join("\n"));
     if !out.results.contains("ferrite-demo: ok") {
@@ -321,7 +321,7 @@ fn guest_tests(lab: &Lab, kernel: &Kernel, chosen: &[&Component], tally: &mut Ta
         disks: standard_disks(lab)?,
         name: "test".into(),
     };
-    let out = match qemu::boot_scripted(lab, &boot, |_, _| {}) {
+    let out = match qemu::boot_scripted(lab, &boot) {
         Ok(out) => out,
         Err(e) => {
             tally.add("guest: boot and run to power-off", Outcome::Fail, &e.what);
@@ -391,7 +391,7 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
             disks: standard_disks(lab)?,
             name: format!("bench-{}", suite.name),
         };
-        let out = qemu::boot_scripted(lab, &boot, |_, _| {})?;
+        let out = qemu::boot_scripted(lab, &boot)?;
         if !out.results.contains("BENCH-DONE") {
             return Err(Error::new(format!("the {} suite did not finish; see target/ferrite/runs/bench-{}", suite.name, suite.name)));
         }
@@ -506,7 +506,14 @@ fn main() -> ExitCode {
     };
     let result = (|| -> Result<bool> {
         if matches!(command, "help" | "-h" | "--help") {
-            print!("{USAGE}");
+            print!("{USAGE}\nComponents (cargo xtask test COMPONENT):\n");
+            for c in COMPONENTS {
+                println!("  {:<8} {}", c.name, c.about);
+            }
+            println!("\nBenchmark suites (cargo xtask bench SUITE):");
+            for s in SUITES {
+                println!("  {:<8} {}", s.name, s.about);
+            }
             return Ok(true);
         }
         let mut lab = Lab::new()?;

@@ -122,13 +122,10 @@ pub fn boot_interactive(lab: &Lab, boot: &Boot) -> Result<()> {
 }
 
 /// Boots without a terminal and waits for the guest to power off, showing the guest's
-/// progress in one line. `on_output` sees the results port as it grows (for host-side
-/// actions a test asks for).
-pub fn boot_scripted(
-    lab: &Lab,
-    boot: &Boot,
-    mut on_results: impl FnMut(&str, &Path),
-) -> Result<Outcome> {
+/// progress in one line. A guest test can ask the host to act on the VM by printing
+/// `ferrite-host: monitor COMMAND` on the results port (e.g. `device_del vdb` to hot-unplug
+/// a disk under I/O); the host sends COMMAND to QEMU's monitor.
+pub fn boot_scripted(lab: &Lab, boot: &Boot) -> Result<Outcome> {
     let dir = run_dir(lab, &boot.name)?;
     let mut stage = Stage::begin(format!("booting {} ({})", boot.name, accel_name(boot.accel)));
     let mut child = qemu_command(boot, &dir, false)
@@ -150,9 +147,16 @@ pub fn boot_scripted(
             seen = sizes;
             last_growth = Instant::now();
             if let Ok(results) = fs::read_to_string(&results_path) {
-                if results.len() > results_seen {
-                    on_results(&results[results_seen..], &dir.join("monitor.sock"));
-                    results_seen = results.len();
+                let complete = results.rfind('\n').map_or(0, |i| i + 1);
+                if complete > results_seen {
+                    for line in results[results_seen..complete].lines() {
+                        if let Some(command) = line.trim().strip_prefix("ferrite-host: monitor ") {
+                            let reply = monitor_command(&dir.join("monitor.sock"), command)
+                                .unwrap_or_else(|e| format!("monitor error: {e}"));
+                            let _ = fs::write(dir.join("monitor.log"), format!("{command}\n{reply}\n"));
+                        }
+                    }
+                    results_seen = complete;
                 }
             }
             stage.status(&last_line(&console_path));
@@ -264,7 +268,7 @@ pub fn choose_accel(lab: &Lab, kernel: &Kernel, initrd: &Path) -> Result<Accel> 
         disks: Vec::new(),
         name: "kvm-probe".into(),
     };
-    let works = match boot_scripted(lab, &boot, |_, _| {}) {
+    let works = match boot_scripted(lab, &boot) {
         Ok(o) => o.results.contains("ferrite-probe: ok"),
         Err(_) => false,
     };

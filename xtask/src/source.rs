@@ -213,7 +213,7 @@ pub fn ensure_kernel_source(lab: &Lab) -> Result<PathBuf> {
     let unpack = lab.cache.join("src/deb");
     let _ = fs::remove_dir_all(&unpack);
     fs::create_dir_all(&unpack)?;
-    run_captured(cmd("dpkg-deb", &[deb.as_os_str(), unpack.as_os_str()]).arg("-x"))?;
+    run_captured(cmd("dpkg-deb", &["-x"]).arg(&deb).arg(&unpack))?;
     let tarball = unpack.join(&lock.tarball);
     if verified {
         let sum = sha256_file(&tarball)?;

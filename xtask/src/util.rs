@@ -238,18 +238,6 @@ impl Stage {
         let _ = io::stderr().flush();
     }
 
-    /// A line that stays in the output (for non-terminals too).
-    pub fn note(&mut self, text: &str) {
-        if self.tty {
-            eprint!("\r\x1b[2K");
-        }
-        eprintln!("    {text}");
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
-
     pub fn done(self, summary: &str) -> Duration {
         let took = self.start.elapsed();
         if self.tty {
