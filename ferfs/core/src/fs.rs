@@ -275,7 +275,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             .lookup_struct::<InodeItem>(&self.fs_tree, Key::new(ino, ITEM_INODE, 0))?
             .ok_or(Error::NotFound)?;
         if !valid_file_type(i.mode.get()) {
-            return Err(corrupt(0, "inode has an invalid file type"));
+            return Err(corrupt(self.leaf(), "inode has an invalid file type"));
         }
         Ok(i)
     }
@@ -372,7 +372,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             return Ok(None);
         };
         let data = crate::volume::sub(b.as_ref(), 0, len)?;
-        match find_entry(data, name, 0)? {
+        match find_entry(data, name, self.leaf())? {
             Some(p) => {
                 let v = node::bytes(data, p.value_start, p.value_len, 0)?;
                 let dst = out.get_mut(..v.len()).ok_or(Error::TooBig)?;
@@ -396,7 +396,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         let mut new = self.block_buf()?;
         let len = self.lookup(&self.fs_tree, key, old.as_mut())?.unwrap_or(0);
         let data = crate::volume::sub(old.as_ref(), 0, len)?;
-        let existing = find_entry(data, name, 0)?;
+        let existing = find_entry(data, name, self.leaf())?;
         match (&existing, create, replace) {
             (Some(_), true, _) => return Err(Error::Exists),
             (None, _, true) => return Err(Error::NoData),
@@ -434,7 +434,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             .lookup(&self.fs_tree, key, old.as_mut())?
             .ok_or(Error::NotFound)?;
         let data = crate::volume::sub(old.as_ref(), 0, len)?;
-        let p = find_entry(data, name, 0)?.ok_or(Error::NotFound)?;
+        let p = find_entry(data, name, self.leaf())?.ok_or(Error::NotFound)?;
         let before = node::bytes(data, 0, p.start, 0)?;
         let after = node::bytes(data, p.end, len.saturating_sub(p.end), 0)?;
         let total = before.len().saturating_add(after.len());
@@ -471,10 +471,14 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         let mut v = [0u8; DIR_VALUE_SIZE];
         match self.hashed_get(Key::new(dir, ITEM_DIR_HASH, name_hash(name)), name, &mut v)? {
             Some(DIR_VALUE_SIZE) => {
-                let dv = DirValue::read_from_bytes(&v).map_err(|_| corrupt(0, "dir entry"))?;
+                let dv =
+                    DirValue::read_from_bytes(&v).map_err(|_| corrupt(self.leaf(), "dir entry"))?;
                 Ok(Some((dv.ino.get(), dv.file_type, dv.index.get())))
             }
-            Some(_) => Err(corrupt(0, "directory entry value has the wrong size")),
+            Some(_) => Err(corrupt(
+                self.leaf(),
+                "directory entry value has the wrong size",
+            )),
             None => Ok(None),
         }
     }
@@ -637,9 +641,10 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         if i.mode.get() & S_IFMT != S_IFLNK {
             return Err(Error::Invalid);
         }
-        let size = usize::try_from(i.size.get()).map_err(|_| corrupt(0, "symlink too long"))?;
+        let size =
+            usize::try_from(i.size.get()).map_err(|_| corrupt(self.leaf(), "symlink too long"))?;
         if size > MAX_SYMLINK {
-            return Err(corrupt(0, "symlink too long"));
+            return Err(corrupt(self.leaf(), "symlink too long"));
         }
         let dst = out.get_mut(..size).ok_or(Error::TooBig)?;
         self.read(ino, 0, dst)
@@ -700,7 +705,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             if extents {
                 let (_, data) = node::leaf_item(leaf.as_ref(), idx, 0)?;
                 let e = ExtentItem::read_from_bytes(data)
-                    .map_err(|_| corrupt(0, "extent item size"))?;
+                    .map_err(|_| corrupt(self.leaf(), "extent item size"))?;
                 self.free_extent(&e)?;
             }
             if let Err(e) = self.ensure_space_in_op(0, 1, true) {
@@ -760,9 +765,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             }
             let (_, data) = node::leaf_item(leaf.as_ref(), idx, 0)?;
             let mut go = true;
-            for_each_entry(data, 0, &mut |name, value| {
+            for_each_entry(data, self.leaf(), &mut |name, value| {
                 let dv = DirValue::read_from_bytes(value)
-                    .map_err(|_| corrupt(0, "dir index value size"))?;
+                    .map_err(|_| corrupt(self.leaf(), "dir index value size"))?;
                 go = f(k.offset, name, dv.ino.get(), dv.file_type);
                 Ok(false)
             })?;
@@ -797,7 +802,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             }
             odd = !odd;
             if cur == slow {
-                return Err(corrupt(0, "directory parent chain loops"));
+                return Err(corrupt(self.leaf(), "directory parent chain loops"));
             }
         }
     }
@@ -1272,7 +1277,8 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 break;
             }
             let (_, d) = node::leaf_item(leaf.as_ref(), idx, 0)?;
-            let e = ExtentItem::read_from_bytes(d).map_err(|_| corrupt(0, "extent item size"))?;
+            let e = ExtentItem::read_from_bytes(d)
+                .map_err(|_| corrupt(self.leaf(), "extent item size"))?;
             self.free_extent(&e)?;
             self.adjust_stored(i, &e, false);
             if let Err(e) = self.ensure_space_in_op(0, 1, true) {
@@ -1427,7 +1433,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             let v = match i.flags.get() & 0xf {
                 0 => return Err(Error::NoData),
                 f => Compression::from_u8(u8::try_from(f.saturating_sub(1)).unwrap_or(u8::MAX))
-                    .ok_or(corrupt(0, "bad compression flag"))?
+                    .ok_or(corrupt(self.leaf(), "bad compression flag"))?
                     .name()
                     .as_bytes(),
             };
@@ -1442,7 +1448,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         let n = self
             .hashed_get(Key::new(ino, ITEM_XATTR, name_hash(name)), name, &mut v)?
             .ok_or(Error::NoData)?;
-        let src = v.get(..n).ok_or(corrupt(0, "xattr value too long"))?;
+        let src = v
+            .get(..n)
+            .ok_or(corrupt(self.leaf(), "xattr value too long"))?;
         if out.is_empty() {
             return Ok(n);
         }
@@ -1516,7 +1524,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 return Ok(());
             }
             let (_, data) = node::leaf_item(leaf.as_ref(), idx, 0)?;
-            for_each_entry(data, 0, &mut |name, _| {
+            for_each_entry(data, self.leaf(), &mut |name, _| {
                 f(name);
                 Ok(true)
             })?;

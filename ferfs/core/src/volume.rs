@@ -138,6 +138,9 @@ pub struct Volume<D: BlockDevice, H: Host> {
     pub(crate) broken: bool,
     pub(crate) opts: MountOptions,
     pub stats: Stats,
+    /// Leaf block of the item most recently returned by a search or walk,
+    /// so item-level corruption errors can name their block.
+    pub(crate) last_leaf: Cell<u64>,
 }
 
 /// A reference to a sub-range of a host buffer.
@@ -175,6 +178,11 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     pub fn inode_count(&self) -> u64 {
         self.inode_count
     }
+    /// Block of the leaf that held the last item read (for error reports).
+    pub(crate) fn leaf(&self) -> u64 {
+        self.last_leaf.get()
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.opts.read_only || self.broken
     }
@@ -503,6 +511,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                     .checked_sub(1)
                     .ok_or(corrupt(from, "level underflow"))?;
             }
+            self.last_leaf.set(from);
             let pos = node::search(buf, 0, &target, from)?;
             if pos.index < node::nritems(buf, from)? {
                 let k = node::key_at(buf, 0, pos.index, from)?;
@@ -543,8 +552,8 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         match self.search_ge(tree, key, lb)? {
             Some((k, idx)) if k == key => {
                 let (_, data) = node::leaf_item(lb, idx, 0)?;
-                let v =
-                    T::read_from_bytes(data).map_err(|_| corrupt(0, "item has the wrong size"))?;
+                let v = T::read_from_bytes(data)
+                    .map_err(|_| corrupt(self.leaf(), "item has the wrong size"))?;
                 Ok(Some(v))
             }
             _ => Ok(None),
@@ -581,6 +590,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         for i in 0..n {
             if level == 0 {
                 let (k, data) = node::leaf_item(buf, i, at)?;
+                self.last_leaf.set(at);
                 v.item(owner, k, data)?;
             } else {
                 let (k, p) = node::node_entry(buf, i, at)?;
@@ -1014,6 +1024,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             broken: false,
             opts: MountOptions::default(),
             stats: Stats::default(),
+            last_leaf: Cell::new(0),
         };
         vol.mark_fixed()?;
         let mut b = vol.block_buf()?;
@@ -1171,6 +1182,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             broken: false,
             opts,
             stats: Stats::default(),
+            last_leaf: Cell::new(0),
         };
         vol.stats.super_bad.set(bad);
         vol.stats.super_stale.set(stale);
@@ -1213,6 +1225,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     fn rebuild_space(&mut self) -> Result<()> {
         struct Marker<'a, B> {
             space: &'a mut Space<B>,
+            leaf: &'a Cell<u64>,
         }
         impl<B: AsRef<[u8]> + AsMut<[u8]>> Visitor for Marker<'_, B> {
             fn node(&mut self, _owner: u64, ptr: &BlockPtr, _level: u8) -> Result<()> {
@@ -1229,7 +1242,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             fn item(&mut self, owner: u64, key: Key, data: &[u8]) -> Result<()> {
                 if owner == TREE_FS && key.kind == ITEM_EXTENT {
                     let e = ExtentItem::read_from_bytes(data)
-                        .map_err(|_| corrupt(0, "extent item has the wrong size"))?;
+                        .map_err(|_| corrupt(self.leaf.get(), "extent item has the wrong size"))?;
                     let blocks = u64::from(e.stored_len.get()).div_ceil(BLOCK_SIZE_U64);
                     if !self.space.mark_used(e.addr.get(), blocks)?
                         || e.addr.get() < FIRST_USABLE_BLOCK
@@ -1248,7 +1261,10 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         core::mem::swap(&mut space, &mut self.space);
         Self::mark_fixed_in(&mut space, self.info.total_blocks)?;
         let res = {
-            let mut m = Marker { space: &mut space };
+            let mut m = Marker {
+                space: &mut space,
+                leaf: &self.last_leaf,
+            };
             let rt = self.root_tree;
             let ft = self.fs_tree;
             self.walk(&rt, &mut m, false)
