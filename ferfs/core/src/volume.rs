@@ -11,11 +11,6 @@ use zerocopy::{FromBytes, IntoBytes};
 /// Header magic of superblocks (first 4 bytes of `SUPER_MAGIC`).
 const SUPER_HDR_MAGIC: [u8; 4] = [b'F', b'e', b'R', b'f'];
 
-/// Metadata blocks one tree modification may need, worst case: every
-/// level split plus a new root, two copies each, for two trees (the
-/// change and the root item update at commit).
-const META_PER_OP: u64 = (MAX_LEVEL as u64 + 1) * 2 * 2 * 2;
-
 /// Root of one tree.
 #[derive(Clone, Copy, Debug)]
 pub struct TreeRoot {
@@ -248,6 +243,21 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         self.ensure(data_blocks, tree_ops, keep, false)
     }
 
+    /// Metadata blocks `tree_ops` changes of the fs tree plus the commit's
+    /// root tree update may need at worst: each change copies its path and
+    /// may split every node on it and add a root (2 blocks per level + 2),
+    /// times the number of copies.
+    fn meta_need(&self, tree_ops: u64) -> u64 {
+        let copies: u64 = if self.info.dup { 2 } else { 1 };
+        let per_fs = (u64::from(self.fs_tree.level) + 2)
+            .saturating_mul(2)
+            .saturating_mul(copies);
+        let per_root = (u64::from(self.root_tree.level) + 2)
+            .saturating_mul(2)
+            .saturating_mul(copies);
+        per_fs.saturating_mul(tree_ops).saturating_add(per_root)
+    }
+
     /// Only call with `may_commit` before an operation changed anything.
     fn ensure(
         &mut self,
@@ -256,8 +266,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         keep: u64,
         may_commit: bool,
     ) -> Result<()> {
-        let meta = META_PER_OP.saturating_mul(tree_ops.saturating_add(1));
-        let need = data_blocks.saturating_add(meta).saturating_add(keep);
+        let need = data_blocks
+            .saturating_add(self.meta_need(tree_ops))
+            .saturating_add(keep);
         if self.space.available() >= need {
             return Ok(());
         }

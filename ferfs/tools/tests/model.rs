@@ -197,14 +197,18 @@ fn verify(v: &Vol) {
     assert!(r.errors.is_empty(), "invariants broken: {:#?}", r.errors);
 }
 
-fn run(seed: u64, steps: usize) {
+/// `tight`: a small filesystem and large writes, so ENOSPC is frequent;
+/// any operation may then fail with NoSpace and must leave no trace.
+fn run(seed: u64, steps: usize, tight: bool) -> u64 {
+    let mut nospace = 0u64;
     let comp = [
         Compression::None,
         Compression::Zstd,
         Compression::Lzo,
         Compression::Zlib,
     ][(seed % 4) as usize];
-    let (dev, mut v) = new_fs(6144, CsumType::Crc32c, comp);
+    let (dev, mut v) = new_fs(if tight { 4096 } else { 6144 }, CsumType::Crc32c, comp);
+    let scale: u64 = if tight { 10 } else { 1 };
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut m = Model::default();
     m.nodes.insert(
@@ -214,14 +218,34 @@ fn run(seed: u64, steps: usize) {
             parent: ROOT_INO,
         },
     );
+    // Tight runs start with a ballast file the random ops never touch,
+    // leaving a few MiB free.
+    let mut ballast = 0;
+    if tight {
+        let data = rng.bytes(12 << 20, false);
+        let a = v
+            .create(ROOT_INO, b"ballast", S_IFREG | 0o600, 0, 0, 0)
+            .unwrap();
+        v.write(a.ino, 0, &data).unwrap();
+        m.nodes.insert(a.ino, Node::File { data, nlink: 1 });
+        m.entries_mut(ROOT_INO).insert(b"ballast".to_vec(), a.ino);
+        ballast = a.ino;
+        v.sync().unwrap();
+    }
     let mut synced = m.clone();
     let names: Vec<Vec<u8>> = (0..12).map(|i| format!("n{i}").into_bytes()).collect();
     for step in 0..steps {
         let dirs = m.dirs();
-        let files = m.files();
+        let files: Vec<u64> = m.files().into_iter().filter(|f| *f != ballast).collect();
         let d = dirs[rng.below(dirs.len() as u64) as usize];
         let name = names[rng.below(names.len() as u64) as usize].clone();
         let ctx = format!("seed {seed} step {step}");
+        // An operation may start with a commit of its own (to release
+        // space pinned by the open transaction); the state before it then
+        // became durable.
+        let gen_before = v.generation();
+        let before = m.clone();
+        let mut synced_step = None;
         match rng.below(100) {
             0..=14 => {
                 let dir = rng.below(4) == 0;
@@ -230,7 +254,9 @@ fn run(seed: u64, steps: usize) {
                 } else {
                     v.create(d, &name, S_IFREG | 0o644, 0, 0, 0)
                 };
-                if m.entries(d).contains_key(&name) {
+                if tight && r.as_ref().err() == Some(&Error::NoSpace) {
+                    nospace += 1;
+                } else if m.entries(d).contains_key(&name) {
                     assert_eq!(r.err(), Some(Error::Exists), "{ctx}");
                 } else {
                     let a = r.unwrap_or_else(|e| panic!("{ctx}: create: {e}"));
@@ -251,10 +277,14 @@ fn run(seed: u64, steps: usize) {
             }
             15..=39 if !files.is_empty() => {
                 let f = files[rng.below(files.len() as u64) as usize];
-                let off = rng.below(600_000);
-                let max = if rng.below(4) == 0 { 300_000 } else { 5000 };
+                let off = rng.below(600_000 * scale);
+                let max = if rng.below(4) == 0 {
+                    300_000 * scale
+                } else {
+                    5000
+                };
                 let len = 1 + rng.below(max) as usize;
-                let compressible = rng.below(2) == 0;
+                let compressible = !tight && rng.below(2) == 0;
                 let data = rng.bytes(len, compressible);
                 match v.write(f, off, &data) {
                     Ok(n) => {
@@ -269,26 +299,32 @@ fn run(seed: u64, steps: usize) {
                             md[off as usize..end].copy_from_slice(data);
                         }
                     }
-                    Err(Error::NoSpace) => {}
+                    Err(Error::NoSpace) => nospace += 1,
                     Err(e) => panic!("{ctx}: write: {e}"),
                 }
             }
             40..=47 if !files.is_empty() => {
                 let f = files[rng.below(files.len() as u64) as usize];
-                let size = rng.below(500_000);
-                v.truncate(f, size)
-                    .unwrap_or_else(|e| panic!("{ctx}: truncate: {e}"));
-                if let Node::File { data, .. } = m.nodes.get_mut(&f).unwrap() {
+                let size = rng.below(500_000 * scale);
+                let r = v.truncate(f, size);
+                if tight && r == Err(Error::NoSpace) {
+                    nospace += 1;
+                } else if let Err(e) = r {
+                    panic!("{ctx}: truncate: {e}");
+                } else if let Node::File { data, .. } = m.nodes.get_mut(&f).unwrap() {
                     data.resize(size as usize, 0);
                 }
             }
             48..=53 if !files.is_empty() => {
                 let f = files[rng.below(files.len() as u64) as usize];
-                let off = rng.below(500_000);
-                let len = 1 + rng.below(300_000);
-                v.fallocate(f, off, len, FALLOC_PUNCH_HOLE | FALLOC_KEEP_SIZE)
-                    .unwrap_or_else(|e| panic!("{ctx}: punch: {e}"));
-                if let Node::File { data, .. } = m.nodes.get_mut(&f).unwrap() {
+                let off = rng.below(500_000 * scale);
+                let len = 1 + rng.below(300_000 * scale);
+                let r = v.fallocate(f, off, len, FALLOC_PUNCH_HOLE | FALLOC_KEEP_SIZE);
+                if tight && r == Err(Error::NoSpace) {
+                    nospace += 1;
+                } else if let Err(e) = r {
+                    panic!("{ctx}: punch: {e}");
+                } else if let Node::File { data, .. } = m.nodes.get_mut(&f).unwrap() {
                     let s = (off as usize).min(data.len());
                     let e = ((off + len) as usize).min(data.len());
                     data[s..e].fill(0);
@@ -328,6 +364,12 @@ fn run(seed: u64, steps: usize) {
                 let r = v.rename(d, &name, d2, &name2, flags);
                 let mut m2 = m.clone();
                 let want = m2.rename(d, &name, d2, &name2, flags);
+                let want = if tight && r == Err(Error::NoSpace) {
+                    nospace += 1;
+                    Err(Error::NoSpace)
+                } else {
+                    want
+                };
                 assert_eq!(
                     r, want,
                     "{ctx}: rename {d}/{:?} -> {d2}/{:?} flags {flags}",
@@ -340,7 +382,9 @@ fn run(seed: u64, steps: usize) {
             81..=85 if !files.is_empty() => {
                 let f = files[rng.below(files.len() as u64) as usize];
                 let r = v.link(f, d, &name);
-                if m.entries(d).contains_key(&name) {
+                if tight && r.as_ref().err() == Some(&Error::NoSpace) {
+                    nospace += 1;
+                } else if m.entries(d).contains_key(&name) {
                     assert_eq!(r.err(), Some(Error::Exists), "{ctx}");
                 } else {
                     r.unwrap_or_else(|e| panic!("{ctx}: link: {e}"));
@@ -351,7 +395,8 @@ fn run(seed: u64, steps: usize) {
                 }
             }
             86..=90 => {
-                let inos: Vec<u64> = m.nodes.keys().copied().collect();
+                let mut inos: Vec<u64> = m.nodes.keys().copied().collect();
+                inos.sort();
                 let i = inos[rng.below(inos.len() as u64) as usize];
                 let xn = format!("user.x{}", rng.below(4)).into_bytes();
                 if rng.below(3) == 0 {
@@ -361,18 +406,24 @@ fn run(seed: u64, steps: usize) {
                 } else {
                     let vlen = rng.below(300) as usize;
                     let val = rng.bytes(vlen, false);
-                    v.setxattr(i, &xn, &val, 0)
-                        .unwrap_or_else(|e| panic!("{ctx}: setxattr: {e}"));
-                    m.xattrs.entry(i).or_default().insert(xn, val);
+                    let r = v.setxattr(i, &xn, &val, 0);
+                    if tight && r == Err(Error::NoSpace) {
+                        nospace += 1;
+                    } else {
+                        r.unwrap_or_else(|e| panic!("{ctx}: setxattr: {e}"));
+                        m.xattrs.entry(i).or_default().insert(xn, val);
+                    }
                 }
             }
             91..=94 => {
                 v.sync().unwrap();
                 synced = m.clone();
+                synced_step = Some(step);
             }
             95..=97 => {
                 v.sync().unwrap();
                 synced = m.clone();
+                synced_step = Some(step);
                 drop(v);
                 v = remount(&dev);
             }
@@ -383,6 +434,12 @@ fn run(seed: u64, steps: usize) {
                 m = synced.clone();
             }
         }
+        if v.generation() != gen_before {
+            // Explicit syncs set `synced` themselves; this one was implicit.
+            if synced_step.is_none() {
+                synced = before;
+            }
+        }
         verify(&v);
         if step % 16 == 0 {
             compare(&v, &m);
@@ -391,6 +448,7 @@ fn run(seed: u64, steps: usize) {
     compare(&v, &m);
     v.sync().unwrap();
     assert_clean(&dev);
+    nospace
 }
 
 #[test]
@@ -400,6 +458,15 @@ fn random_operations_match_the_model() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     for seed in 1..=(4 + extra) {
-        run(seed, 250);
+        run(seed, 250, false);
     }
+}
+
+#[test]
+fn random_operations_on_a_nearly_full_filesystem() {
+    let mut nospace = 0;
+    for seed in [100, 101] {
+        nospace += run(seed, 150, true);
+    }
+    assert!(nospace > 10, "ENOSPC was hit only {nospace} times");
 }
