@@ -268,10 +268,10 @@ pub fn choose_accel(lab: &Lab, kernel: &Kernel, initrd: &Path) -> Result<Accel> 
         disks: Vec::new(),
         name: "kvm-probe".into(),
     };
-    let works = match boot_scripted(lab, &boot) {
-        Ok(o) => o.results.contains("ferrite-probe: ok"),
-        Err(_) => false,
-    };
+    // The guest's word is what counts, whether or not QEMU then ended cleanly.
+    let _ = boot_scripted(lab, &boot);
+    let results = fs::read_to_string(lab.repo.join("target/ferrite/runs/kvm-probe/results.log")).unwrap_or_default();
+    let works = results.contains("ferrite-probe: ok");
     fs::write(&memo, if works { "kvm\n" } else { "tcg\n" })?;
     if works {
         Ok(Accel::Kvm)
