@@ -282,3 +282,58 @@ fn single_copy_metadata_detects_corruption_by_block() {
         other => panic!("expected corruption at {fs_root}, got {:?}", other.err()),
     }
 }
+
+/// Counts leaves and items.
+struct Shape {
+    leaves: usize,
+    items: usize,
+}
+impl Visitor for Shape {
+    fn node(&mut self, _: u64, _: &BlockPtr, level: u8) -> Result<()> {
+        if level == 0 {
+            self.leaves += 1;
+        }
+        Ok(())
+    }
+    fn item(&mut self, _: u64, _: Key, _: &[u8]) -> Result<()> {
+        self.items += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn deletes_merge_underfull_nodes() {
+    let ram = Ram(RefCell::new(vec![0u8; 8192 * BLOCK_SIZE]));
+    let mut v = Volume::mkfs(&ram, TestHost, &opts(false)).unwrap();
+    for i in 0..1200u64 {
+        v.modify(TREE_FS, Key::new(10_000 + i, 9, 0), Op::Insert(&[7u8; 100]))
+            .unwrap();
+    }
+    let mut full = Shape {
+        leaves: 0,
+        items: 0,
+    };
+    v.walk(&v.fs_tree(), &mut full, false).unwrap();
+    // Delete nine of every ten keys, scattered over all leaves.
+    for i in 0..1200u64 {
+        if i % 10 != 0 {
+            v.modify(TREE_FS, Key::new(10_000 + i, 9, 0), Op::Delete)
+                .unwrap();
+        }
+    }
+    v.commit().unwrap();
+    let mut after = Shape {
+        leaves: 0,
+        items: 0,
+    };
+    v.walk(&v.fs_tree(), &mut after, true).unwrap();
+    assert_eq!(after.items, 121);
+    // 121 items of 121 bytes need 4 leaves; without merging nearly all
+    // of the original leaves would remain.
+    assert!(
+        after.leaves * 3 < full.leaves,
+        "{} leaves before, {} after",
+        full.leaves,
+        after.leaves
+    );
+}

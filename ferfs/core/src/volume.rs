@@ -90,8 +90,9 @@ fn bump(c: &Cell<u64>) {
 enum Outcome {
     /// The subtree became empty (its node was freed).
     Empty,
-    /// New first key and pointer of the subtree.
-    One(Key, BlockPtr),
+    /// New first key and pointer of the subtree, and whether its root
+    /// node is under a third full (a candidate for merging).
+    One(Key, BlockPtr, bool),
     /// The node split in two.
     Two(Key, BlockPtr, Key, BlockPtr),
 }
@@ -664,7 +665,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 root.ptr = self.write_node(b.as_mut(), None, tree.owner)?;
                 root.level = 0;
             }
-            Outcome::One(_, p) => {
+            Outcome::One(_, p, _) => {
                 root.ptr = p;
                 // Collapse internal roots with a single child.
                 let mut b = self.block_buf()?;
@@ -730,12 +731,32 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         };
         let child_level = level.checked_sub(1).ok_or(corrupt(at, "level underflow"))?;
         let out = self.modify_rec(&cp, owner, child_level, Some(ck), child_hi, key, op, at)?;
-        // New entry list: the old one with `slot` replaced by 0..2 entries.
+        // New entry list: the old one with `rc` entries at `rs` replaced by
+        // `repl_n` entries.
         let mut repl: [(Key, BlockPtr); 2] = [(ck, cp), (ck, cp)];
+        let (mut rs, mut rc) = (slot, 1usize);
         let repl_n = match out {
             Outcome::Empty => 0usize,
-            Outcome::One(k, p) => {
+            Outcome::One(k, p, underfull) => {
                 repl[0] = (k, p);
+                // Merge an under-full child with a sibling when both fit
+                // in one node, so deletes keep the tree compact.
+                if underfull && n > 1 {
+                    let (l, r) = if slot.saturating_add(1) < n {
+                        ((k, p), node::node_entry(sb, slot.saturating_add(1), at)?)
+                    } else {
+                        (node::node_entry(sb, slot.saturating_sub(1), at)?, (k, p))
+                    };
+                    if let Some(m) = self.try_merge(owner, child_level, l, r, at)? {
+                        repl[0] = m;
+                        rs = if slot.saturating_add(1) < n {
+                            slot
+                        } else {
+                            slot.saturating_sub(1)
+                        };
+                        rc = 2;
+                    }
+                }
                 1
             }
             Outcome::Two(k1, p1, k2, p2) => {
@@ -743,17 +764,17 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 2
             }
         };
-        let total = n.saturating_sub(1).saturating_add(repl_n);
+        let total = n.saturating_sub(rc).saturating_add(repl_n);
         let entry = |i: usize| -> Result<(Key, BlockPtr)> {
-            if i < slot {
+            if i < rs {
                 node::node_entry(sb, i, at)
-            } else if i < slot.saturating_add(repl_n) {
-                repl.get(i.saturating_sub(slot))
+            } else if i < rs.saturating_add(repl_n) {
+                repl.get(i.saturating_sub(rs))
                     .copied()
                     .ok_or(Error::Invalid)
             } else {
-                // i >= slot + repl_n, so i + 1 - repl_n > slot >= 0.
-                let j = i.saturating_add(1).saturating_sub(repl_n);
+                // i >= rs + repl_n, so i + rc - repl_n >= rs + rc.
+                let j = i.saturating_add(rc).saturating_sub(repl_n);
                 node::node_entry(sb, j, at)
             }
         };
@@ -772,7 +793,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 }
             }
             let p = self.write_node(out_buf.as_mut(), Some(ptr), owner)?;
-            return Ok(Outcome::One(first, p));
+            return Ok(Outcome::One(first, p, total < MAX_NODE_ENTRIES / 3));
         }
         let half = total / 2;
         let mut right_buf = self.block_buf()?;
@@ -793,6 +814,59 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         let p1 = self.write_node(out_buf.as_mut(), Some(ptr), owner)?;
         let p2 = self.write_node(right_buf.as_mut(), None, owner)?;
         Ok(Outcome::Two(k1, p1, k2, p2))
+    }
+
+    /// Merge two adjacent children (`l` left of `r`) into one node if
+    /// their contents fit; frees the right one. Returns the merged entry.
+    fn try_merge(
+        &mut self,
+        owner: u64,
+        level: u8,
+        l: (Key, BlockPtr),
+        r: (Key, BlockPtr),
+        from: u64,
+    ) -> Result<Option<(Key, BlockPtr)>> {
+        let mut lb = self.block_buf()?;
+        let mut rb = self.block_buf()?;
+        self.read_node(&l.1, owner, level, Some(l.0), Some(r.0), lb.as_mut(), from)?;
+        self.read_node(&r.1, owner, level, Some(r.0), None, rb.as_mut(), from)?;
+        let (la, ra) = (l.1.addr.get(), r.1.addr.get());
+        let ln = node::nritems(lb.as_ref(), la)?;
+        let rn = node::nritems(rb.as_ref(), ra)?;
+        let mut out = self.block_buf()?;
+        if level == 0 {
+            let mut bytes = 0usize;
+            for (b, n, a) in [(lb.as_ref(), ln, la), (rb.as_ref(), rn, ra)] {
+                for i in 0..n {
+                    bytes =
+                        bytes.saturating_add(node::leaf_cost(node::leaf_item(b, i, a)?.1.len()));
+                }
+            }
+            if bytes > BLOCK_SIZE - HEADER_SIZE {
+                return Ok(None);
+            }
+            let mut w = LeafBuilder::new(out.as_mut())?;
+            for (b, n, a) in [(lb.as_ref(), ln, la), (rb.as_ref(), rn, ra)] {
+                for i in 0..n {
+                    let (k, d) = node::leaf_item(b, i, a)?;
+                    w.push(k, d)?;
+                }
+            }
+        } else {
+            if ln.saturating_add(rn) > MAX_NODE_ENTRIES {
+                return Ok(None);
+            }
+            let mut w = NodeBuilder::new(out.as_mut(), level)?;
+            for (b, n, a) in [(lb.as_ref(), ln, la), (rb.as_ref(), rn, ra)] {
+                for i in 0..n {
+                    let (k, p) = node::node_entry(b, i, a)?;
+                    w.push(k, &p)?;
+                }
+            }
+        }
+        let p = self.write_node(out.as_mut(), Some(&l.1), owner)?;
+        self.free_meta(&r.1)?;
+        Ok(Some((l.0, p)))
     }
 
     fn modify_leaf(
@@ -846,7 +920,11 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 }
             }
             let p = self.write_node(left_buf.as_mut(), Some(ptr), owner)?;
-            return Ok(Outcome::One(first, p));
+            return Ok(Outcome::One(
+                first,
+                p,
+                bytes_total < (BLOCK_SIZE - HEADER_SIZE) / 3,
+            ));
         }
         // Split by bytes: the left leaf takes items until half the bytes.
         let mut right_buf = self.block_buf()?;

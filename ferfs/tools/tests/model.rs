@@ -465,7 +465,11 @@ fn random_operations_match_the_model() {
 #[test]
 fn random_operations_on_a_nearly_full_filesystem() {
     let mut nospace = 0;
-    for seed in [100, 101] {
+    let extra: u64 = std::env::var("FERFS_MODEL_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    for seed in 100..(102 + extra) {
         nospace += run(seed, 150, true);
     }
     assert!(nospace > 10, "ENOSPC was hit only {nospace} times");
