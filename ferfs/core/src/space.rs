@@ -40,9 +40,15 @@ fn set_bit(bm: &mut [u8], b: u64, on: bool) -> Result<()> {
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Space<B> {
     pub fn new<M: Memory<Buf = B>>(mem: &M, total: u64) -> Result<Self> {
         let bytes = usize::try_from(total.div_ceil(8)).map_err(|_| Error::NoMem)?;
+        let current = mem.alloc(bytes)?;
+        let committed = mem.alloc(bytes)?;
+        // `commit` copies one into the other: equal lengths are required.
+        if current.as_ref().len() != bytes || committed.as_ref().len() != bytes {
+            return Err(Error::NoMem);
+        }
         Ok(Space {
-            current: mem.alloc(bytes)?,
-            committed: mem.alloc(bytes)?,
+            current,
+            committed,
             total,
             used: 0,
             pinned: 0,

@@ -112,6 +112,18 @@ impl FuseFs {
 }
 
 impl Filesystem for FuseFs {
+    fn init(
+        &mut self,
+        _req: &Request<'_>,
+        config: &mut fuser::KernelConfig,
+    ) -> Result<(), libc::c_int> {
+        // Writes rewrite whole 128 KiB chunks: let the kernel send whole
+        // chunks instead of pages (the kernel may clamp these).
+        let _ = config.set_max_write(CHUNK_SIZE as u32);
+        let _ = config.set_max_readahead(CHUNK_SIZE as u32);
+        Ok(())
+    }
+
     fn destroy(&mut self) {
         if let Err(e) = self.vol.sync() {
             eprintln!("ferfs: final commit failed: {e}");
