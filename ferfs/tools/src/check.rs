@@ -161,6 +161,15 @@ fn lossy(b: &[u8]) -> String {
 /// Check everything. `scrub` also reads and verifies the DUP copy of
 /// every metadata block (repairing per the volume's mount options).
 pub fn check<D: BlockDevice>(vol: &Volume<D, StdHost>, scrub: bool) -> Result<Report> {
+    check_with(vol, scrub, true)
+}
+
+/// `check`, optionally without reading data extents (metadata only).
+pub fn check_with<D: BlockDevice>(
+    vol: &Volume<D, StdHost>,
+    scrub: bool,
+    verify_data: bool,
+) -> Result<Report> {
     let mut c = Collector::default();
     let rt = vol.root_tree();
     let ft = vol.fs_tree();
@@ -252,6 +261,9 @@ pub fn check<D: BlockDevice>(vol: &Volume<D, StdHost>, scrub: bool) -> Result<Re
             r.logical_bytes += u64::from(e.logical_len.get());
             r.stored_bytes += u64::from(e.stored_len.get());
             r.bytes_checked += u64::from(e.stored_len.get());
+        }
+        if !verify_data {
+            continue;
         }
         if let Err(err) = vol.verify_extent(e) {
             errors.push(format!("inode {ino} offset {chunk}: {err}"));
