@@ -337,3 +337,65 @@ fn deletes_merge_underfull_nodes() {
         after.leaves
     );
 }
+
+/// Field offsets as tabulated in docs/format.md.
+#[test]
+fn layouts_match_the_format_document() {
+    use core::mem::offset_of;
+    assert_eq!(offset_of!(BlockHeader, fsid), 32);
+    assert_eq!(offset_of!(BlockHeader, addr), 48);
+    assert_eq!(offset_of!(BlockHeader, mirror), 56);
+    assert_eq!(offset_of!(BlockHeader, generation), 64);
+    assert_eq!(offset_of!(BlockHeader, owner), 72);
+    assert_eq!(offset_of!(BlockHeader, magic), 80);
+    assert_eq!(offset_of!(BlockHeader, level), 84);
+    assert_eq!(offset_of!(BlockHeader, nritems), 86);
+    // Superblock body fields, as absolute offsets in the block.
+    let sb = |o: usize| o + HEADER_SIZE;
+    assert_eq!(sb(offset_of!(SuperBody, format_version)), 104);
+    assert_eq!(sb(offset_of!(SuperBody, csum_type)), 108);
+    assert_eq!(sb(offset_of!(SuperBody, default_compression)), 109);
+    assert_eq!(sb(offset_of!(SuperBody, flags)), 110);
+    assert_eq!(sb(offset_of!(SuperBody, block_size)), 112);
+    assert_eq!(sb(offset_of!(SuperBody, total_blocks)), 120);
+    assert_eq!(sb(offset_of!(SuperBody, compat)), 128);
+    assert_eq!(sb(offset_of!(SuperBody, ro_compat)), 136);
+    assert_eq!(sb(offset_of!(SuperBody, incompat)), 144);
+    assert_eq!(sb(offset_of!(SuperBody, root_tree)), 152);
+    assert_eq!(sb(offset_of!(SuperBody, root_tree_level)), 208);
+    assert_eq!(sb(offset_of!(SuperBody, reserve_blocks)), 216);
+    assert_eq!(sb(offset_of!(SuperBody, mkfs_time)), 224);
+    assert_eq!(sb(offset_of!(SuperBody, label)), 232);
+    assert_eq!(sb(SUPER_BODY_SIZE), 296);
+    assert_eq!(offset_of!(BlockPtr, generation), 16);
+    assert_eq!(offset_of!(BlockPtr, csum), 24);
+    assert_eq!(offset_of!(LeafItem, offset), 17);
+    assert_eq!(offset_of!(LeafItem, size), 19);
+    assert_eq!(offset_of!(NodeEntry, ptr), 17);
+    assert_eq!(MAX_NODE_ENTRIES, 54);
+    assert_eq!(MAX_ITEM_DATA, 1979);
+    assert_eq!(offset_of!(RootItem, level), 56);
+    assert_eq!(offset_of!(RootItem, generation), 64);
+    assert_eq!(offset_of!(RootItem, next_ino), 72);
+    assert_eq!(offset_of!(RootItem, inode_count), 80);
+    assert_eq!(offset_of!(RootItem, flags), 88);
+    assert_eq!(offset_of!(InodeItem, size), 16);
+    assert_eq!(offset_of!(InodeItem, stored_blocks), 24);
+    assert_eq!(offset_of!(InodeItem, rdev), 32);
+    assert_eq!(offset_of!(InodeItem, atime), 40);
+    assert_eq!(offset_of!(InodeItem, mtime), 52);
+    assert_eq!(offset_of!(InodeItem, ctime), 64);
+    assert_eq!(offset_of!(InodeItem, btime), 76);
+    assert_eq!(offset_of!(InodeItem, flags), 88);
+    assert_eq!(offset_of!(InodeItem, generation), 92);
+    assert_eq!(offset_of!(InodeItem, parent), 100);
+    assert_eq!(offset_of!(InodeItem, next_index), 108);
+    assert_eq!(offset_of!(ExtentItem, stored_len), 8);
+    assert_eq!(offset_of!(ExtentItem, logical_len), 12);
+    assert_eq!(offset_of!(ExtentItem, compression), 16);
+    assert_eq!(offset_of!(ExtentItem, kind), 17);
+    assert_eq!(offset_of!(ExtentItem, generation), 24);
+    assert_eq!(offset_of!(ExtentItem, csum), 32);
+    assert_eq!(offset_of!(DirValue, file_type), 8);
+    assert_eq!(offset_of!(DirValue, index), 9);
+}
