@@ -46,10 +46,14 @@ pub const SUPPORTED_RO_COMPAT: u64 = 0;
 /// Item types (the `kind` byte of a key). Sorting follows the numbers.
 pub const ITEM_INODE: u8 = 1;
 pub const ITEM_XATTR: u8 = 24;
+pub const ITEM_ORPHAN: u8 = 48;
 pub const ITEM_DIR_HASH: u8 = 84;
 pub const ITEM_DIR_INDEX: u8 = 96;
 pub const ITEM_EXTENT: u8 = 108;
 pub const ITEM_ROOT: u8 = 132;
+
+/// Objectid of ORPHAN items (no inode has number 0).
+pub const ORPHAN_OBJECTID: u64 = 0;
 
 /// Inode number of the root directory (also FUSE's root id).
 pub const ROOT_INO: u64 = 1;

@@ -233,8 +233,13 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         Ok(vol)
     }
 
+    /// Mount; a read-write mount also finishes deleting orphans.
     pub fn mount(dev: D, host: H, opts: MountOptions) -> Result<Self> {
-        Volume::open(dev, host, opts)
+        let mut vol = Volume::open(dev, host, opts)?;
+        if !vol.is_read_only() {
+            vol.reap_all_orphans()?;
+        }
+        Ok(vol)
     }
 
     // ----- inodes -----------------------------------------------------
@@ -530,7 +535,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     }
 
     /// Remove an entry (both keys); updates the directory inode.
-    fn remove_entry(&mut self, dir: u64, name: &[u8]) -> Result<(u64, u8)> {
+    pub(crate) fn remove_entry(&mut self, dir: u64, name: &[u8]) -> Result<(u64, u8)> {
         let (ino, ftype, index) = self.lookup_entry(dir, name)?.ok_or(Error::NotFound)?;
         self.hashed_remove(Key::new(dir, ITEM_DIR_HASH, name_hash(name)), name)?;
         self.modify(TREE_FS, Key::new(dir, ITEM_DIR_INDEX, index), Op::Delete)?;
@@ -670,27 +675,77 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     }
 
     /// Drop one link of a non-directory; frees it when none are left.
-    fn drop_link(&mut self, ino: u64) -> Result<()> {
+    fn drop_link(&mut self, ino: u64) -> Result<bool> {
         let mut i = self.read_inode(ino)?;
         let n = i.nlink.get().saturating_sub(1);
         if n == 0 {
-            return self.delete_inode(ino);
+            self.make_orphan(ino)?;
+            return Ok(true);
         }
         i.nlink = n.into();
         i.ctime = t(self.host.now());
-        self.write_inode(ino, &i)
+        self.write_inode(ino, &i)?;
+        Ok(false)
     }
 
-    /// Delete an inode with all its extents and xattrs.
-    fn delete_inode(&mut self, ino: u64) -> Result<()> {
+    /// Mark an inode that no entry names any more: link count 0 and an
+    /// ORPHAN item, so freeing its data may span several commits and a
+    /// crash leaves a state that mount finishes.
+    pub(crate) fn make_orphan(&mut self, ino: u64) -> Result<()> {
+        let mut i = self.read_inode(ino)?;
+        i.nlink = 0u32.into();
+        i.ctime = t(self.host.now());
+        self.write_inode(ino, &i)?;
+        self.modify(
+            TREE_FS,
+            Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
+            Op::Insert(&[]),
+        )
+    }
+
+    /// Free an orphan: its extents and xattrs, then the inode and its
+    /// ORPHAN item. May commit between items when space runs short (every
+    /// intermediate state is consistent thanks to the ORPHAN item), so even
+    /// a huge file on a full filesystem can be deleted.
+    fn reap(&mut self, ino: u64) -> Result<()> {
         self.remove_items(ino, ITEM_EXTENT, 0, true)?;
         self.remove_items(ino, ITEM_XATTR, 0, false)?;
+        self.ensure_space_freeing(0, 2)?;
         self.modify(TREE_FS, Key::new(ino, ITEM_INODE, 0), Op::Delete)?;
+        self.modify(
+            TREE_FS,
+            Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
+            Op::Delete,
+        )?;
         self.inode_count = self.inode_count.saturating_sub(1);
         Ok(())
     }
 
-    /// Delete every item (ino, kind, >= from); frees extents if asked.
+    /// Finish deleting orphans left by a crash (read-write mount).
+    fn reap_all_orphans(&mut self) -> Result<()> {
+        let mut leaf = self.block_buf()?;
+        loop {
+            let tree = self.fs_tree;
+            let found = self.search_ge(
+                &tree,
+                Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, 0),
+                leaf.as_mut(),
+            )?;
+            match found {
+                Some((k, _)) if k.objectid == ORPHAN_OBJECTID && k.kind == ITEM_ORPHAN => {
+                    let i = self.read_inode(k.offset)?;
+                    if i.nlink.get() != 0 {
+                        return Err(corrupt(self.leaf(), "orphan record for a linked inode"));
+                    }
+                    self.reap(k.offset)?;
+                }
+                _ => return self.commit(),
+            }
+        }
+    }
+
+    /// Delete every item (ino, kind, >= from), freeing extents if asked.
+    /// Only for orphans: commits in between when space runs short.
     fn remove_items(&mut self, ino: u64, kind: u8, from: u64, extents: bool) -> Result<()> {
         let mut leaf = self.block_buf()?;
         loop {
@@ -702,14 +757,20 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             if k.objectid != ino || k.kind != kind {
                 return Ok(());
             }
-            if extents {
+            let extent = if extents {
                 let (_, data) = node::leaf_item(leaf.as_ref(), idx, 0)?;
-                let e = ExtentItem::read_from_bytes(data)
-                    .map_err(|_| corrupt(self.leaf(), "extent item size"))?;
+                Some(
+                    ExtentItem::read_from_bytes(data)
+                        .map_err(|_| corrupt(self.leaf(), "extent item size"))?,
+                )
+            } else {
+                None
+            };
+            // May commit (the orphan makes that safe); must come before
+            // the extent is freed so no commit sees it freed but referenced.
+            self.ensure_space_freeing(0, 1)?;
+            if let Some(e) = extent {
                 self.free_extent(&e)?;
-            }
-            if let Err(e) = self.ensure_space_in_op(0, 1, true) {
-                return Err(self.abort_op(e));
             }
             self.modify(TREE_FS, k, Op::Delete)?;
         }
@@ -723,7 +784,10 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             return Err(Error::IsDir);
         }
         self.remove_entry(dir, name)?;
-        self.drop_link(ino)
+        if self.drop_link(ino)? {
+            self.reap(ino)?;
+        }
+        Ok(())
     }
 
     fn dir_is_empty(&self, dir: u64) -> Result<bool> {
@@ -747,7 +811,8 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             return Err(Error::NotEmpty);
         }
         self.remove_entry(dir, name)?;
-        self.delete_inode(ino)
+        self.make_orphan(ino)?;
+        self.reap(ino)
     }
 
     /// Visit entries of `dir` with index >= `from`: f(index, name, ino,
@@ -887,16 +952,22 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         if stype == dir_t && self.is_within(nd, sino)? {
             return Err(Error::Invalid);
         }
+        // The replaced target is freed only after the rename is complete,
+        // so a commit while freeing never exposes a half-done rename.
+        let mut orphan = None;
         if let Some((dino, dtype, _)) = dst {
             if dtype == dir_t {
                 if !self.dir_is_empty(dino)? {
                     return Err(Error::NotEmpty);
                 }
                 self.remove_entry(nd, nn)?;
-                self.delete_inode(dino)?;
+                self.make_orphan(dino)?;
+                orphan = Some(dino);
             } else {
                 self.remove_entry(nd, nn)?;
-                self.drop_link(dino)?;
+                if self.drop_link(dino)? {
+                    orphan = Some(dino);
+                }
             }
         }
         self.remove_entry(od, on)?;
@@ -907,6 +978,9 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             let mut i = self.read_inode(sino)?;
             i.ctime = t(self.host.now());
             self.write_inode(sino, &i)?;
+        }
+        if let Some(o) = orphan {
+            self.reap(o)?;
         }
         Ok(())
     }

@@ -399,3 +399,46 @@ fn layouts_match_the_format_document() {
     assert_eq!(offset_of!(DirValue, file_type), 8);
     assert_eq!(offset_of!(DirValue, index), 9);
 }
+
+#[test]
+fn orphans_left_by_a_crash_are_freed_at_mount() {
+    let ram = Ram(RefCell::new(vec![0u8; 4096 * BLOCK_SIZE]));
+    let mut v = Volume::mkfs(&ram, TestHost, &opts(true)).unwrap();
+    let f = v
+        .create(ROOT_INO, b"big", S_IFREG | 0o644, 0, 0, 0)
+        .unwrap();
+    v.write(f.ino, 0, &vec![3u8; 1 << 20]).unwrap();
+    v.sync().unwrap();
+    let used_with_file = v.space().used();
+    // The first half of an unlink, committed: entry gone, inode orphaned.
+    v.remove_entry(ROOT_INO, b"big").unwrap();
+    v.make_orphan(f.ino).unwrap();
+    v.commit().unwrap();
+    drop(v);
+    // A read-only mount leaves it alone; a read-write mount frees it.
+    let ro = Volume::mount(
+        &ram,
+        TestHost,
+        MountOptions {
+            read_only: true,
+            ..MountOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ro.getattr(f.ino).unwrap().nlink, 0);
+    drop(ro);
+    let v = Volume::mount(&ram, TestHost, MountOptions::default()).unwrap();
+    assert_eq!(v.getattr(f.ino), Err(Error::NotFound));
+    assert_eq!(v.inode_count(), 1);
+    assert!(
+        v.space().used() + 256 <= used_with_file,
+        "the file's blocks were not freed"
+    );
+    let mut leaf = vec![0u8; BLOCK_SIZE];
+    let first = v
+        .search_ge(&v.fs_tree(), Key::MIN, &mut leaf)
+        .unwrap()
+        .unwrap()
+        .0;
+    assert_ne!(first.kind, ITEM_ORPHAN, "orphan record left behind");
+}

@@ -55,6 +55,8 @@ struct Collector {
     hashed: HashMap<(u64, Vec<u8>), (DirEnt, u64)>,
     extents: Vec<(u64, u64, ExtentItem)>,
     xattr_owners: Vec<u64>,
+    /// Inodes recorded as orphans (unlinked, being freed).
+    orphans: std::collections::BTreeSet<u64>,
     errors: Vec<String>,
     nodes: u64,
 }
@@ -146,9 +148,13 @@ impl Visitor for Collector {
                 }
                 self.xattr_owners.push(k.objectid);
             }
-            other => self
-                .errors
-                .push(format!("object {}: unknown item type {other}", k.objectid)),
+            ITEM_ORPHAN if k.objectid == ORPHAN_OBJECTID && data.is_empty() => {
+                self.orphans.insert(k.offset);
+            }
+            other => self.errors.push(format!(
+                "object {}: unknown or malformed item type {other}",
+                k.objectid
+            )),
         }
         Ok(())
     }
@@ -271,8 +277,26 @@ pub fn check_with<D: BlockDevice>(
     }
 
     // Inodes: link counts, parents, block counts.
+    for ino in &c.orphans {
+        match c.inodes.get(ino) {
+            Some(i) if i.nlink == 0 => {}
+            Some(_) => errors.push(format!("inode {ino}: orphan record but still linked")),
+            None => errors.push(format!("orphan record for missing inode {ino}")),
+        }
+    }
     for (ino, i) in &c.inodes {
         r.inodes += 1;
+        if i.nlink == 0 {
+            // Unlinked and being freed: only its orphan record and the
+            // absence of entries matter (mount finishes the deletion).
+            if !c.orphans.contains(ino) {
+                errors.push(format!("inode {ino}: unlinked but not recorded as orphan"));
+            }
+            if links.contains_key(ino) {
+                errors.push(format!("inode {ino}: unlinked but still named by an entry"));
+            }
+            continue;
+        }
         let is_dir = i.mode & S_IFMT == S_IFDIR;
         if is_dir {
             r.dirs += 1;
