@@ -234,7 +234,11 @@ fn run(seed: u64, steps: usize, tight: bool) -> u64 {
         ballast = a.ino;
         v.sync().unwrap();
     }
-    let mut synced = m.clone();
+    // States that may be durable: the last explicit sync, or, when an
+    // operation committed on its own, the state before or after it (a
+    // commit at its start releases pinned space; one while freeing an
+    // orphan's data happens after the operation's visible effect).
+    let mut synced = vec![m.clone()];
     let names: Vec<Vec<u8>> = (0..12).map(|i| format!("n{i}").into_bytes()).collect();
     for step in 0..steps {
         let dirs = m.dirs();
@@ -419,27 +423,41 @@ fn run(seed: u64, steps: usize, tight: bool) -> u64 {
             }
             91..=94 => {
                 v.sync().unwrap();
-                synced = m.clone();
+                synced = vec![m.clone()];
                 synced_step = Some(step);
             }
             95..=97 => {
                 v.sync().unwrap();
-                synced = m.clone();
+                synced = vec![m.clone()];
                 synced_step = Some(step);
                 drop(v);
                 v = remount(&dev);
             }
             _ => {
-                // Crash: everything since the last sync is lost.
+                // Crash: everything since the last commit is lost.
                 drop(v);
                 v = remount(&dev);
-                m = synced.clone();
+                let found = synced.iter().find(|cand| {
+                    let quiet = std::panic::take_hook();
+                    std::panic::set_hook(Box::new(|_| {}));
+                    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        compare(&v, cand)
+                    }))
+                    .is_ok();
+                    std::panic::set_hook(quiet);
+                    ok
+                });
+                m = found
+                    .unwrap_or_else(|| {
+                        panic!("{ctx}: state after crash matches no committed state")
+                    })
+                    .clone();
             }
         }
         if v.generation() != gen_before {
             // Explicit syncs set `synced` themselves; this one was implicit.
             if synced_step.is_none() {
-                synced = before;
+                synced = vec![before, m.clone()];
             }
         }
         verify(&v);
