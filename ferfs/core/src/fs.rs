@@ -493,6 +493,19 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         Ok(self.dir_inode(dir)?.parent.get())
     }
 
+    /// The inode an entry names, checked against the entry's file type
+    /// (a mismatch would make unlink/rmdir treat it as the wrong kind).
+    fn entry_target(&self, ino: u64, ftype: u8) -> Result<InodeItem> {
+        let i = self.read_inode(ino)?;
+        if file_type_of(i.mode.get()) != ftype {
+            return Err(corrupt(
+                self.leaf(),
+                "directory entry type differs from its inode",
+            ));
+        }
+        Ok(i)
+    }
+
     /// Resolve a name to attributes.
     pub fn lookup_attr(&self, dir: u64, name: &[u8]) -> Result<Attr> {
         let (ino, _, _) = self.lookup_entry(dir, name)?.ok_or(Error::NotFound)?;
@@ -783,6 +796,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         if u32::from(ftype) == S_IFDIR >> 12 {
             return Err(Error::IsDir);
         }
+        self.entry_target(ino, ftype)?;
         self.remove_entry(dir, name)?;
         if self.drop_link(ino)? {
             self.reap(ino)?;
@@ -807,6 +821,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         if u32::from(ftype) != S_IFDIR >> 12 {
             return Err(Error::NotDir);
         }
+        self.entry_target(ino, ftype)?;
         if !self.dir_is_empty(ino)? {
             return Err(Error::NotEmpty);
         }
@@ -902,7 +917,11 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         }
         self.ensure_space(0, 24)?;
         let (sino, stype, _) = self.lookup_entry(od, on)?.ok_or(Error::NotFound)?;
+        self.entry_target(sino, stype)?;
         let dst = self.lookup_entry(nd, nn)?;
+        if let Some((dino, dtype, _)) = dst {
+            self.entry_target(dino, dtype)?;
+        }
         let dir_t = (S_IFDIR >> 12) as u8;
         if flags & RENAME_EXCHANGE != 0 {
             let (dino, dtype, _) = dst.ok_or(Error::NotFound)?;
