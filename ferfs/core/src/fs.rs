@@ -285,7 +285,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         Ok(i)
     }
 
-    fn write_inode(&mut self, ino: u64, i: &InodeItem) -> Result<()> {
+    pub(crate) fn write_inode(&mut self, ino: u64, i: &InodeItem) -> Result<()> {
         self.modify(
             TREE_FS,
             Key::new(ino, ITEM_INODE, 0),
@@ -734,7 +734,8 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         Ok(())
     }
 
-    /// Finish deleting orphans left by a crash (read-write mount).
+    /// Finish deletions and truncations a crash interrupted (read-write
+    /// mount).
     fn reap_all_orphans(&mut self) -> Result<()> {
         let mut leaf = self.block_buf()?;
         loop {
@@ -746,11 +747,24 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             )?;
             match found {
                 Some((k, _)) if k.objectid == ORPHAN_OBJECTID && k.kind == ITEM_ORPHAN => {
-                    let i = self.read_inode(k.offset)?;
-                    if i.nlink.get() != 0 {
-                        return Err(corrupt(self.leaf(), "orphan record for a linked inode"));
+                    let ino = k.offset;
+                    let i = self.read_inode(ino)?;
+                    if i.nlink.get() == 0 {
+                        self.reap(ino)?;
+                    } else {
+                        // An interrupted truncate: drop what lies past the size.
+                        let from = i
+                            .size
+                            .get()
+                            .div_ceil(CHUNK_SIZE_U64)
+                            .saturating_mul(CHUNK_SIZE_U64);
+                        self.trim_whole_chunks(ino, from)?;
+                        self.modify(
+                            TREE_FS,
+                            Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
+                            Op::Delete,
+                        )?;
                     }
-                    self.reap(k.offset)?;
                 }
                 _ => return self.commit(),
             }
@@ -1331,65 +1345,84 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             return Err(Error::TooBig);
         }
         let mut i = self.regular_file(ino)?;
-        self.ensure_space_freeing(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 3)?;
+        self.ensure_space_freeing(CHUNK_SIZE_U64 / BLOCK_SIZE_U64, 4)?;
         let old = i.size.get();
         if size < old {
-            self.trim_chunks(ino, size, &mut i)?;
+            self.trim_partial_chunk(ino, size, &mut i)?;
         }
-        i = InodeItem {
-            size: size.into(),
-            ..i
-        };
+        i.size = size.into();
         let now = self.host.now();
         i.mtime = t(now);
         i.ctime = t(now);
-        self.write_inode(ino, &i)
+        self.write_inode(ino, &i)?;
+        let first_whole = size.div_ceil(CHUNK_SIZE_U64).saturating_mul(CHUNK_SIZE_U64);
+        if size < old && self.next_extent(ino, first_whole)?.is_some() {
+            // Whole chunks past the new end go one by one, possibly over
+            // several commits; the ORPHAN record makes the intermediate
+            // states (extents past the size) legal and mount finishes them.
+            self.modify(
+                TREE_FS,
+                Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
+                Op::Insert(&[]),
+            )?;
+            self.trim_whole_chunks(ino, first_whole)?;
+            self.modify(
+                TREE_FS,
+                Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
+                Op::Delete,
+            )?;
+        }
+        Ok(())
     }
 
-    /// Drop all data at and after byte `size`.
-    fn trim_chunks(&mut self, ino: u64, size: u64, i: &mut InodeItem) -> Result<()> {
-        let partial = size & (CHUNK_SIZE_U64 - 1);
-        let first_whole = if partial == 0 {
-            size
-        } else {
-            size.saturating_sub(partial).saturating_add(CHUNK_SIZE_U64)
-        };
-        // Whole chunks past the end.
+    /// The first extent of `ino` at or after file offset `from`.
+    fn next_extent(&self, ino: u64, from: u64) -> Result<Option<(u64, ExtentItem)>> {
         let mut leaf = self.block_buf()?;
-        loop {
-            let tree = self.fs_tree;
-            let Some((k, idx)) = self.search_ge(
-                &tree,
-                Key::new(ino, ITEM_EXTENT, first_whole),
-                leaf.as_mut(),
-            )?
-            else {
-                break;
-            };
-            if k.objectid != ino || k.kind != ITEM_EXTENT {
-                break;
+        match self.search_ge(
+            &self.fs_tree,
+            Key::new(ino, ITEM_EXTENT, from),
+            leaf.as_mut(),
+        )? {
+            Some((k, idx)) if k.objectid == ino && k.kind == ITEM_EXTENT => {
+                let (_, d) = node::leaf_item(leaf.as_ref(), idx, 0)?;
+                let e = ExtentItem::read_from_bytes(d)
+                    .map_err(|_| corrupt(self.leaf(), "extent item size"))?;
+                Ok(Some((k.offset, e)))
             }
-            let (_, d) = node::leaf_item(leaf.as_ref(), idx, 0)?;
-            let e = ExtentItem::read_from_bytes(d)
-                .map_err(|_| corrupt(self.leaf(), "extent item size"))?;
-            self.free_extent(&e)?;
-            self.adjust_stored(i, &e, false);
-            if let Err(e) = self.ensure_space_in_op(0, 1, true) {
-                return Err(self.abort_op(e));
-            }
-            self.modify(TREE_FS, k, Op::Delete)?;
+            _ => Ok(None),
         }
-        if partial != 0 {
-            let chunk = size.saturating_sub(partial);
-            let mut bufs = self.chunk_bufs()?;
-            if let Some((e, l)) = self.load_chunk(ino, chunk, &mut bufs)? {
-                if l as u64 > partial {
-                    if e.kind == EXTENT_PREALLOC {
-                        // Still reads as zeros; keep the allocation.
-                    } else {
-                        self.store_chunk(ino, chunk, partial as usize, Some(&e), i, &mut bufs)?;
-                    }
-                }
+    }
+
+    /// Delete every extent of `ino` from file offset `from` on, updating
+    /// the inode after each so any commit in between is consistent (the
+    /// caller holds an ORPHAN record for the inode).
+    fn trim_whole_chunks(&mut self, ino: u64, from: u64) -> Result<()> {
+        loop {
+            // May commit; nothing is half done at this point.
+            self.ensure_space_freeing(0, 2)?;
+            let Some((chunk, e)) = self.next_extent(ino, from)? else {
+                return Ok(());
+            };
+            let mut i = self.read_inode(ino)?;
+            self.free_extent(&e)?;
+            self.adjust_stored(&mut i, &e, false);
+            self.modify(TREE_FS, Key::new(ino, ITEM_EXTENT, chunk), Op::Delete)?;
+            self.write_inode(ino, &i)?;
+        }
+    }
+
+    /// Cut the chunk holding byte `size` so nothing past `size` survives.
+    fn trim_partial_chunk(&mut self, ino: u64, size: u64, i: &mut InodeItem) -> Result<()> {
+        let partial = size & (CHUNK_SIZE_U64 - 1);
+        if partial == 0 {
+            return Ok(());
+        }
+        let chunk = size.saturating_sub(partial);
+        let mut bufs = self.chunk_bufs()?;
+        if let Some((e, l)) = self.load_chunk(ino, chunk, &mut bufs)? {
+            // A preallocated extent still reads as zeros: keep it.
+            if l as u64 > partial && e.kind != EXTENT_PREALLOC {
+                self.store_chunk(ino, chunk, partial as usize, Some(&e), i, &mut bufs)?;
             }
         }
         Ok(())

@@ -456,3 +456,33 @@ fn orphans_left_by_a_crash_are_freed_at_mount() {
         .0;
     assert_ne!(first.kind, ITEM_ORPHAN, "orphan record left behind");
 }
+
+#[test]
+fn an_interrupted_truncate_is_finished_at_mount() {
+    let ram = Ram(RefCell::new(vec![0u8; 4096 * BLOCK_SIZE]));
+    let mut v = Volume::mkfs(&ram, TestHost, &opts(true)).unwrap();
+    let f = v.create(ROOT_INO, b"f", S_IFREG | 0o644, 0, 0, 0).unwrap();
+    v.write(f.ino, 0, &vec![3u8; 1 << 20]).unwrap();
+    v.sync().unwrap();
+    // The first half of truncate(f, 0), committed: size cut and the orphan
+    // record written, the extents not yet freed.
+    let mut i = v.read_inode(f.ino).unwrap();
+    i.size = 0u64.into();
+    v.write_inode(f.ino, &i).unwrap();
+    v.modify(
+        TREE_FS,
+        Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, f.ino),
+        Op::Insert(&[]),
+    )
+    .unwrap();
+    v.commit().unwrap();
+    drop(v);
+    let mut v = Volume::mount(&ram, TestHost, MountOptions::default()).unwrap();
+    let a = v.getattr(f.ino).unwrap();
+    assert_eq!((a.size, a.sectors, a.nlink), (0, 0, 1));
+    // Growing the file again must not bring old data back.
+    v.truncate(f.ino, 1 << 20).unwrap();
+    let mut buf = vec![1u8; 1 << 20];
+    v.read(f.ino, 0, &mut buf).unwrap();
+    assert!(buf.iter().all(|b| *b == 0));
+}
