@@ -1117,6 +1117,12 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         };
         vol.mark_fixed()?;
         let mut b = vol.block_buf()?;
+        // Superblock locations past this filesystem but on the device may
+        // hold copies from an earlier, larger filesystem that mount would
+        // otherwise find: wipe them.
+        for at in Self::super_locations(dev_blocks).filter(|a| *a >= total) {
+            vol.dev.write(at, b.as_ref())?;
+        }
         LeafBuilder::new(b.as_mut())?;
         vol.root_tree.ptr = vol.write_node(b.as_mut(), None, TREE_ROOT)?;
         LeafBuilder::new(b.as_mut())?;
