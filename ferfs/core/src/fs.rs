@@ -203,6 +203,15 @@ fn put_entry(out: &mut [u8], at: usize, name: &[u8], value: &[u8]) -> Result<usi
     Ok(end)
 }
 
+/// Which half-finished state `debug_interrupt` leaves behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Entry removed, inode orphaned, nothing freed yet.
+    Unlink,
+    /// Size set to 0 under an ORPHAN record, extents not freed yet.
+    Truncate,
+}
+
 /// Callback over (name, value) of packed entries; returns false to stop.
 pub type EntryFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
 /// readdir callback: (index, name, inode, file type); returns false to stop.
@@ -1373,6 +1382,30 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             )?;
         }
         Ok(())
+    }
+
+    /// Test hook: perform only the first half of an unlink or truncate of
+    /// `dir/name`, as a crash between two commits of a long deletion would
+    /// leave it. Not for normal use.
+    #[doc(hidden)]
+    pub fn debug_interrupt(&mut self, what: Interrupt, dir: u64, name: &[u8]) -> Result<()> {
+        let (ino, _, _) = self.lookup_entry(dir, name)?.ok_or(Error::NotFound)?;
+        match what {
+            Interrupt::Unlink => {
+                self.remove_entry(dir, name)?;
+                self.make_orphan(ino)
+            }
+            Interrupt::Truncate => {
+                let mut i = self.regular_file(ino)?;
+                i.size = 0u64.into();
+                self.write_inode(ino, &i)?;
+                self.modify(
+                    TREE_FS,
+                    Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
+                    Op::Insert(&[]),
+                )
+            }
+        }
     }
 
     /// The first extent of `ino` at or after file offset `from`.
