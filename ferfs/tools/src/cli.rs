@@ -255,8 +255,34 @@ pub fn ferfs_main(args: &[String]) -> i32 {
                 Ok(d) => d,
                 Err(e) => return fail(tool, format!("cannot open {image}: {e}")),
             };
-            match run_check(dev, false, false) {
+            let opts = MountOptions {
+                read_only: true,
+                repair: false,
+                compression: None,
+            };
+            let vol = match Volume::mount(dev, StdHost, opts) {
+                Ok(v) => v,
+                Err(e) => return fail(tool, format!("{image}: {e}")),
+            };
+            let sf = vol.statfs();
+            let info = *vol.info();
+            match check::check_with(&vol, false, false) {
                 Ok(r) => {
+                    println!("uuid:            {}", fmt_uuid(&info.fsid));
+                    println!("generation:      {}", info.generation);
+                    println!(
+                        "checksum:        {}; metadata {}; default compression {}",
+                        info.csum.name(),
+                        if info.dup { "DUP" } else { "single" },
+                        info.compression.name()
+                    );
+                    println!(
+                        "space:           {} blocks of 4 KiB, {} used, {} free ({} reserved for metadata)",
+                        sf.blocks,
+                        sf.blocks - sf.blocks_free,
+                        sf.blocks_free,
+                        info.reserve_blocks
+                    );
                     println!(
                         "inodes:          {} ({} directories, {} others)",
                         r.inodes, r.dirs, r.files
