@@ -486,3 +486,45 @@ fn an_interrupted_truncate_is_finished_at_mount() {
     v.read(f.ino, 0, &mut buf).unwrap();
     assert!(buf.iter().all(|b| *b == 0));
 }
+
+#[test]
+fn largest_items_always_split_cleanly() {
+    let ram = Ram(RefCell::new(vec![0u8; 8192 * BLOCK_SIZE]));
+    let mut v = Volume::mkfs(&ram, TestHost, &opts(false)).unwrap();
+    let mut model: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut x = 99u64;
+    for _ in 0..1500 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = 100 + x % 120;
+        // Mostly extreme sizes: tiny or the largest allowed.
+        let len = match x % 4 {
+            0 => 1,
+            1 => MAX_ITEM_DATA - 1,
+            2 => MAX_ITEM_DATA,
+            _ => (x >> 32) as usize % MAX_ITEM_DATA,
+        };
+        v.modify(TREE_FS, Key::new(k, 1, 0), Op::Upsert(&vec![k as u8; len]))
+            .unwrap();
+        model.insert(k, len);
+    }
+    assert_eq!(
+        v.modify(
+            TREE_FS,
+            Key::new(1, 1, 0),
+            Op::Upsert(&vec![0; MAX_ITEM_DATA + 1])
+        ),
+        Err(Error::TooBig)
+    );
+    let mut c = Count(0);
+    v.walk(&v.fs_tree(), &mut c, false).unwrap();
+    assert_eq!(c.0, model.len() + 1);
+    for (k, len) in model {
+        let mut out = vec![0u8; MAX_ITEM_DATA];
+        assert_eq!(
+            v.lookup(&v.fs_tree(), Key::new(k, 1, 0), &mut out).unwrap(),
+            Some(len)
+        );
+    }
+}

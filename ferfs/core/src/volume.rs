@@ -926,20 +926,21 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 bytes_total < (BLOCK_SIZE - HEADER_SIZE) / 3,
             ));
         }
-        // Split by bytes: the left leaf takes items until half the bytes.
+        // Split where the fuller half is smallest. Items are at most half
+        // a leaf and the total at most one leaf plus one item, so the best
+        // split always fits both halves (even with large items next to
+        // each other, e.g. crafted hash collisions).
         let mut right_buf = self.block_buf()?;
-        let mut split = 0usize;
+        let mut split = 1usize;
+        let mut best = usize::MAX;
         let mut acc = 0usize;
-        for i in 0..total {
-            let c = node::leaf_cost(item(i)?.1.len());
-            if acc.saturating_add(c) > bytes_total / 2 && i > 0 {
-                break;
+        for i in 1..total {
+            acc = acc.saturating_add(node::leaf_cost(item(i.saturating_sub(1))?.1.len()));
+            let worst = acc.max(bytes_total.saturating_sub(acc));
+            if worst < best {
+                best = worst;
+                split = i;
             }
-            acc = acc.saturating_add(c);
-            split = i.saturating_add(1);
-        }
-        if split >= total {
-            split = total.saturating_sub(1);
         }
         {
             let mut lb = LeafBuilder::new(left_buf.as_mut())?;
