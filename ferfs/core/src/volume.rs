@@ -1225,6 +1225,10 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         let mut first_err = None;
         for (slot, at) in Self::super_locations(dev.num_blocks()).enumerate() {
             match Self::read_super(&dev, &host, at, sb_buf.as_mut()) {
+                // A genuine copy lies inside its own filesystem.
+                Ok((info, _)) if at >= info.total_blocks => {
+                    first_err.get_or_insert(corrupt(at, "superblock copy outside its filesystem"));
+                }
                 Ok((info, root)) => {
                     if let Some(f) = found.get_mut(slot) {
                         *f = Some(info.generation);
@@ -1250,7 +1254,6 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                 }))
             }
         };
-        // Copies inside the filesystem that are missing, bad or older.
         // Copies that are missing or corrupt, and copies that are valid but
         // older (normal after a crash between superblock writes).
         let copies = || Self::super_locations(info.total_blocks).zip(found.iter());
