@@ -325,15 +325,22 @@ fn run(seed: u64, steps: usize, tight: bool) -> u64 {
                 let f = files[rng.below(files.len() as u64) as usize];
                 let off = rng.below(500_000 * scale);
                 let len = 1 + rng.below(300_000 * scale);
-                let r = v.fallocate(f, off, len, FALLOC_PUNCH_HOLE | FALLOC_KEEP_SIZE);
+                // Punch a hole, or preallocate (growing the file or not).
+                let mode = [FALLOC_PUNCH_HOLE | FALLOC_KEEP_SIZE, 0, FALLOC_KEEP_SIZE]
+                    [rng.below(3) as usize];
+                let r = v.fallocate(f, off, len, mode);
                 if tight && r == Err(Error::NoSpace) {
                     nospace += 1;
                 } else if let Err(e) = r {
-                    panic!("{ctx}: punch: {e}");
+                    panic!("{ctx}: fallocate mode {mode}: {e}");
                 } else if let Node::File { data, .. } = m.nodes.get_mut(&f).unwrap() {
-                    let s = (off as usize).min(data.len());
-                    let e = ((off + len) as usize).min(data.len());
-                    data[s..e].fill(0);
+                    if mode & FALLOC_PUNCH_HOLE != 0 {
+                        let s = (off as usize).min(data.len());
+                        let e = ((off + len) as usize).min(data.len());
+                        data[s..e].fill(0);
+                    } else if mode == 0 && data.len() < (off + len) as usize {
+                        data.resize((off + len) as usize, 0);
+                    }
                 }
             }
             54..=63 => {
