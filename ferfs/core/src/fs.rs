@@ -813,6 +813,17 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     }
 
     pub fn unlink(&mut self, dir: u64, name: &[u8]) -> Result<()> {
+        match self.unlink_keep(dir, name)? {
+            Some(orphan) => self.reap(orphan),
+            None => Ok(()),
+        }
+    }
+
+    /// unlink(2) for hosts that keep unlinked-but-open files alive: if the
+    /// last link went, the inode stays readable and writable as an orphan
+    /// and its number is returned; call `release_orphan` when it is closed.
+    /// A crash before that frees it at the next mount.
+    pub fn unlink_keep(&mut self, dir: u64, name: &[u8]) -> Result<Option<u64>> {
         self.check_writable()?;
         self.ensure_space_freeing(0, 8)?;
         let (ino, ftype, _) = self.lookup_entry(dir, name)?.ok_or(Error::NotFound)?;
@@ -821,10 +832,17 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         }
         self.entry_target(ino, ftype)?;
         self.remove_entry(dir, name)?;
-        if self.drop_link(ino)? {
-            self.reap(ino)?;
+        Ok(self.drop_link(ino)?.then_some(ino))
+    }
+
+    /// Free an orphan returned by `unlink_keep` / `rename_keep`.
+    pub fn release_orphan(&mut self, ino: u64) -> Result<()> {
+        self.check_writable()?;
+        let i = self.read_inode(ino)?;
+        if i.nlink.get() != 0 {
+            return Err(Error::Invalid);
         }
-        Ok(())
+        self.reap(ino)
     }
 
     fn dir_is_empty(&self, dir: u64) -> Result<bool> {
@@ -930,6 +948,15 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
 
     /// rename(2) with RENAME_NOREPLACE / RENAME_EXCHANGE.
     pub fn rename(&mut self, od: u64, on: &[u8], nd: u64, nn: &[u8], flags: u32) -> Result<()> {
+        match self.rename_keep(od, on, nd, nn, flags)? {
+            Some(orphan) => self.reap(orphan),
+            None => Ok(()),
+        }
+    }
+
+    /// rename(2) that, like `unlink_keep`, returns a replaced target whose
+    /// last link went instead of freeing it.
+    pub fn rename_keep(&mut self, od: u64, on: &[u8], nd: u64, nn: &[u8], flags: u32) -> Result<Option<u64>> {
         self.check_writable()?;
         check_name(on)?;
         check_name(nn)?;
@@ -949,7 +976,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         if flags & RENAME_EXCHANGE != 0 {
             let (dino, dtype, _) = dst.ok_or(Error::NotFound)?;
             if od == nd && on == nn {
-                return Ok(());
+                return Ok(None);
             }
             if stype == dir_t && od != nd && self.is_within(nd, sino)? {
                 return Err(Error::Invalid);
@@ -974,7 +1001,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
                     self.adjust_nlink(od, 1)?;
                 }
             }
-            return Ok(());
+            return Ok(None);
         }
         if let Some((dino, dtype, _)) = dst {
             if flags & RENAME_NOREPLACE != 0 {
@@ -982,7 +1009,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             }
             if dino == sino {
                 // Same inode (hard links or the same entry): nothing to do.
-                return Ok(());
+                return Ok(None);
             }
             if stype == dir_t && dtype != dir_t {
                 return Err(Error::NotDir);
@@ -1021,10 +1048,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             i.ctime = t(self.host.now());
             self.write_inode(sino, &i)?;
         }
-        if let Some(o) = orphan {
-            self.reap(o)?;
-        }
-        Ok(())
+        Ok(orphan)
     }
 
     // ----- file data ---------------------------------------------------

@@ -12,6 +12,7 @@ use fuser::{
     FileAttr, FileType, Filesystem, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
     ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow,
 };
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -24,6 +25,10 @@ const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 pub struct FuseFs {
     vol: Volume<FileDevice, StdHost>,
     last_commit: Instant,
+    /// Open handles per inode: an unlinked file stays alive while open.
+    open_count: HashMap<u64, u32>,
+    /// Unlinked inodes still open, freed at their last release.
+    orphans_open: HashSet<u64>,
 }
 
 fn to_time(t: (i64, u32)) -> SystemTime {
@@ -82,6 +87,8 @@ impl FuseFs {
         FuseFs {
             vol,
             last_commit: Instant::now(),
+            open_count: HashMap::new(),
+            orphans_open: HashSet::new(),
         }
     }
 
@@ -91,6 +98,18 @@ impl FuseFs {
                 eprintln!("ferfs: commit failed: {e}");
             }
             self.last_commit = Instant::now();
+        }
+    }
+
+    /// An inode lost its last link: free it now, or at its last close.
+    fn orphaned(&mut self, orphan: Option<u64>) -> Result<(), Error> {
+        match orphan {
+            Some(ino) if self.open_count.get(&ino).copied().unwrap_or(0) > 0 => {
+                self.orphans_open.insert(ino);
+                Ok(())
+            }
+            Some(ino) => self.vol.release_orphan(ino),
+            None => Ok(()),
         }
     }
 
@@ -125,6 +144,11 @@ impl Filesystem for FuseFs {
     }
 
     fn destroy(&mut self) {
+        for ino in std::mem::take(&mut self.orphans_open) {
+            if let Err(e) = self.vol.release_orphan(ino) {
+                eprintln!("ferfs: freeing unlinked inode {ino} failed: {e}");
+            }
+        }
         if let Err(e) = self.vol.sync() {
             eprintln!("ferfs: final commit failed: {e}");
         }
@@ -220,7 +244,10 @@ impl Filesystem for FuseFs {
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let r = self.vol.unlink(parent, name.as_bytes());
+        let r = self
+            .vol
+            .unlink_keep(parent, name.as_bytes())
+            .and_then(|o| self.orphaned(o));
         self.empty(r, reply);
     }
 
@@ -257,13 +284,16 @@ impl Filesystem for FuseFs {
         flags: u32,
         reply: ReplyEmpty,
     ) {
-        let r = self.vol.rename(
-            parent,
-            name.as_bytes(),
-            newparent,
-            newname.as_bytes(),
-            flags,
-        );
+        let r = self
+            .vol
+            .rename_keep(
+                parent,
+                name.as_bytes(),
+                newparent,
+                newname.as_bytes(),
+                flags,
+            )
+            .and_then(|o| self.orphaned(o));
         self.empty(r, reply);
     }
 
@@ -279,8 +309,37 @@ impl Filesystem for FuseFs {
         self.entry(r, reply);
     }
 
-    fn open(&mut self, _req: &Request<'_>, _ino: u64, _flags: i32, reply: ReplyOpen) {
+    fn open(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        *self.open_count.entry(ino).or_default() += 1;
         reply.opened(0, 0);
+    }
+
+    fn release(
+        &mut self,
+        _req: &Request<'_>,
+        ino: u64,
+        _fh: u64,
+        _flags: i32,
+        _lock_owner: Option<u64>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        let left = match self.open_count.get_mut(&ino) {
+            Some(n) => {
+                *n = n.saturating_sub(1);
+                *n
+            }
+            None => 0,
+        };
+        if left == 0 {
+            self.open_count.remove(&ino);
+            if self.orphans_open.remove(&ino) {
+                if let Err(e) = self.vol.release_orphan(ino) {
+                    return reply.error(e.errno());
+                }
+            }
+        }
+        reply.ok();
     }
 
     fn read(
@@ -471,7 +530,10 @@ impl Filesystem for FuseFs {
             req.gid(),
             0,
         ) {
-            Ok(a) => reply.created(&TTL, &fattr(&a), 0, 0, 0),
+            Ok(a) => {
+                *self.open_count.entry(a.ino).or_default() += 1;
+                reply.created(&TTL, &fattr(&a), 0, 0, 0)
+            }
             Err(e) => reply.error(e.errno()),
         }
         self.maybe_commit();

@@ -53,6 +53,24 @@ fn mount_write_unmount_fsck() {
     assert_eq!(std::fs::read(mnt.join("h")).unwrap(), data);
     assert_eq!(std::fs::metadata(mnt.join("f")).unwrap().nlink(), 2);
     assert_eq!(std::fs::read_link(mnt.join("s")).unwrap(), Path::new("f"));
+    // An unlinked file stays readable while open.
+    {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut t = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(mnt.join("tmp"))
+            .unwrap();
+        t.write_all(b"still here").unwrap();
+        std::fs::remove_file(mnt.join("tmp")).unwrap();
+        assert!(!mnt.join("tmp").exists());
+        t.seek(SeekFrom::Start(0)).unwrap();
+        let mut back = String::new();
+        t.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "still here");
+    }
     std::fs::File::open(mnt.join("f"))
         .unwrap()
         .sync_all()

@@ -388,3 +388,38 @@ fn per_file_compression_via_pseudo_xattr() {
     assert_eq!(buf, text);
     assert_clean(&dev);
 }
+
+#[test]
+fn unlinked_files_can_stay_open_until_released() {
+    let (dev, mut v) = new_fs(4096, CsumType::Crc32c, Compression::None);
+    let f = v
+        .create(ROOT_INO, b"tmp", S_IFREG | 0o644, 0, 0, 0)
+        .unwrap();
+    v.write(f.ino, 0, b"data").unwrap();
+    let orphan = v.unlink_keep(ROOT_INO, b"tmp").unwrap();
+    assert_eq!(orphan, Some(f.ino));
+    assert!(v.lookup_entry(ROOT_INO, b"tmp").unwrap().is_none());
+    v.write(f.ino, 4, b"more").unwrap();
+    let mut b = [0u8; 8];
+    assert_eq!(v.read(f.ino, 0, &mut b).unwrap(), 8);
+    assert_eq!(&b, b"datamore");
+    v.sync().unwrap();
+    // Open-unlinked state on disk is consistent.
+    assert_clean(&dev);
+    v.release_orphan(f.ino).unwrap();
+    assert_eq!(v.getattr(f.ino), Err(Error::NotFound));
+    // Replacing by rename works the same way.
+    let a = v.create(ROOT_INO, b"a", S_IFREG | 0o644, 0, 0, 0).unwrap();
+    let b2 = v.create(ROOT_INO, b"b", S_IFREG | 0o644, 0, 0, 0).unwrap();
+    assert_eq!(
+        v.rename_keep(ROOT_INO, b"a", ROOT_INO, b"b", 0).unwrap(),
+        Some(b2.ino)
+    );
+    assert_eq!(v.lookup_entry(ROOT_INO, b"b").unwrap().unwrap().0, a.ino);
+    v.sync().unwrap();
+    drop(v);
+    // A crash (or unmount) with the orphan still open frees it at mount.
+    let v = remount(&dev);
+    assert_eq!(v.getattr(b2.ino), Err(Error::NotFound));
+    assert_clean(&dev);
+}
