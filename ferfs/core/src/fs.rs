@@ -956,7 +956,14 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
 
     /// rename(2) that, like `unlink_keep`, returns a replaced target whose
     /// last link went instead of freeing it.
-    pub fn rename_keep(&mut self, od: u64, on: &[u8], nd: u64, nn: &[u8], flags: u32) -> Result<Option<u64>> {
+    pub fn rename_keep(
+        &mut self,
+        od: u64,
+        on: &[u8],
+        nd: u64,
+        nn: &[u8],
+        flags: u32,
+    ) -> Result<Option<u64>> {
         self.check_writable()?;
         check_name(on)?;
         check_name(nn)?;
