@@ -16,14 +16,18 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const TTL: Duration = Duration::from_secs(1);
 /// Commit at least this often even without fsync.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
 
+type Vol = Volume<FileDevice, StdHost>;
+
 pub struct FuseFs {
-    vol: Volume<FileDevice, StdHost>,
+    /// Shared with the thread that commits every few seconds.
+    vol: Arc<Mutex<Vol>>,
     last_commit: Instant,
     /// Open handles per inode: an unlinked file stays alive while open.
     open_count: HashMap<u64, u32>,
@@ -83,7 +87,19 @@ fn fattr(a: &Attr) -> FileAttr {
 }
 
 impl FuseFs {
-    pub fn new(vol: Volume<FileDevice, StdHost>) -> Self {
+    pub fn new(vol: Vol) -> Self {
+        let vol = Arc::new(Mutex::new(vol));
+        // Commit periodically even when the mount is idle; the thread ends
+        // once the filesystem is dropped (after unmount).
+        let weak = Arc::downgrade(&vol);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(COMMIT_INTERVAL);
+            let Some(vol) = weak.upgrade() else { return };
+            let mut v = vol.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = v.sync() {
+                eprintln!("ferfs: periodic commit failed: {e}");
+            }
+        });
         FuseFs {
             vol,
             last_commit: Instant::now(),
@@ -92,9 +108,14 @@ impl FuseFs {
         }
     }
 
+    /// The volume, locked against the commit thread.
+    fn v(&self) -> MutexGuard<'_, Vol> {
+        self.vol.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn maybe_commit(&mut self) {
         if self.last_commit.elapsed() >= COMMIT_INTERVAL {
-            if let Err(e) = self.vol.sync() {
+            if let Err(e) = self.v().sync() {
                 eprintln!("ferfs: commit failed: {e}");
             }
             self.last_commit = Instant::now();
@@ -108,7 +129,7 @@ impl FuseFs {
                 self.orphans_open.insert(ino);
                 Ok(())
             }
-            Some(ino) => self.vol.release_orphan(ino),
+            Some(ino) => self.v().release_orphan(ino),
             None => Ok(()),
         }
     }
@@ -145,22 +166,22 @@ impl Filesystem for FuseFs {
 
     fn destroy(&mut self) {
         for ino in std::mem::take(&mut self.orphans_open) {
-            if let Err(e) = self.vol.release_orphan(ino) {
+            if let Err(e) = self.v().release_orphan(ino) {
                 eprintln!("ferfs: freeing unlinked inode {ino} failed: {e}");
             }
         }
-        if let Err(e) = self.vol.sync() {
+        if let Err(e) = self.v().sync() {
             eprintln!("ferfs: final commit failed: {e}");
         }
     }
 
     fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
-        let r = self.vol.lookup_attr(parent, name.as_bytes());
+        let r = self.v().lookup_attr(parent, name.as_bytes());
         self.entry(r, reply);
     }
 
     fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        match self.vol.getattr(ino) {
+        match self.v().getattr(ino) {
             Ok(a) => reply.attr(&TTL, &fattr(&a)),
             Err(e) => reply.error(e.errno()),
         }
@@ -192,7 +213,7 @@ impl Filesystem for FuseFs {
             atime: atime.map(from_time),
             mtime: mtime.map(from_time),
         };
-        match self.vol.setattr(ino, &s) {
+        match self.v().setattr(ino, &s) {
             Ok(a) => reply.attr(&TTL, &fattr(&a)),
             Err(e) => reply.error(e.errno()),
         }
@@ -201,7 +222,7 @@ impl Filesystem for FuseFs {
 
     fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
         let mut buf = vec![0u8; MAX_SYMLINK];
-        match self.vol.readlink(ino, &mut buf) {
+        match self.v().readlink(ino, &mut buf) {
             Ok(n) => reply.data(&buf[..n]),
             Err(e) => reply.error(e.errno()),
         }
@@ -217,7 +238,7 @@ impl Filesystem for FuseFs {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        let r = self.vol.create(
+        let r = self.v().create(
             parent,
             name.as_bytes(),
             mode & !umask,
@@ -238,21 +259,21 @@ impl Filesystem for FuseFs {
         reply: ReplyEntry,
     ) {
         let r = self
-            .vol
+            .v()
             .mkdir(parent, name.as_bytes(), mode & !umask, req.uid(), req.gid());
         self.entry(r, reply);
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let r = self
-            .vol
-            .unlink_keep(parent, name.as_bytes())
-            .and_then(|o| self.orphaned(o));
+        // Two statements: the volume lock is released before `orphaned`
+        // takes it again.
+        let r = self.v().unlink_keep(parent, name.as_bytes());
+        let r = r.and_then(|o| self.orphaned(o));
         self.empty(r, reply);
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        let r = self.vol.rmdir(parent, name.as_bytes());
+        let r = self.v().rmdir(parent, name.as_bytes());
         self.empty(r, reply);
     }
 
@@ -264,7 +285,7 @@ impl Filesystem for FuseFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let r = self.vol.symlink(
+        let r = self.v().symlink(
             parent,
             link_name.as_bytes(),
             target.as_os_str().as_bytes(),
@@ -284,16 +305,14 @@ impl Filesystem for FuseFs {
         flags: u32,
         reply: ReplyEmpty,
     ) {
-        let r = self
-            .vol
-            .rename_keep(
-                parent,
-                name.as_bytes(),
-                newparent,
-                newname.as_bytes(),
-                flags,
-            )
-            .and_then(|o| self.orphaned(o));
+        let r = self.v().rename_keep(
+            parent,
+            name.as_bytes(),
+            newparent,
+            newname.as_bytes(),
+            flags,
+        );
+        let r = r.and_then(|o| self.orphaned(o));
         self.empty(r, reply);
     }
 
@@ -305,7 +324,7 @@ impl Filesystem for FuseFs {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        let r = self.vol.link(ino, newparent, newname.as_bytes());
+        let r = self.v().link(ino, newparent, newname.as_bytes());
         self.entry(r, reply);
     }
 
@@ -334,7 +353,7 @@ impl Filesystem for FuseFs {
         if left == 0 {
             self.open_count.remove(&ino);
             if self.orphans_open.remove(&ino) {
-                if let Err(e) = self.vol.release_orphan(ino) {
+                if let Err(e) = self.v().release_orphan(ino) {
                     return reply.error(e.errno());
                 }
             }
@@ -354,7 +373,7 @@ impl Filesystem for FuseFs {
         reply: ReplyData,
     ) {
         let mut buf = vec![0u8; size as usize];
-        match self.vol.read(ino, offset.max(0) as u64, &mut buf) {
+        match self.v().read(ino, offset.max(0) as u64, &mut buf) {
             Ok(n) => reply.data(&buf[..n]),
             Err(e) => reply.error(e.errno()),
         }
@@ -372,7 +391,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<u64>,
         reply: ReplyWrite,
     ) {
-        match self.vol.write(ino, offset.max(0) as u64, data) {
+        match self.v().write(ino, offset.max(0) as u64, data) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(e.errno()),
         }
@@ -387,7 +406,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let r = self.vol.sync();
+        let r = self.v().sync();
         self.last_commit = Instant::now();
         self.empty(r, reply);
     }
@@ -400,7 +419,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let r = self.vol.sync();
+        let r = self.v().sync();
         self.last_commit = Instant::now();
         self.empty(r, reply);
     }
@@ -414,7 +433,7 @@ impl Filesystem for FuseFs {
         mut reply: ReplyDirectory,
     ) {
         // Offsets: 1 after ".", 2 after "..", then DIR_INDEX + 1.
-        let parent = match self.vol.parent_of(ino) {
+        let parent = match self.v().parent_of(ino) {
             Ok(p) => p,
             Err(e) => return reply.error(e.errno()),
         };
@@ -433,7 +452,7 @@ impl Filesystem for FuseFs {
         }
         let from = off.max(FIRST_DIR_INDEX);
         let r = self
-            .vol
+            .v()
             .readdir(ino, from, &mut |index, name, child, ftype| {
                 !reply.add(
                     child,
@@ -449,7 +468,7 @@ impl Filesystem for FuseFs {
     }
 
     fn statfs(&mut self, _req: &Request<'_>, _ino: u64, reply: ReplyStatfs) {
-        let s = self.vol.statfs();
+        let s = self.v().statfs();
         reply.statfs(
             s.blocks,
             s.blocks_free,
@@ -472,7 +491,7 @@ impl Filesystem for FuseFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let r = self.vol.setxattr(ino, name.as_bytes(), value, flags as u32);
+        let r = self.v().setxattr(ino, name.as_bytes(), value, flags as u32);
         self.empty(r, reply);
     }
 
@@ -485,7 +504,7 @@ impl Filesystem for FuseFs {
         reply: ReplyXattr,
     ) {
         let mut buf = vec![0u8; MAX_XATTR_VALUE];
-        match self.vol.getxattr(ino, name.as_bytes(), &mut buf) {
+        match self.v().getxattr(ino, name.as_bytes(), &mut buf) {
             Ok(n) if size == 0 => reply.size(n as u32),
             Ok(n) if n <= size as usize => reply.data(&buf[..n]),
             Ok(_) => reply.error(libc::ERANGE),
@@ -495,7 +514,7 @@ impl Filesystem for FuseFs {
 
     fn listxattr(&mut self, _req: &Request<'_>, ino: u64, size: u32, reply: ReplyXattr) {
         let mut out = Vec::new();
-        let r = self.vol.listxattr(ino, &mut |n| {
+        let r = self.v().listxattr(ino, &mut |n| {
             out.extend_from_slice(n);
             out.push(0);
         });
@@ -508,7 +527,7 @@ impl Filesystem for FuseFs {
     }
 
     fn removexattr(&mut self, _req: &Request<'_>, ino: u64, name: &OsStr, reply: ReplyEmpty) {
-        let r = self.vol.removexattr(ino, name.as_bytes());
+        let r = self.v().removexattr(ino, name.as_bytes());
         self.empty(r, reply);
     }
 
@@ -522,14 +541,15 @@ impl Filesystem for FuseFs {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.vol.create(
+        let r = self.v().create(
             parent,
             name.as_bytes(),
             mode & !umask,
             req.uid(),
             req.gid(),
             0,
-        ) {
+        );
+        match r {
             Ok(a) => {
                 *self.open_count.entry(a.ino).or_default() += 1;
                 reply.created(&TTL, &fattr(&a), 0, 0, 0)
@@ -554,14 +574,14 @@ impl Filesystem for FuseFs {
         }
         // Linux FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2: same bits as the core's.
         let r = self
-            .vol
+            .v()
             .fallocate(ino, offset as u64, length as u64, mode as u32);
         self.empty(r, reply);
     }
 }
 
 /// Mount and serve until unmounted.
-pub fn mount(vol: Volume<FileDevice, StdHost>, dir: &str, read_only: bool) -> std::io::Result<()> {
+pub fn mount(vol: Vol, dir: &str, read_only: bool) -> std::io::Result<()> {
     use fuser::MountOption;
     let mut opts = vec![
         MountOption::FSName("ferfs".into()),
