@@ -19,6 +19,9 @@ pub fn assemble(lab: &Lab, pristine: &Path) -> Result<PathBuf> {
     if fs::read_to_string(tree.join(BASE)).ok().as_deref() != Some(base_id.as_str()) {
         let stage = Stage::begin("linking the build tree to the pristine source");
         let _ = fs::remove_dir_all(&tree);
+        // Objects built from another source would look up to date against the linked
+        // files' old timestamps: a new base starts from clean build directories.
+        let _ = fs::remove_dir_all(lab.cache.join("build"));
         run_captured(cmd("cp", &["-al"]).arg(pristine).arg(&tree))?;
         let _ = fs::remove_file(tree.join(".ferrite-pristine"));
         fs::write(tree.join(BASE), &base_id)?;
@@ -51,7 +54,9 @@ pub fn assemble(lab: &Lab, pristine: &Path) -> Result<PathBuf> {
         let original = pristine.join(rel);
         let _ = fs::remove_file(&dest);
         if original.is_file() {
-            fs::hard_link(&original, &dest).context(|| format!("restore {}", dest.display()))?;
+            // A copy, not a link: the restored file must look newer than the objects built
+            // from Ferrite's version, or make would keep them.
+            fs::copy(&original, &dest).context(|| format!("restore {}", dest.display()))?;
         }
         changed += 1;
     }
