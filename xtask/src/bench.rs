@@ -33,15 +33,21 @@ pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
         if let Some(err) = line.strip_prefix("BENCH-ERROR ") {
             return Err(Error::new(format!("the benchmark guest reported: {err}")));
         }
-        let Some(rest) = line.strip_prefix("BENCH ") else { continue };
+        let Some(rest) = line.strip_prefix("BENCH ") else {
+            continue;
+        };
         let mut fields = BTreeMap::new();
         let mut rest = rest;
         while let Some((kv, tail)) = rest.split_once(' ') {
-            let Some((k, v)) = kv.split_once('=') else { break };
+            let Some((k, v)) = kv.split_once('=') else {
+                break;
+            };
             fields.insert(k, v);
             rest = tail;
         }
-        let (Some(case), Some(side), Some(pair)) = (fields.get("case"), fields.get("side"), fields.get("pair")) else {
+        let (Some(case), Some(side), Some(pair)) =
+            (fields.get("case"), fields.get("side"), fields.get("pair"))
+        else {
             return Err(Error::new(format!("malformed benchmark line: {line}")));
         };
         let side = match *side {
@@ -49,9 +55,14 @@ pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
             "c" => Side::C,
             other => return Err(Error::new(format!("unknown side `{other}` in: {line}"))),
         };
-        let pair: u32 = pair.parse().map_err(|_| Error::new(format!("bad pair in: {line}")))?;
-        let fio: Value = serde_json::from_str(rest)
-            .map_err(|e| Error::new(format!("fio output for {case} ({side:?}, pair {pair}) is not JSON: {e}")))?;
+        let pair: u32 = pair
+            .parse()
+            .map_err(|_| Error::new(format!("bad pair in: {line}")))?;
+        let fio: Value = serde_json::from_str(rest).map_err(|e| {
+            Error::new(format!(
+                "fio output for {case} ({side:?}, pair {pair}) is not JSON: {e}"
+            ))
+        })?;
         for (metric, unit, higher, value) in fio_figures(&fio)? {
             samples.push(Sample {
                 case: case.to_string(),
@@ -74,7 +85,10 @@ fn fio_figures(fio: &Value) -> Result<Vec<(&'static str, &'static str, bool, f64
         .and_then(|j| j.get(0))
         .ok_or_else(|| Error::new("fio JSON has no jobs"))?;
     if job.get("error").and_then(Value::as_i64).unwrap_or(0) != 0 {
-        return Err(Error::new(format!("fio reported error {} for a benchmark run", job["error"])));
+        return Err(Error::new(format!(
+            "fio reported error {} for a benchmark run",
+            job["error"]
+        )));
     }
     let mut iops = 0.0;
     let mut bw_kib = 0.0;
@@ -150,7 +164,10 @@ pub fn summarise(samples: &[Sample]) -> Vec<Row> {
                     .collect()
             };
             let (rust, c) = (of(Side::Rust), of(Side::C));
-            let any = samples.iter().find(|s| s.case == case && s.metric == metric).map(|s| (s.unit, s.higher_is_better));
+            let any = samples
+                .iter()
+                .find(|s| s.case == case && s.metric == metric)
+                .map(|s| (s.unit, s.higher_is_better));
             let (unit, higher) = any.unwrap_or(("", true));
             let ratios = rust
                 .iter()
@@ -270,7 +287,9 @@ pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: 
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A horizontal bar per (case, metric): the median ratio, its range as a whisker, and the
@@ -285,7 +304,11 @@ pub fn to_svg(suite: &str, rows: &[Row]) -> String {
     let plot_w = width - left - 70.0;
     let top = 50.0;
     let height = top + rows.len() as f64 * (bar_h + gap) + 40.0;
-    let hi = rows.iter().flat_map(|r| r.ratios.iter().copied()).filter(|x| x.is_finite()).fold(1.2_f64, f64::max);
+    let hi = rows
+        .iter()
+        .flat_map(|r| r.ratios.iter().copied())
+        .filter(|x| x.is_finite())
+        .fold(1.2_f64, f64::max);
     let scale_max = (hi * 10.0).ceil() / 10.0;
     let x = |ratio: f64| left + (ratio / scale_max).clamp(0.0, 1.0) * plot_w;
     let mut s = format!(
@@ -379,18 +402,38 @@ mod tests {
         assert!(parse_fio_lines("BENCH-ERROR cannot load rnull\n").is_err());
         assert!(parse_fio_lines("BENCH case=a side=rust pair=1 {not json\n").is_err());
         assert!(parse_fio_lines("BENCH case=a side=go pair=1 {}\n").is_err());
-        assert!(parse_fio_lines(&format!("BENCH case=a side=rust pair=1 {}\n", fio(0.0, 0.0))).is_err());
+        assert!(parse_fio_lines(&format!(
+            "BENCH case=a side=rust pair=1 {}\n",
+            fio(0.0, 0.0)
+        ))
+        .is_err());
     }
 
     #[test]
     fn outputs_name_every_case() {
-        let text = format!("BENCH case=seq side=rust pair=1 {}\nBENCH case=seq side=c pair=1 {}\n", fio(5.0, 0.0), fio(4.0, 0.0));
+        let text = format!(
+            "BENCH case=seq side=rust pair=1 {}\nBENCH case=seq side=c pair=1 {}\n",
+            fio(5.0, 0.0),
+            fio(4.0, 0.0)
+        );
         let rows = summarise(&parse_fio_lines(&text).unwrap());
         let md = to_markdown("t", &rows, &[], "ctx");
-        assert!(md.contains("| seq | iops (IOPS) | 5.00 [5.00–5.00] | 4.00 [4.00–4.00] | **1.250**"));
+        assert!(
+            md.contains("| seq | iops (IOPS) | 5.00 [5.00–5.00] | 4.00 [4.00–4.00] | **1.250**")
+        );
         let svg = to_svg("t", &rows);
-        assert!(svg.starts_with("<svg") && svg.contains("seq iops") && svg.trim_end().ends_with("</svg>"));
-        let fp = [Footprint { case: "m.ko".into(), metric: "text+data", unit: "bytes", rust: 50.0, c: 100.0 }];
+        assert!(
+            svg.starts_with("<svg")
+                && svg.contains("seq iops")
+                && svg.trim_end().ends_with("</svg>")
+        );
+        let fp = [Footprint {
+            case: "m.ko".into(),
+            metric: "text+data",
+            unit: "bytes",
+            rust: 50.0,
+            c: 100.0,
+        }];
         let j = to_json(&rows, &fp);
         assert_eq!(j[0]["ratio"], 1.25);
         assert_eq!(j[0]["samples"]["rust"][0], 5.0);

@@ -31,6 +31,13 @@ pub const COMPONENTS: &[Component] = &[
         guest_tests: false,
     },
     Component {
+        name: "ferfs",
+        about: "ferfs's userspace tools on the guest's virtio disk (mkfs, fsck, repair, stats)",
+        host_tests: false,
+        kunit: None,
+        guest_tests: true,
+    },
+    Component {
         name: "lab",
         about: "the guest environment: debugging options, virtio disk and NIC, modules",
         host_tests: false,
@@ -89,7 +96,12 @@ mod tests {
         for c in COMPONENTS.iter().filter(|c| c.guest_tests) {
             let dir = root.join(c.name);
             let scripts = std::fs::read_dir(&dir).map(|rd| rd.count()).unwrap_or(0);
-            assert!(scripts > 0, "{} has no guest tests in {}", c.name, dir.display());
+            assert!(
+                scripts > 0,
+                "{} has no guest tests in {}",
+                c.name,
+                dir.display()
+            );
         }
     }
 
@@ -97,7 +109,11 @@ mod tests {
     fn every_suite_has_a_guest_script() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/guest/bench");
         for s in SUITES {
-            assert!(root.join(format!("{}.sh", s.name)).is_file(), "{} has no script", s.name);
+            assert!(
+                root.join(format!("{}.sh", s.name)).is_file(),
+                "{} has no script",
+                s.name
+            );
         }
     }
 }

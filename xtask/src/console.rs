@@ -41,7 +41,8 @@ pub struct Report {
 
 pub fn is_report_line(line: &str) -> bool {
     let text = strip_console_prefix(line).trim_start();
-    REPORT_STARTS.iter().any(|p| text.starts_with(p)) || REPORT_CONTAINS.iter().any(|p| line.contains(p))
+    REPORT_STARTS.iter().any(|p| text.starts_with(p))
+        || REPORT_CONTAINS.iter().any(|p| line.contains(p))
 }
 
 /// Finds every report in a console log; lines of one report (up to the next blank gap of
@@ -66,7 +67,9 @@ pub fn scan(log: &str) -> Vec<Report> {
         }
         // Headlines within a few lines of the previous one belong to the same report
         // (e.g. "BUG: KASAN: ..." right after the "=====" banner, or a WARNING's follow-ups).
-        if last_report_line.is_some_and(|l| i <= l + 40) && reports.last().is_some_and(|r| r.during == during) {
+        if last_report_line.is_some_and(|l| i <= l + 40)
+            && reports.last().is_some_and(|r| r.during == during)
+        {
             last_report_line = Some(i);
             continue;
         }
@@ -127,7 +130,9 @@ mod tests {
         ] {
             assert!(is_report_line(line), "{line}");
         }
-        assert!(!is_report_line("[1.0] virtio_blk virtio0: [vda] 2048 512-byte logical blocks"));
+        assert!(!is_report_line(
+            "[1.0] virtio_blk virtio0: [vda] 2048 512-byte logical blocks"
+        ));
         assert!(!is_report_line("[1.0] KTAP version 1"));
     }
 

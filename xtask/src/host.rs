@@ -49,7 +49,10 @@ fn is_installed(package: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", package])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
+        })
         .unwrap_or(false)
 }
 
@@ -59,8 +62,10 @@ pub fn as_root(program: &str) -> Result<Command> {
         return Ok(Command::new(program));
     }
     if !have_program("sudo") {
-        return Err(Error::new(format!("`{program}` must run as root and sudo is not installed"))
-            .hint("run the command as root, or install sudo"));
+        return Err(Error::new(format!(
+            "`{program}` must run as root and sudo is not installed"
+        ))
+        .hint("run the command as root, or install sudo"));
     }
     let mut c = Command::new("sudo");
     c.arg(program);
@@ -68,7 +73,9 @@ pub fn as_root(program: &str) -> Result<Command> {
 }
 
 fn is_root() -> bool {
-    stdout_of(&mut Command::new("id").arg("-u")).map(|s| s.trim() == "0").unwrap_or(false)
+    stdout_of(&mut Command::new("id").arg("-u"))
+        .map(|s| s.trim() == "0")
+        .unwrap_or(false)
 }
 
 pub fn ensure_packages(lab: &Lab) -> Result<()> {
@@ -92,8 +99,10 @@ pub fn ensure_packages(lab: &Lab) -> Result<()> {
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&names);
     run_logged(&mut install, &log).map_err(|e| {
-        Error::new(format!("installing {} failed: {}", names.join(" "), e.what))
-            .hint(format!("install them by hand: apt-get install {}", names.join(" ")))
+        Error::new(format!("installing {} failed: {}", names.join(" "), e.what)).hint(format!(
+            "install them by hand: apt-get install {}",
+            names.join(" ")
+        ))
     })?;
     stage.done(&format!("{} packages", names.len()));
     Ok(())
@@ -114,16 +123,25 @@ pub fn pinned_toolchain(lab: &Lab) -> Result<String> {
 /// Makes sure the pinned toolchain has its standard library source; returns a
 /// `RUST_LIB_SRC` override when Debian's `rust-src` had to stand in for rustup's.
 pub fn ensure_rust_src(lab: &Lab, toolchain: &str) -> Result<Option<PathBuf>> {
-    let sysroot = stdout_of(&mut cmd("rustc", &[format!("+{toolchain}"), "--print".into(), "sysroot".into()]))
-        .map_err(|e| {
-            Error::new(format!("the pinned Rust toolchain {toolchain} is not usable: {}", e.what))
-                .hint(format!("install it: rustup toolchain install {toolchain}"))
-        })?;
+    let sysroot = stdout_of(&mut cmd(
+        "rustc",
+        &[format!("+{toolchain}"), "--print".into(), "sysroot".into()],
+    ))
+    .map_err(|e| {
+        Error::new(format!(
+            "the pinned Rust toolchain {toolchain} is not usable: {}",
+            e.what
+        ))
+        .hint(format!("install it: rustup toolchain install {toolchain}"))
+    })?;
     let library = PathBuf::from(sysroot.trim()).join("lib/rustlib/src/rust/library");
     if library.join("core/src/lib.rs").is_file() {
         return Ok(None);
     }
-    let added = run_captured(&mut cmd("rustup", &["component", "add", "rust-src", "--toolchain", toolchain]));
+    let added = run_captured(&mut cmd(
+        "rustup",
+        &["component", "add", "rust-src", "--toolchain", toolchain],
+    ));
     if added.is_ok() && library.join("core/src/lib.rs").is_file() {
         return Ok(None);
     }
@@ -143,14 +161,21 @@ fn debian_rust_src(lab: &Lab, toolchain: &str) -> Result<PathBuf> {
         .iter()
         .find(|v| v.starts_with(&format!("{toolchain}+")))
         .ok_or_else(|| {
-            Error::new(format!("Debian's {BACKPORTS_SUITE} has no rust-src for Rust {toolchain}"))
-                .hint(format!("run `rustup component add rust-src --toolchain {toolchain}`"))
+            Error::new(format!(
+                "Debian's {BACKPORTS_SUITE} has no rust-src for Rust {toolchain}"
+            ))
+            .hint(format!(
+                "run `rustup component add rust-src --toolchain {toolchain}`"
+            ))
         })?;
     let deb = apt.download("rust-src", version)?;
     fs::create_dir_all(&root)?;
     run_captured(cmd("dpkg-deb", &["-x"]).arg(&deb).arg(&root))?;
     if !library.join("core/src/lib.rs").is_file() {
-        return Err(Error::new(format!("Debian's rust-src {version} has no {}", library.display())));
+        return Err(Error::new(format!(
+            "Debian's rust-src {version} has no {}",
+            library.display()
+        )));
     }
     Ok(library)
 }
@@ -168,11 +193,22 @@ pub fn ensure_bindgen(lab: &Lab, toolchain: &str) -> Result<()> {
     let root = lab.cache.join("tools");
     let mut c = Command::new("cargo");
     c.arg(format!("+{toolchain}"))
-        .args(["install", "--locked", "--quiet", "bindgen-cli", "--version", BINDGEN_VERSION, "--root"])
+        .args([
+            "install",
+            "--locked",
+            "--quiet",
+            "bindgen-cli",
+            "--version",
+            BINDGEN_VERSION,
+            "--root",
+        ])
         .arg(&root);
     run_logged(&mut c, &log).map_err(|e| {
-        Error::new(format!("cargo install bindgen-cli {BINDGEN_VERSION} failed: {}", e.what))
-            .hint("check that crates.io is reachable and libclang-19-dev is installed")
+        Error::new(format!(
+            "cargo install bindgen-cli {BINDGEN_VERSION} failed: {}",
+            e.what
+        ))
+        .hint("check that crates.io is reachable and libclang-19-dev is installed")
     })?;
     stage.done("");
     Ok(())

@@ -14,11 +14,49 @@ use std::process::Command;
 /// Host programs every guest gets, at the same path as on the host.
 const HOST_PROGRAMS: &[&str] = &["/usr/bin/fio"];
 
-pub fn build(lab: &Lab, kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<PathBuf> {
+/// Ferrite's own userspace tools: (cargo package, binary, path in the guest).
+const FERRITE_TOOLS: &[(&str, &str, &str)] = &[
+    ("ferfs-tools", "ferfs", "/usr/bin/ferfs"),
+    ("ferfs-tools", "mkfs-ferfs", "/usr/sbin/mkfs.ferfs"),
+    ("ferfs-tools", "fsck-ferfs", "/usr/sbin/fsck.ferfs"),
+];
+
+/// Builds Ferrite's userspace tools (release) for the guest; returns (host path, guest path).
+pub fn ferrite_tools(lab: &Lab) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let stage = Stage::begin("building Ferrite's userspace tools");
+    let mut packages: Vec<&str> = FERRITE_TOOLS.iter().map(|t| t.0).collect();
+    packages.dedup();
+    let mut c = Command::new("cargo");
+    c.current_dir(&lab.repo)
+        .args(["build", "--release", "--quiet"]);
+    for p in &packages {
+        c.args(["--package", p]);
+    }
+    crate::util::run_logged(&mut c, &lab.log_path("userspace-tools.log"))?;
+    stage.done(&packages.join(" "));
+    Ok(FERRITE_TOOLS
+        .iter()
+        .map(|(_, bin, guest)| {
+            (
+                lab.repo.join("target/release").join(bin),
+                PathBuf::from(guest),
+            )
+        })
+        .collect())
+}
+
+/// Packs the guest's initramfs; `tools` are (host path, guest path) pairs copied in with
+/// the libraries they load.
+pub fn build(lab: &Lab, kernel: &Kernel, tools: &[(PathBuf, PathBuf)]) -> Result<PathBuf> {
     let stage = Stage::begin(format!("packing the {} initramfs", kernel.flavour.name()));
-    let root = lab.cache.join(format!("initramfs/{}", kernel.flavour.name()));
+    let root = lab
+        .cache
+        .join(format!("initramfs/{}", kernel.flavour.name()));
     let _ = fs::remove_dir_all(&root);
-    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "etc", "mnt", "run"] {
+    for dir in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "etc", "mnt",
+        "run",
+    ] {
         fs::create_dir_all(root.join(dir))?;
     }
     let busybox = Path::new("/bin/busybox");
@@ -31,27 +69,39 @@ pub fn build(lab: &Lab, kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<P
     fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")?;
     fs::write(root.join("etc/group"), "root:x:0:\n")?;
 
-    copy_dir(&kernel.modules, &root.join("lib/modules").join(&kernel.release))?;
+    copy_dir(
+        &kernel.modules,
+        &root.join("lib/modules").join(&kernel.release),
+    )?;
 
-    let mut programs: Vec<PathBuf> = HOST_PROGRAMS.iter().map(PathBuf::from).collect();
-    programs.extend(extra_programs.iter().cloned());
+    // (host file, guest path): programs, then every library they load at its host path.
+    let mut programs: Vec<(PathBuf, PathBuf)> = HOST_PROGRAMS
+        .iter()
+        .map(|p| (PathBuf::from(p), PathBuf::from(p)))
+        .collect();
+    programs.extend(tools.iter().cloned());
     let mut files = BTreeSet::new();
-    for p in &programs {
-        if !p.is_file() {
-            return Err(Error::new(format!("{} is missing on the host", p.display()))
-                .hint("run the command again: it installs lab/host-packages.txt"));
+    for (host, guest) in &programs {
+        if !host.is_file() {
+            return Err(
+                Error::new(format!("{} is missing on the host", host.display())).hint(
+                    "run the command again: it installs lab/host-packages.txt and builds the tools",
+                ),
+            );
         }
-        files.insert(p.clone());
-        files.extend(shared_libraries(p)?);
+        files.insert((host.clone(), guest.clone()));
+        files.extend(shared_libraries(host)?.into_iter().map(|l| (l.clone(), l)));
     }
-    for f in &files {
-        let dest = root.join(f.strip_prefix("/").unwrap_or(f));
+    for (host, guest) in &files {
+        let dest = root.join(guest.strip_prefix("/").unwrap_or(guest));
         fs::create_dir_all(dest.parent().unwrap_or(&root))?;
         // Libraries are copied by their real file, under the name the loader asks for.
-        fs::copy(f, &dest).context(|| format!("copy {}", f.display()))?;
+        fs::copy(host, &dest).context(|| format!("copy {}", host.display()))?;
     }
 
-    let cpio = lab.cache.join(format!("initramfs/{}.cpio", kernel.flavour.name()));
+    let cpio = lab
+        .cache
+        .join(format!("initramfs/{}.cpio", kernel.flavour.name()));
     let mut pack = Command::new("sh");
     pack.current_dir(&root).arg("-c").arg(format!(
         "find . -print0 | LC_ALL=C sort -z | cpio --null --create --format=newc --owner=0:0 --quiet > '{}'",
@@ -65,9 +115,13 @@ pub fn build(lab: &Lab, kernel: &Kernel, extra_programs: &[PathBuf]) -> Result<P
 
 fn check_static(path: &Path) -> Result<()> {
     let out = stdout_of(cmd("file", &["-L"]).arg(path)).unwrap_or_default();
-    if !path.is_file() || (!out.is_empty() && !out.contains("statically linked") && !out.contains("static-pie")) {
-        return Err(Error::new(format!("{} is not a static busybox", path.display()))
-            .hint("apt-get install busybox-static"));
+    if !path.is_file()
+        || (!out.is_empty() && !out.contains("statically linked") && !out.contains("static-pie"))
+    {
+        return Err(
+            Error::new(format!("{} is not a static busybox", path.display()))
+                .hint("apt-get install busybox-static"),
+        );
     }
     Ok(())
 }
@@ -99,7 +153,14 @@ pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         fs::create_dir_all(parent)?;
     }
     let out = run_captured(cmd("cp", &["-a"]).arg(from).arg(to));
-    out.map(|_| ()).map_err(|e| Error::new(format!("copy {} → {}: {}", from.display(), to.display(), e.what)))
+    out.map(|_| ()).map_err(|e| {
+        Error::new(format!(
+            "copy {} → {}: {}",
+            from.display(),
+            to.display(),
+            e.what
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -112,7 +173,10 @@ mod tests {
                     \t/lib64/ld-linux-x86-64.so.2 (0x2)\n\tlibgone.so => not found\n";
         assert_eq!(
             parse_ldd(text),
-            vec![PathBuf::from("/lib/x86_64-linux-gnu/libz.so.1"), PathBuf::from("/lib64/ld-linux-x86-64.so.2")]
+            vec![
+                PathBuf::from("/lib/x86_64-linux-gnu/libz.so.1"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
         );
     }
 }

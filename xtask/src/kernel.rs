@@ -39,7 +39,10 @@ pub struct Kernel {
 /// `kvm_guest.config`, Ferrite's common options, each component's, then the flavour's.
 fn fragments(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
     let configs = lab.repo.join("lab/configs");
-    let mut list = vec![tree.join("kernel/configs/kvm_guest.config"), configs.join("ferrite.config")];
+    let mut list = vec![
+        tree.join("kernel/configs/kvm_guest.config"),
+        configs.join("ferrite.config"),
+    ];
     let mut components: Vec<PathBuf> = fs::read_dir(configs.join("components"))
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
         .unwrap_or_default();
@@ -53,7 +56,10 @@ fn fragments(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
 /// The environment every `make` of the kernel runs in.
 pub fn make(lab: &Lab, tree: &Path, out: &Path) -> Command {
     let mut c = Command::new("make");
-    c.arg("-C").arg(tree).arg(format!("O={}", out.display())).arg("LLVM=1");
+    c.arg("-C")
+        .arg(tree)
+        .arg(format!("O={}", out.display()))
+        .arg("LLVM=1");
     for (k, v) in lab.toolchain_env() {
         c.env(k, v);
     }
@@ -65,13 +71,16 @@ pub fn make(lab: &Lab, tree: &Path, out: &Path) -> Command {
 fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()> {
     let frags = fragments(lab, tree, flavour)?;
     let mut key = KeyHasher::default();
-    key.update(tree.display().to_string().as_bytes()).update(lab.toolchain.as_bytes());
+    key.update(tree.display().to_string().as_bytes())
+        .update(lab.toolchain.as_bytes());
     for f in &frags {
         key.update(&fs::read(f).context(|| format!("read {}", f.display()))?);
     }
     let key = key.hex();
     let key_file = out.join(".ferrite-config-key");
-    if fs::read_to_string(&key_file).ok().as_deref() == Some(key.as_str()) && out.join(".config").is_file() {
+    if fs::read_to_string(&key_file).ok().as_deref() == Some(key.as_str())
+        && out.join(".config").is_file()
+    {
         return Ok(());
     }
     let stage = Stage::begin(format!("configuring the {} kernel", flavour.name()));
@@ -108,8 +117,13 @@ fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()>
         }
     }
     if !wrong.is_empty() {
-        return Err(Error::new(format!("kernel options that did not take:\n  {}", wrong.join("\n  ")))
-            .hint("an option is dropped when its dependencies are not met: check them in the Kconfig"));
+        return Err(Error::new(format!(
+            "kernel options that did not take:\n  {}",
+            wrong.join("\n  ")
+        ))
+        .hint(
+            "an option is dropped when its dependencies are not met: check them in the Kconfig",
+        ));
     }
     fs::create_dir_all(out)?;
     crate::util::write_if_changed(&out.join(".config"), config.as_bytes())?;
@@ -122,7 +136,10 @@ fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()>
 pub fn parse_fragment(text: &str) -> BTreeMap<String, Option<String>> {
     let mut out = BTreeMap::new();
     for line in text.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("# ").and_then(|l| l.strip_suffix(" is not set")) {
+        if let Some(rest) = line
+            .strip_prefix("# ")
+            .and_then(|l| l.strip_suffix(" is not set"))
+        {
             if rest.starts_with("CONFIG_") {
                 out.insert(rest.to_owned(), None);
             }
@@ -151,7 +168,10 @@ pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
     let log_path = lab.log_path(&format!("build-{}.log", flavour.name()));
     let log = fs::File::create(&log_path)?;
     let steps_file = out.join(".ferrite-steps");
-    let expected: usize = fs::read_to_string(&steps_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let expected: usize = fs::read_to_string(&steps_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
     let mut c = make(lab, tree, &out);
     c.arg(format!("-j{}", lab.jobs));
     if flavour == Flavour::Test && lab.clippy {
@@ -223,7 +243,11 @@ pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
 fn kbuild_step(line: &str) -> Option<String> {
     let rest = line.strip_prefix("  ")?;
     let (tag, target) = rest.split_once(' ')?;
-    let is_tag = !tag.is_empty() && tag.len() <= 10 && tag.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c == '-' || c.is_ascii_digit());
+    let is_tag = !tag.is_empty()
+        && tag.len() <= 10
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_' || c == '-' || c.is_ascii_digit());
     is_tag.then(|| format!("{tag} {}", target.trim()))
 }
 
@@ -232,7 +256,11 @@ pub fn build_errors(log: &str) -> String {
     let lines: Vec<&str> = log.lines().collect();
     let mut picked = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        if l.contains("error:") || l.contains("error[") || l.contains("Error ") || l.contains("undefined") {
+        if l.contains("error:")
+            || l.contains("error[")
+            || l.contains("Error ")
+            || l.contains("undefined")
+        {
             let end = (i + 4).min(lines.len());
             for (j, ctx) in lines.iter().enumerate().take(end).skip(i) {
                 if !picked.iter().any(|(k, _)| *k == j) {
@@ -247,7 +275,11 @@ pub fn build_errors(log: &str) -> String {
     if picked.is_empty() {
         return tail_lines(log, 20);
     }
-    picked.iter().map(|(_, l)| *l).collect::<Vec<_>>().join("\n")
+    picked
+        .iter()
+        .map(|(_, l)| *l)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -256,7 +288,8 @@ mod tests {
 
     #[test]
     fn fragments_parse_set_and_unset() {
-        let f = parse_fragment("# c\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"\nCONFIG_D=n\n");
+        let f =
+            parse_fragment("# c\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"\nCONFIG_D=n\n");
         assert_eq!(f["CONFIG_A"], Some("y".into()));
         assert_eq!(f["CONFIG_B"], None);
         assert_eq!(f["CONFIG_C"], Some("\"x\"".into()));
@@ -266,8 +299,14 @@ mod tests {
 
     #[test]
     fn recognises_kbuild_steps() {
-        assert_eq!(kbuild_step("  CC      mm/slub.o").as_deref(), Some("CC mm/slub.o"));
-        assert_eq!(kbuild_step("  RUSTC L rust/kernel.o").as_deref(), Some("RUSTC L rust/kernel.o"));
+        assert_eq!(
+            kbuild_step("  CC      mm/slub.o").as_deref(),
+            Some("CC mm/slub.o")
+        );
+        assert_eq!(
+            kbuild_step("  RUSTC L rust/kernel.o").as_deref(),
+            Some("RUSTC L rust/kernel.o")
+        );
         assert_eq!(kbuild_step("make[1]: Entering directory"), None);
         assert_eq!(kbuild_step("  some lowercase text"), None);
     }

@@ -51,9 +51,14 @@ pub fn parse(log: &str) -> Vec<TestResult> {
         let indent = line.len() - line.trim_start_matches(' ').len();
         let depth = indent / 4;
         let text = line.trim();
-        let Some(result) = parse_result(text) else { continue };
+        let Some(result) = parse_result(text) else {
+            continue;
+        };
         while levels.len() <= depth {
-            levels.push(Level { pending: Vec::new(), has_children: false });
+            levels.push(Level {
+                pending: Vec::new(),
+                has_children: false,
+            });
         }
         let had_children = levels[depth].has_children;
         levels[depth].has_children = false;
@@ -113,7 +118,11 @@ fn parse_result(text: &str) -> Option<TestResult> {
         (true, false) => Outcome::Fail,
         (false, false) => Outcome::Pass,
     };
-    Some(TestResult { name: name.to_owned(), outcome, note: note.to_owned() })
+    Some(TestResult {
+        name: name.to_owned(),
+        outcome,
+        note: note.to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -149,7 +158,12 @@ mod tests {
         let names: Vec<&str> = r.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["rust_kernel_str.test_cstr", "rust_kernel_str.test_fmt", "param_suite.param_case.one", "param_suite.param_case.two"]
+            [
+                "rust_kernel_str.test_cstr",
+                "rust_kernel_str.test_fmt",
+                "param_suite.param_case.one",
+                "param_suite.param_case.two"
+            ]
         );
         assert_eq!(r[1].outcome, Outcome::Fail);
         assert_eq!(r[3].outcome, Outcome::Skip);
@@ -167,7 +181,8 @@ mod tests {
 
     #[test]
     fn unclosed_suite_still_reports_its_cases() {
-        let r = parse("KTAP version 1\n1..1\n    # Subtest: s\n    1..3\n    ok 1 a\n    not ok 2 b\n");
+        let r =
+            parse("KTAP version 1\n1..1\n    # Subtest: s\n    1..3\n    ok 1 a\n    not ok 2 b\n");
         assert_eq!(r.len(), 2);
         assert_eq!(r[1].outcome, Outcome::Fail);
     }

@@ -65,8 +65,19 @@ impl Lab {
         let jobs = std::env::var("FERRITE_JOBS")
             .ok()
             .and_then(|j| j.parse().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-        let mut lab = Lab { repo, cache, jobs, toolchain: String::new(), rust_lib_src: None, clippy: true };
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            });
+        let mut lab = Lab {
+            repo,
+            cache,
+            jobs,
+            toolchain: String::new(),
+            rust_lib_src: None,
+            clippy: true,
+        };
         lab.toolchain = host::pinned_toolchain(&lab)?;
         fs::create_dir_all(&lab.cache)?;
         fs::create_dir_all(lab.repo.join("target/ferrite/logs"))?;
@@ -85,7 +96,10 @@ impl Lab {
     pub fn toolchain_env(&self) -> Vec<(String, String)> {
         let path = std::env::var("PATH").unwrap_or_default();
         let mut env = vec![
-            ("PATH".to_owned(), format!("/usr/lib/llvm-19/bin:{}:{path}", self.tools_bin().display())),
+            (
+                "PATH".to_owned(),
+                format!("/usr/lib/llvm-19/bin:{}:{path}", self.tools_bin().display()),
+            ),
             ("RUSTUP_TOOLCHAIN".to_owned(), self.toolchain.clone()),
         ];
         if let Some(src) = &self.rust_lib_src {
@@ -108,18 +122,26 @@ fn prepare(lab: &mut Lab, flavour: Flavour) -> Result<(PathBuf, Kernel)> {
 }
 
 fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
-    Ok(vec![Disk::raw_image("vda", &lab.cache.join("disks/vda.img"), 256 << 20, "ferrite-vda")?])
+    Ok(vec![Disk::raw_image(
+        "vda",
+        &lab.cache.join("disks/vda.img"),
+        256 << 20,
+        "ferrite-vda",
+    )?])
 }
 
 fn cmd_run(lab: &mut Lab) -> Result<()> {
     let (_tree, kernel) = prepare(lab, Flavour::Test)?;
-    let initrd = initramfs::build(lab, &kernel, &[])?;
+    let initrd = initramfs::build(lab, &kernel, &initramfs::ferrite_tools(lab)?)?;
     let accel = qemu::choose_accel(lab, &kernel, &initrd)?;
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let boot = Boot {
         kernel: &kernel,
         initrd: &initrd,
-        cmdline: format!("ferrite.mode={}", if interactive { "shell" } else { "demo" }),
+        cmdline: format!(
+            "ferrite.mode={}",
+            if interactive { "shell" } else { "demo" }
+        ),
         accel,
         deadline: Duration::from_secs(600),
         quiet_limit: Duration::from_secs(180),
@@ -127,11 +149,18 @@ fn cmd_run(lab: &mut Lab) -> Result<()> {
         name: "run".into(),
     };
     if interactive {
-        eprintln!("==> booting the guest ({}); Ctrl-A X leaves", qemu::accel_name(accel));
+        eprintln!(
+            "==> booting the guest ({}); Ctrl-A X leaves",
+            qemu::accel_name(accel)
+        );
         return qemu::boot_interactive(lab, &boot);
     }
     let out = qemu::boot_scripted(lab, &boot)?;
-    let demo: Vec<&str> = out.console.lines().filter(|l| !l.starts_with('[')).collect();
+    let demo: Vec<&str> = out
+        .console
+        .lines()
+        .filter(|l| !l.starts_with('['))
+        .collect();
     println!("{}", demo.join("\n"));
     if !out.results.contains("ferrite-demo: ok") {
         return Err(Error::new("the scripted demo did not finish"));
@@ -156,7 +185,11 @@ impl Tally {
             Outcome::Skip => self.skipped += 1,
             Outcome::Fail => {
                 self.failed += 1;
-                let why = if why.is_empty() { String::new() } else { format!(": {why}") };
+                let why = if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {why}")
+                };
                 self.failures.push(format!("{name}{why}"));
             }
         }
@@ -183,7 +216,8 @@ fn selected_components(args: &[String]) -> Result<Vec<&'static Component>> {
         .map(|a| {
             components::find(a).ok_or_else(|| {
                 let names: Vec<&str> = COMPONENTS.iter().map(|c| c.name).collect();
-                Error::new(format!("no component `{a}`")).hint(format!("components: {}", names.join(", ")))
+                Error::new(format!("no component `{a}`"))
+                    .hint(format!("components: {}", names.join(", ")))
             })
         })
         .collect()
@@ -234,7 +268,11 @@ fn host_tests(lab: &Lab, tally: &mut Tally) -> Result<()> {
         tally.add(&format!("host: {name}"), *outcome, "");
     }
     if !out.status.success() && tally.failed == before {
-        tally.add("host: cargo test", Outcome::Fail, &format!("exited with {} (see {})", out.status, log.display()));
+        tally.add(
+            "host: cargo test",
+            Outcome::Fail,
+            &format!("exited with {} (see {})", out.status, log.display()),
+        );
     }
     stage.done(&format!("{} tests", results.len()));
     Ok(())
@@ -260,15 +298,27 @@ fn parse_cargo_test(text: &str) -> Vec<(String, Outcome)> {
 /// Checks of the built kernel itself: Ferrite's Rust code is formatted as rustfmt wants and
 /// CLIPPY=1 found nothing in it.
 fn kernel_checks(lab: &Lab, tree: &Path, kernel: &Kernel, tally: &mut Tally) -> Result<()> {
-    let fmt = kernel::make(lab, tree, &kernel.out).arg("rustfmtcheck").stdin(Stdio::null()).output()?;
-    let text = String::from_utf8_lossy(&fmt.stdout).into_owned() + &String::from_utf8_lossy(&fmt.stderr);
+    let fmt = kernel::make(lab, tree, &kernel.out)
+        .arg("rustfmtcheck")
+        .stdin(Stdio::null())
+        .output()?;
+    let text =
+        String::from_utf8_lossy(&fmt.stdout).into_owned() + &String::from_utf8_lossy(&fmt.stderr);
     fs::write(lab.log_path("rustfmtcheck.log"), &text)?;
-    tally.pass_or_fail("kernel: make rustfmtcheck", fmt.status.success(), &util::tail_lines(&text, 10));
+    tally.pass_or_fail(
+        "kernel: make rustfmtcheck",
+        fmt.status.success(),
+        &util::tail_lines(&text, 10),
+    );
     if lab.clippy {
         let log = fs::read_to_string(lab.log_path("build-test.log")).unwrap_or_default();
         let ours = overlay_rust_files(lab);
         let findings = clippy_findings(&log, &ours);
-        tally.pass_or_fail("kernel: CLIPPY=1 clean for Ferrite's Rust code", findings.is_empty(), &findings.join("; "));
+        tally.pass_or_fail(
+            "kernel: CLIPPY=1 clean for Ferrite's Rust code",
+            findings.is_empty(),
+            &findings.join("; "),
+        );
     }
     Ok(())
 }
@@ -278,7 +328,11 @@ fn overlay_rust_files(lab: &Lab) -> Vec<String> {
         .unwrap_or_default()
         .iter()
         .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .filter_map(|p| p.strip_prefix(lab.repo.join("linux")).ok().map(|r| r.display().to_string()))
+        .filter_map(|p| {
+            p.strip_prefix(lab.repo.join("linux"))
+                .ok()
+                .map(|r| r.display().to_string())
+        })
         .collect()
 }
 
@@ -287,9 +341,14 @@ fn clippy_findings(log: &str, files: &[String]) -> Vec<String> {
     let lines: Vec<&str> = log.lines().collect();
     let mut out = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        let Some(loc) = l.trim().strip_prefix("--> ") else { continue };
+        let Some(loc) = l.trim().strip_prefix("--> ") else {
+            continue;
+        };
         if files.iter().any(|f| loc.contains(f.as_str())) {
-            let headline = lines[..i].iter().rev().find(|h| h.starts_with("warning") || h.starts_with("error"));
+            let headline = lines[..i]
+                .iter()
+                .rev()
+                .find(|h| h.starts_with("warning") || h.starts_with("error"));
             out.push(format!("{} at {loc}", headline.unwrap_or(&"?")));
         }
     }
@@ -297,13 +356,21 @@ fn clippy_findings(log: &str, files: &[String]) -> Vec<String> {
 }
 
 fn guest_tests(lab: &Lab, kernel: &Kernel, chosen: &[&Component], tally: &mut Tally) -> Result<()> {
-    let initrd = initramfs::build(lab, kernel, &[])?;
+    let initrd = initramfs::build(lab, kernel, &initramfs::ferrite_tools(lab)?)?;
     let accel = qemu::choose_accel(lab, kernel, &initrd)?;
-    let guest_names: Vec<&str> = chosen.iter().filter(|c| c.guest_tests).map(|c| c.name).collect();
+    let guest_names: Vec<&str> = chosen
+        .iter()
+        .filter(|c| c.guest_tests)
+        .map(|c| c.name)
+        .collect();
     let kunit_globs: Vec<&str> = chosen.iter().filter_map(|c| c.kunit).collect();
     let mut cmdline = format!(
         "ferrite.mode=test ferrite.tests={}",
-        if guest_names.is_empty() { "none".to_owned() } else { guest_names.join(",") }
+        if guest_names.is_empty() {
+            "none".to_owned()
+        } else {
+            guest_names.join(",")
+        }
     );
     match kunit_globs.as_slice() {
         [] => cmdline.push_str(" kunit.enable=0"),
@@ -345,10 +412,21 @@ fn guest_tests(lab: &Lab, kernel: &Kernel, chosen: &[&Component], tally: &mut Ta
     }
     let reports = console::scan(&out.console);
     for r in &reports {
-        eprintln!("\n--- kernel report during {} ---\n{}\n---", r.during, r.excerpt);
-        tally.add(&format!("console: {}", r.during), Outcome::Fail, &r.headline);
+        eprintln!(
+            "\n--- kernel report during {} ---\n{}\n---",
+            r.during, r.excerpt
+        );
+        tally.add(
+            &format!("console: {}", r.during),
+            Outcome::Fail,
+            &r.headline,
+        );
     }
-    tally.pass_or_fail("console: no oops, BUG, WARN, KASAN, lockdep, kmemleak or Rust panic", reports.is_empty(), "");
+    tally.pass_or_fail(
+        "console: no oops, BUG, WARN, KASAN, lockdep, kmemleak or Rust panic",
+        reports.is_empty(),
+        "",
+    );
     eprintln!(
         "==> guest: {} KUnit results, {} guest test results, {} kernel reports ({} in {})",
         kunit.len(),
@@ -368,16 +446,24 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
             .map(|a| {
                 components::find_suite(a).ok_or_else(|| {
                     let names: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
-                    Error::new(format!("no benchmark suite `{a}`")).hint(format!("suites: {}", names.join(", ")))
+                    Error::new(format!("no benchmark suite `{a}`"))
+                        .hint(format!("suites: {}", names.join(", ")))
                 })
             })
             .collect::<Result<_>>()?
     };
     let (tree, kernel) = prepare(lab, Flavour::Bench)?;
-    let initrd = initramfs::build(lab, &kernel, &[])?;
+    let initrd = initramfs::build(lab, &kernel, &initramfs::ferrite_tools(lab)?)?;
     let accel = qemu::choose_accel(lab, &kernel, &initrd)?;
-    let pairs: u32 = std::env::var("FERRITE_PAIRS").ok().and_then(|p| p.parse().ok()).unwrap_or(5).max(5);
-    let runtime: u32 = std::env::var("FERRITE_RUNTIME").ok().and_then(|p| p.parse().ok()).unwrap_or(3);
+    let pairs: u32 = std::env::var("FERRITE_PAIRS")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5)
+        .max(5);
+    let runtime: u32 = std::env::var("FERRITE_RUNTIME")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3);
     let dir = lab.repo.join("target/ferrite/bench");
     fs::create_dir_all(&dir)?;
     for suite in suites {
@@ -393,7 +479,10 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
         };
         let out = qemu::boot_scripted(lab, &boot)?;
         if !out.results.contains("BENCH-DONE") {
-            return Err(Error::new(format!("the {} suite did not finish; see target/ferrite/runs/bench-{}", suite.name, suite.name)));
+            return Err(Error::new(format!(
+                "the {} suite did not finish; see target/ferrite/runs/bench-{}",
+                suite.name, suite.name
+            )));
         }
         let rows = bench::summarise(&bench::parse_fio_lines(&out.results)?);
         let footprint = footprint(lab, &tree, &kernel, suite)?;
@@ -405,11 +494,15 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
             qemu::accel_name(accel),
             suite.name
         );
-        let json = serde_json::to_string_pretty(&bench::to_json(&rows, &footprint)).map_err(|e| Error::new(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&bench::to_json(&rows, &footprint))
+            .map_err(|e| Error::new(e.to_string()))?;
         fs::write(dir.join(format!("{}.json", suite.name)), json + "\n")?;
         let md = bench::to_markdown(suite.name, &rows, &footprint, &context);
         fs::write(dir.join(format!("{}.md", suite.name)), &md)?;
-        fs::write(dir.join(format!("{}.svg", suite.name)), bench::to_svg(suite.name, &rows))?;
+        fs::write(
+            dir.join(format!("{}.svg", suite.name)),
+            bench::to_svg(suite.name, &rows),
+        )?;
         println!("{md}");
         eprintln!("==> wrote {}/{}.{{json,md,svg}}", dir.display(), suite.name);
     }
@@ -417,7 +510,12 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
 }
 
 /// Module size (text+data of the `.ko`) and lines of code of both sides.
-fn footprint(lab: &Lab, tree: &Path, kernel: &Kernel, suite: &components::Suite) -> Result<Vec<bench::Footprint>> {
+fn footprint(
+    lab: &Lab,
+    tree: &Path,
+    kernel: &Kernel,
+    suite: &components::Suite,
+) -> Result<Vec<bench::Footprint>> {
     let size = |ko: &str| -> Result<f64> {
         let path = kernel.out.join(ko);
         let mut c = Command::new("llvm-size");
@@ -426,9 +524,19 @@ fn footprint(lab: &Lab, tree: &Path, kernel: &Kernel, suite: &components::Suite)
         }
         let out = util::stdout_of(c.arg(&path))?;
         // Berkeley format: text data bss dec hex filename.
-        let nums: Vec<f64> = out.lines().nth(1).unwrap_or("").split_whitespace().take(2).filter_map(|n| n.parse().ok()).collect();
+        let nums: Vec<f64> = out
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+            .split_whitespace()
+            .take(2)
+            .filter_map(|n| n.parse().ok())
+            .collect();
         if nums.len() != 2 {
-            return Err(Error::new(format!("cannot read the size of {}", path.display())));
+            return Err(Error::new(format!(
+                "cannot read the size of {}",
+                path.display()
+            )));
         }
         Ok(nums[0] + nums[1])
     };
@@ -444,17 +552,31 @@ fn footprint(lab: &Lab, tree: &Path, kernel: &Kernel, suite: &components::Suite)
         }
         Ok(total as f64)
     };
-    let module_name = |p: &str| Path::new(p).file_name().unwrap_or_default().to_string_lossy().into_owned();
+    let module_name = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
     Ok(vec![
         bench::Footprint {
-            case: format!("{} / {}", module_name(suite.rust_module), module_name(suite.c_module)),
+            case: format!(
+                "{} / {}",
+                module_name(suite.rust_module),
+                module_name(suite.c_module)
+            ),
             metric: "module text+data",
             unit: "bytes",
             rust: size(suite.rust_module)?,
             c: size(suite.c_module)?,
         },
         bench::Footprint {
-            case: format!("{} / {}", suite.rust_sources.join(" "), suite.c_sources.join(" ")),
+            case: format!(
+                "{} / {}",
+                suite.rust_sources.join(" "),
+                suite.c_sources.join(" ")
+            ),
             metric: "lines of code",
             unit: "non-blank, non-comment",
             rust: loc(suite.rust_sources)?,
@@ -491,7 +613,8 @@ fn code_lines(text: &str) -> usize {
 
 fn cmd_clean(lab: &Lab) -> Result<()> {
     if lab.cache.exists() {
-        fs::remove_dir_all(&lab.cache).map_err(|e| Error::new(format!("remove {}: {e}", lab.cache.display())))?;
+        fs::remove_dir_all(&lab.cache)
+            .map_err(|e| Error::new(format!("remove {}: {e}", lab.cache.display())))?;
     }
     let _ = fs::remove_dir_all(lab.repo.join("target/ferrite"));
     eprintln!("==> removed {}", lab.cache.display());

@@ -76,29 +76,54 @@ pub fn base_cmdline() -> &'static str {
 
 fn qemu_command(boot: &Boot, run_dir: &Path, interactive: bool) -> Command {
     let mut c = Command::new("qemu-system-x86_64");
-    c.args(["-machine", "q35", "-m", MEMORY, "-smp", CPUS, "-no-reboot", "-nodefaults"]);
+    c.args([
+        "-machine",
+        "q35",
+        "-m",
+        MEMORY,
+        "-smp",
+        CPUS,
+        "-no-reboot",
+        "-nodefaults",
+    ]);
     match boot.accel {
         Accel::Kvm => c.args(["-accel", "kvm", "-cpu", "host"]),
         Accel::Tcg => c.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
     };
     c.arg("-kernel").arg(&boot.kernel.bzimage);
     c.arg("-initrd").arg(boot.initrd);
-    c.arg("-append").arg(format!("{} {}", base_cmdline(), boot.cmdline));
+    c.arg("-append")
+        .arg(format!("{} {}", base_cmdline(), boot.cmdline));
     if interactive {
         c.args(["-nographic", "-serial", "mon:stdio"]);
     } else {
         c.args(["-display", "none"]);
-        c.arg("-serial").arg(format!("file:{}", run_dir.join("console.log").display()));
+        c.arg("-serial")
+            .arg(format!("file:{}", run_dir.join("console.log").display()));
     }
-    c.arg("-serial").arg(format!("file:{}", run_dir.join("results.log").display()));
-    c.arg("-monitor").arg(format!("unix:{},server=on,wait=off", run_dir.join("monitor.sock").display()));
+    c.arg("-serial")
+        .arg(format!("file:{}", run_dir.join("results.log").display()));
+    c.arg("-monitor").arg(format!(
+        "unix:{},server=on,wait=off",
+        run_dir.join("monitor.sock").display()
+    ));
     for d in &boot.disks {
         c.arg("-blockdev").arg(&d.blockdev);
-        let props = if d.device_props.is_empty() { String::new() } else { format!(",{}", d.device_props) };
-        c.arg("-device").arg(format!("virtio-blk-pci,drive={},id={}{props}", d.id, d.id));
+        let props = if d.device_props.is_empty() {
+            String::new()
+        } else {
+            format!(",{}", d.device_props)
+        };
+        c.arg("-device")
+            .arg(format!("virtio-blk-pci,drive={},id={}{props}", d.id, d.id));
     }
     // A NIC with no way out: user networking restricted to the guest itself.
-    c.args(["-netdev", "user,id=net0,restrict=on", "-device", "virtio-net-pci,netdev=net0"]);
+    c.args([
+        "-netdev",
+        "user,id=net0,restrict=on",
+        "-device",
+        "virtio-net-pci,netdev=net0",
+    ]);
     c
 }
 
@@ -127,7 +152,11 @@ pub fn boot_interactive(lab: &Lab, boot: &Boot) -> Result<()> {
 /// a disk under I/O); the host sends COMMAND to QEMU's monitor.
 pub fn boot_scripted(lab: &Lab, boot: &Boot) -> Result<Outcome> {
     let dir = run_dir(lab, &boot.name)?;
-    let mut stage = Stage::begin(format!("booting {} ({})", boot.name, accel_name(boot.accel)));
+    let mut stage = Stage::begin(format!(
+        "booting {} ({})",
+        boot.name,
+        accel_name(boot.accel)
+    ));
     let mut child = qemu_command(boot, &dir, false)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -153,7 +182,8 @@ pub fn boot_scripted(lab: &Lab, boot: &Boot) -> Result<Outcome> {
                         if let Some(command) = line.trim().strip_prefix("ferrite-host: monitor ") {
                             let reply = monitor_command(&dir.join("monitor.sock"), command)
                                 .unwrap_or_else(|e| format!("monitor error: {e}"));
-                            let _ = fs::write(dir.join("monitor.log"), format!("{command}\n{reply}\n"));
+                            let _ =
+                                fs::write(dir.join("monitor.log"), format!("{command}\n{reply}\n"));
                         }
                     }
                     results_seen = complete;
@@ -165,10 +195,16 @@ pub fn boot_scripted(lab: &Lab, boot: &Boot) -> Result<Outcome> {
             break Ok(status);
         }
         if start.elapsed() > boot.deadline {
-            break Err(format!("did not finish within {}", fmt_duration(boot.deadline)));
+            break Err(format!(
+                "did not finish within {}",
+                fmt_duration(boot.deadline)
+            ));
         }
         if last_growth.elapsed() > boot.quiet_limit {
-            break Err(format!("printed nothing for {}", fmt_duration(boot.quiet_limit)));
+            break Err(format!(
+                "printed nothing for {}",
+                fmt_duration(boot.quiet_limit)
+            ));
         }
     };
     let console = fs::read_to_string(&console_path).unwrap_or_default();
@@ -176,7 +212,11 @@ pub fn boot_scripted(lab: &Lab, boot: &Boot) -> Result<Outcome> {
     match outcome {
         Ok(status) if status.success() => {
             let took = stage.done("powered off");
-            Ok(Outcome { console, results, took })
+            Ok(Outcome {
+                console,
+                results,
+                took,
+            })
         }
         Ok(status) => {
             let stderr = fs::read_to_string(dir.join("qemu.stderr")).unwrap_or_default();
@@ -207,12 +247,19 @@ fn file_len(p: &Path) -> u64 {
 }
 
 fn last_line(p: &Path) -> String {
-    let Ok(mut f) = fs::File::open(p) else { return String::new() };
+    let Ok(mut f) = fs::File::open(p) else {
+        return String::new();
+    };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = f.seek(SeekFrom::Start(len.saturating_sub(400)));
     let mut buf = String::new();
     let _ = f.read_to_string(&mut buf);
-    buf.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
+    buf.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned()
 }
 
 pub fn accel_name(a: Accel) -> &'static str {
@@ -242,17 +289,28 @@ pub fn choose_accel(lab: &Lab, kernel: &Kernel, initrd: &Path) -> Result<Accel> 
     match std::env::var("FERRITE_ACCEL").ok().as_deref() {
         Some("kvm") => return Ok(Accel::Kvm),
         Some("tcg") => return Ok(Accel::Tcg),
-        Some(other) if !other.is_empty() => warn(&format!("FERRITE_ACCEL={other} is neither kvm nor tcg; ignored")),
+        Some(other) if !other.is_empty() => warn(&format!(
+            "FERRITE_ACCEL={other} is neither kvm nor tcg; ignored"
+        )),
         _ => {}
     }
     let kvm = Path::new("/dev/kvm");
-    if fs::OpenOptions::new().read(true).write(true).open(kvm).is_err() {
+    if fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(kvm)
+        .is_err()
+    {
         eprintln!("==> /dev/kvm is not usable here: guests run under TCG (software emulation)");
         return Ok(Accel::Tcg);
     }
     let memo = lab.cache.join("kvm-probe");
     if let Ok(answer) = fs::read_to_string(&memo) {
-        let accel = if answer.trim() == "kvm" { Accel::Kvm } else { Accel::Tcg };
+        let accel = if answer.trim() == "kvm" {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        };
         if accel == Accel::Tcg {
             eprintln!("==> KVM did not work on this machine when probed: guests run under TCG ({} holds that answer)", memo.display());
         }
@@ -270,7 +328,8 @@ pub fn choose_accel(lab: &Lab, kernel: &Kernel, initrd: &Path) -> Result<Accel> 
     };
     // The guest's word is what counts, whether or not QEMU then ended cleanly.
     let _ = boot_scripted(lab, &boot);
-    let results = fs::read_to_string(lab.repo.join("target/ferrite/runs/kvm-probe/results.log")).unwrap_or_default();
+    let results = fs::read_to_string(lab.repo.join("target/ferrite/runs/kvm-probe/results.log"))
+        .unwrap_or_default();
     let works = results.contains("ferrite-probe: ok");
     fs::write(&memo, if works { "kvm\n" } else { "tcg\n" })?;
     if works {

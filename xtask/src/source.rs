@@ -26,8 +26,10 @@ impl PrivateApt {
         }
         crate::util::write_if_changed(
             &dir.join("sources.list"),
-            format!("deb [signed-by={keyring}] http://deb.debian.org/debian {BACKPORTS_SUITE} main\n")
-                .as_bytes(),
+            format!(
+                "deb [signed-by={keyring}] http://deb.debian.org/debian {BACKPORTS_SUITE} main\n"
+            )
+            .as_bytes(),
         )?;
         let apt = PrivateApt { dir };
         let lists_fresh = fs::read_dir(apt.dir.join("lists"))?
@@ -54,8 +56,11 @@ impl PrivateApt {
 
     pub fn update(&self) -> Result<()> {
         run_captured(cmd("apt-get", &self.options()).arg("update")).map_err(|e| {
-            Error::new(format!("cannot read Debian's {BACKPORTS_SUITE} package lists: {}", e.what))
-                .hint("check that this machine reaches Debian's package archive")
+            Error::new(format!(
+                "cannot read Debian's {BACKPORTS_SUITE} package lists: {}",
+                e.what
+            ))
+            .hint("check that this machine reaches Debian's package archive")
         })?;
         Ok(())
     }
@@ -74,10 +79,15 @@ impl PrivateApt {
     pub fn download(&self, package: &str, version: &str) -> Result<PathBuf> {
         let dest = self.dir.join("downloads");
         let mut c = cmd("apt-get", &self.options());
-        c.current_dir(&dest).arg("download").arg(format!("{package}={version}"));
+        c.current_dir(&dest)
+            .arg("download")
+            .arg(format!("{package}={version}"));
         run_captured(&mut c).map_err(|e| {
-            Error::new(format!("downloading {package} {version} failed: {}", e.what))
-                .hint("check that this machine reaches Debian's package archive")
+            Error::new(format!(
+                "downloading {package} {version} failed: {}",
+                e.what
+            ))
+            .hint("check that this machine reaches Debian's package archive")
         })?;
         let file_version = version.replace(':', "%3a");
         fs::read_dir(&dest)?
@@ -87,7 +97,11 @@ impl PrivateApt {
                 let n = p.file_name().unwrap_or_default().to_string_lossy();
                 n.starts_with(&format!("{package}_{file_version}_")) && n.ends_with(".deb")
             })
-            .ok_or_else(|| Error::new(format!("apt-get download left no .deb for {package} {version}")))
+            .ok_or_else(|| {
+                Error::new(format!(
+                    "apt-get download left no .deb for {package} {version}"
+                ))
+            })
     }
 }
 
@@ -169,7 +183,10 @@ pub fn ensure_kernel_source(lab: &Lab) -> Result<PathBuf> {
     if let Some(dir) = existing_pristine(lab, marker_name) {
         return Ok(dir);
     }
-    let stage = Stage::begin(format!("fetching {} from Debian's {BACKPORTS_SUITE}", lock.package));
+    let stage = Stage::begin(format!(
+        "fetching {} from Debian's {BACKPORTS_SUITE}",
+        lock.package
+    ));
     let apt = PrivateApt::new(lab)?;
     let mut versions = apt.versions(&lock.package)?;
     if versions.is_empty() {
@@ -180,8 +197,11 @@ pub fn ensure_kernel_source(lab: &Lab) -> Result<PathBuf> {
         lock.version.clone()
     } else {
         let newest = versions.first().ok_or_else(|| {
-            Error::new(format!("Debian's {BACKPORTS_SUITE} no longer offers {}", lock.package))
-                .hint("update lab/kernel.lock to a kernel the archive offers")
+            Error::new(format!(
+                "Debian's {BACKPORTS_SUITE} no longer offers {}",
+                lock.package
+            ))
+            .hint("update lab/kernel.lock to a kernel the archive offers")
         })?;
         match judge_version(&lock.version, newest) {
             VersionVerdict::Locked => lock.version.clone(),
@@ -193,7 +213,9 @@ pub fn ensure_kernel_source(lab: &Lab) -> Result<PathBuf> {
                 newest.clone()
             }
             VersionVerdict::Refused(why) => {
-                return Err(Error::new(why).hint("update lab/kernel.lock after checking the new kernel"))
+                return Err(
+                    Error::new(why).hint("update lab/kernel.lock after checking the new kernel")
+                )
             }
         }
     };
@@ -207,7 +229,9 @@ pub fn ensure_kernel_source(lab: &Lab) -> Result<PathBuf> {
                 deb.display(),
                 lock.deb_sha256
             ))
-            .hint("the download is corrupt or the archive changed; run `cargo xtask clean` and retry"));
+            .hint(
+                "the download is corrupt or the archive changed; run `cargo xtask clean` and retry",
+            ));
         }
     }
     let unpack = lab.cache.join("src/deb");
@@ -237,7 +261,11 @@ pub fn ensure_kernel_source(lab: &Lab) -> Result<PathBuf> {
     )?;
     fs::remove_dir_all(&unpack)?;
     fs::write(dest.join(marker_name), format!("{version}\n"))?;
-    stage.done(&format!("{} {version}{}", lock.package, if verified { ", sha256 verified" } else { "" }));
+    stage.done(&format!(
+        "{} {version}{}",
+        lock.package,
+        if verified { ", sha256 verified" } else { "" }
+    ));
     Ok(dest)
 }
 
@@ -267,10 +295,22 @@ mod tests {
     #[test]
     fn accepts_newer_point_release_only() {
         assert_eq!(judge_version("7.3.4-1", "7.3.4-1"), VersionVerdict::Locked);
-        assert_eq!(judge_version("7.3.4-1", "7.3.6-1~bpo13+1"), VersionVerdict::NewerPoint);
-        assert_eq!(judge_version("7.3.4-1", "7.3.4-2"), VersionVerdict::NewerPoint);
-        assert!(matches!(judge_version("7.3.4-1", "7.4.1-1"), VersionVerdict::Refused(_)));
-        assert!(matches!(judge_version("7.3.4-1", "7.3.2-1"), VersionVerdict::Refused(_)));
+        assert_eq!(
+            judge_version("7.3.4-1", "7.3.6-1~bpo13+1"),
+            VersionVerdict::NewerPoint
+        );
+        assert_eq!(
+            judge_version("7.3.4-1", "7.3.4-2"),
+            VersionVerdict::NewerPoint
+        );
+        assert!(matches!(
+            judge_version("7.3.4-1", "7.4.1-1"),
+            VersionVerdict::Refused(_)
+        ));
+        assert!(matches!(
+            judge_version("7.3.4-1", "7.3.2-1"),
+            VersionVerdict::Refused(_)
+        ));
     }
 
     #[test]

@@ -60,7 +60,10 @@ pub fn assemble(lab: &Lab, pristine: &Path) -> Result<PathBuf> {
         }
         changed += 1;
     }
-    let manifest: String = desired.keys().map(|p| format!("{}\n", p.display())).collect();
+    let manifest: String = desired
+        .keys()
+        .map(|p| format!("{}\n", p.display()))
+        .collect();
     fs::write(tree.join(MANIFEST), manifest)?;
     if changed > 0 {
         eprintln!("==> build tree: {changed} file(s) changed by the overlay and patches");
@@ -74,7 +77,10 @@ fn desired_files(lab: &Lab, pristine: &Path) -> Result<BTreeMap<PathBuf, Option<
     let overlay = lab.repo.join("linux");
     if overlay.is_dir() {
         for path in walk(&overlay)? {
-            let rel = path.strip_prefix(&overlay).map_err(|e| Error::new(e.to_string()))?.to_owned();
+            let rel = path
+                .strip_prefix(&overlay)
+                .map_err(|e| Error::new(e.to_string()))?
+                .to_owned();
             files.insert(rel, Some(fs::read(&path)?));
         }
     }
@@ -107,16 +113,33 @@ fn desired_files(lab: &Lab, pristine: &Path) -> Result<BTreeMap<PathBuf, Option<
             touched.insert(rel);
         }
         run_captured(
-            cmd("patch", &["-p1", "--batch", "--forward", "--no-backup-if-mismatch", "-s", "-d"])
-                .arg(&stage_dir)
-                .arg("-i")
-                .arg(patch),
+            cmd(
+                "patch",
+                &[
+                    "-p1",
+                    "--batch",
+                    "--forward",
+                    "--no-backup-if-mismatch",
+                    "-s",
+                    "-d",
+                ],
+            )
+            .arg(&stage_dir)
+            .arg("-i")
+            .arg(patch),
         )
         .map_err(|e| Error::new(format!("{} does not apply: {}", patch.display(), e.what)))?;
     }
     for rel in touched {
         let staged = stage_dir.join(&rel);
-        files.insert(rel, if staged.is_file() { Some(fs::read(&staged)?) } else { None });
+        files.insert(
+            rel,
+            if staged.is_file() {
+                Some(fs::read(&staged)?)
+            } else {
+                None
+            },
+        );
     }
     Ok(files)
 }
@@ -142,7 +165,8 @@ pub fn files_in_patch(text: &str) -> Vec<PathBuf> {
     // A file header is a `---` line directly followed by a `+++` line; a hunk's removed
     // line that happens to start with `--` is not.
     for pair in lines.windows(2) {
-        let (Some(old), Some(new)) = (pair[0].strip_prefix("--- "), pair[1].strip_prefix("+++ ")) else {
+        let (Some(old), Some(new)) = (pair[0].strip_prefix("--- "), pair[1].strip_prefix("+++ "))
+        else {
             continue;
         };
         for name in [old, new] {
@@ -150,7 +174,9 @@ pub fn files_in_patch(text: &str) -> Vec<PathBuf> {
             if name == "/dev/null" {
                 continue;
             }
-            let Some((_, rel)) = name.split_once('/') else { continue };
+            let Some((_, rel)) = name.split_once('/') else {
+                continue;
+            };
             let rel = PathBuf::from(rel);
             if !out.contains(&rel) {
                 out.push(rel);
@@ -186,6 +212,9 @@ mod tests {
     fn finds_files_in_a_patch() {
         let patch = "diff --git a/x/Kconfig b/x/Kconfig\n--- a/x/Kconfig\t2020\n+++ b/x/Kconfig\n@@ -1 +1 @@\n--- x\n\
                      --- /dev/null\n+++ b/y/new.c\n";
-        assert_eq!(files_in_patch(patch), vec![PathBuf::from("x/Kconfig"), PathBuf::from("y/new.c")]);
+        assert_eq!(
+            files_in_patch(patch),
+            vec![PathBuf::from("x/Kconfig"), PathBuf::from("y/new.c")]
+        );
     }
 }

@@ -20,7 +20,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(what: impl Into<String>) -> Self {
-        Error { what: what.into(), hint: None }
+        Error {
+            what: what.into(),
+            hint: None,
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -211,7 +214,12 @@ impl Stage {
         if !tty {
             eprintln!("==> {name}");
         }
-        Stage { name, start: Instant::now(), tty, last_draw: None }
+        Stage {
+            name,
+            start: Instant::now(),
+            tty,
+            last_draw: None,
+        }
     }
 
     /// Shows progress; drawn at most a few times a second, and only on a terminal.
@@ -220,7 +228,10 @@ impl Stage {
             return;
         }
         let now = Instant::now();
-        if self.last_draw.is_some_and(|t| now.duration_since(t) < Duration::from_millis(150)) {
+        if self
+            .last_draw
+            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(150))
+        {
             return;
         }
         self.last_draw = Some(now);
@@ -250,7 +261,10 @@ impl Stage {
 }
 
 fn terminal_width() -> usize {
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100)
 }
 
 pub fn warn(text: &str) {
