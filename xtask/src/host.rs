@@ -73,7 +73,7 @@ pub fn as_root(program: &str) -> Result<Command> {
 }
 
 fn is_root() -> bool {
-    stdout_of(&mut Command::new("id").arg("-u"))
+    stdout_of(Command::new("id").arg("-u"))
         .map(|s| s.trim() == "0")
         .unwrap_or(false)
 }
@@ -183,7 +183,7 @@ fn debian_rust_src(lab: &Lab, toolchain: &str) -> Result<PathBuf> {
 /// bindgen-cli, pinned, installed into the cache with `cargo install --locked`.
 pub fn ensure_bindgen(lab: &Lab, toolchain: &str) -> Result<()> {
     let bin = lab.tools_bin().join("bindgen");
-    if let Ok(v) = stdout_of(&mut Command::new(&bin).arg("--version")) {
+    if let Ok(v) = stdout_of(Command::new(&bin).arg("--version")) {
         if v.contains(BINDGEN_VERSION) {
             return Ok(());
         }
