@@ -108,7 +108,12 @@ fn prepare(lab: &mut Lab, flavour: Flavour) -> Result<(PathBuf, Kernel)> {
 }
 
 fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
-    Ok(vec![Disk::raw_image("vda", &lab.cache.join("disks/vda.img"), 256 << 20, "ferrite-vda")?])
+    let vda = Disk::raw_image("vda", &lab.cache.join("disks/vda.img"), 256 << 20, "ferrite-vda")?;
+    // A small read-only disk with one queue, for the virtio block drivers' tests.
+    let mut vdb = Disk::raw_image("vdb", &lab.cache.join("disks/vdb.img"), 16 << 20, "ferrite-vdb")?;
+    vdb.blockdev.push_str(",read-only=on");
+    vdb.device_props.push_str(",num-queues=1");
+    Ok(vec![vda, vdb])
 }
 
 fn cmd_run(lab: &mut Lab) -> Result<()> {
