@@ -25,12 +25,12 @@ use crate::{
     error::{from_result, to_result},
     prelude::*,
     str::CStr,
+    sync::lock::spinlock::SpinLockIrqBackend,
     sync::{
         aref::{ARef, AlwaysRefCounted},
         lock::Guard,
         Arc, SpinLockIrq,
     },
-    sync::lock::spinlock::SpinLockIrqBackend,
     types::{Opaque, ScopeGuard},
     ThisModule,
 };
@@ -285,9 +285,7 @@ impl Device<device::Bound> {
         let len = u32::try_from(buf.len())?;
         offset.checked_add(len).ok_or(EINVAL)?;
         // SAFETY: `self.as_raw()` is valid and `buf` is valid for writes of `len` bytes.
-        unsafe {
-            bindings::virtio_config_get(self.as_raw(), offset, buf.as_mut_ptr().cast(), len)
-        };
+        unsafe { bindings::virtio_config_get(self.as_raw(), offset, buf.as_mut_ptr().cast(), len) };
         Ok(())
     }
 
@@ -302,14 +300,22 @@ impl Device<device::Bound> {
     pub fn config_u16(&self, offset: u32) -> Result<u16> {
         let mut b = [0u8; 2];
         self.config_read_raw(offset, &mut b)?;
-        Ok(if self.is_little_endian() { u16::from_le_bytes(b) } else { u16::from_ne_bytes(b) })
+        Ok(if self.is_little_endian() {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_ne_bytes(b)
+        })
     }
 
     /// Reads a 32-bit configuration field in the device's byte order.
     pub fn config_u32(&self, offset: u32) -> Result<u32> {
         let mut b = [0u8; 4];
         self.config_read_raw(offset, &mut b)?;
-        Ok(if self.is_little_endian() { u32::from_le_bytes(b) } else { u32::from_ne_bytes(b) })
+        Ok(if self.is_little_endian() {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_ne_bytes(b)
+        })
     }
 
     /// Reads a 64-bit configuration field in the device's byte order. Transports read it in
@@ -318,7 +324,11 @@ impl Device<device::Bound> {
         self.config_consistent(|dev| {
             let mut b = [0u8; 8];
             dev.config_read_raw(offset, &mut b)?;
-            Ok(if dev.is_little_endian() { u64::from_le_bytes(b) } else { u64::from_ne_bytes(b) })
+            Ok(if dev.is_little_endian() {
+                u64::from_le_bytes(b)
+            } else {
+                u64::from_ne_bytes(b)
+            })
         })
     }
 
@@ -353,8 +363,8 @@ impl<'a> Device<device::Core<'a>> {
     pub fn ready(&self) {
         // SAFETY: `self.as_raw()` is valid; the device is being probed (core context).
         unsafe {
-            if bindings::virtio_get_status(self.as_raw()) & bindings::VIRTIO_CONFIG_S_DRIVER_OK
-                as u8
+            if bindings::virtio_get_status(self.as_raw())
+                & bindings::VIRTIO_CONFIG_S_DRIVER_OK as u8
                 == 0
             {
                 bindings::virtio_device_ready(self.as_raw());
@@ -377,7 +387,11 @@ unsafe impl AlwaysRefCounted for Device {
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
         // SAFETY: The safety requirements guarantee that the refcount is non-zero.
-        unsafe { bindings::put_device(addr_of_mut!((*obj.cast::<bindings::virtio_device>().as_ptr()).dev)) }
+        unsafe {
+            bindings::put_device(addr_of_mut!(
+                (*obj.cast::<bindings::virtio_device>().as_ptr()).dev
+            ))
+        }
     }
 }
 
@@ -551,11 +565,19 @@ impl<H: Handler> Virtqueue<H> {
     ) -> Result<(), AddError<H::Ctx, H::Payload>> {
         let (n_out, n_in) = buffer.sg_counts();
         if n_out + n_in == 0 {
-            return Err(AddError { error: EINVAL, buffer });
+            return Err(AddError {
+                error: EINVAL,
+                buffer,
+            });
         }
-        let (Ok(out_len), Ok(in_len)) = (u32::try_from(buffer.out.len()), u32::try_from(buffer.inb.len()))
-        else {
-            return Err(AddError { error: EINVAL, buffer });
+        let (Ok(out_len), Ok(in_len)) = (
+            u32::try_from(buffer.out.len()),
+            u32::try_from(buffer.inb.len()),
+        ) else {
+            return Err(AddError {
+                error: EINVAL,
+                buffer,
+            });
         };
         let mut out_sg: bindings::scatterlist = pin_init::zeroed();
         let mut in_sg: bindings::scatterlist = pin_init::zeroed();
@@ -780,7 +802,9 @@ impl<H: Handler> Queues<H> {
         for q in queues.iter() {
             let p: *const Queue<H> = &**q;
             // SAFETY: `q.raw` is valid; no buffer was added yet, so no callback reads `priv_`.
-            unsafe { core::ptr::write_volatile(&raw mut (*q.raw.as_ptr()).priv_, p.cast_mut().cast()) };
+            unsafe {
+                core::ptr::write_volatile(&raw mut (*q.raw.as_ptr()).priv_, p.cast_mut().cast())
+            };
         }
         let this = Arc::new(
             Self {

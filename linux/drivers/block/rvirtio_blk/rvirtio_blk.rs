@@ -14,14 +14,15 @@ use kernel::{
         gen_disk::{GenDisk, GenDiskBuilder, QueueLimits},
         Operation, Request, SgMapping, TagSet,
     },
-    device,
+    device, new_spinlock_irq, pr_warn_once,
     prelude::*,
     sync::{
         aref::ARef,
         atomic::{Atomic, Full, Relaxed},
-        Arc, ArcBorrow,
+        Arc, ArcBorrow, SpinLockIrq,
     },
-    pr_warn_once, virtio,
+    time::{delay::fsleep, Delta},
+    virtio,
 };
 
 kernel::virtio_device_table!(VIRTIO_BLK_IDS, [virtio::DeviceId::new(VIRTIO_ID_BLOCK)]);
@@ -75,6 +76,12 @@ const CFG_NUM_QUEUES: u32 = 34;
 const T_IN: u32 = 0;
 const T_OUT: u32 = 1;
 const T_FLUSH: u32 = 4;
+const T_GET_ID: u32 = 8;
+
+/// Bytes of the device id (serial) that GET_ID returns.
+const ID_BYTES: usize = 20;
+/// How long probe waits for the device to answer GET_ID, in milliseconds.
+const ID_TIMEOUT_MS: u32 = 5000;
 
 // Request status written by the device.
 const S_OK: u8 = 0;
@@ -150,7 +157,16 @@ impl Shared {
 /// The block-layer and virtqueue side of the driver.
 struct Blk;
 
-type BlkBuffer = virtio::Buffer<(), SgMapping<Blk>>;
+/// A driver-internal request (GET_ID) waited for at probe: the device's answer (the id bytes
+/// then the status byte) is copied here by the completion.
+#[pin_data]
+struct IdWait {
+    #[pin]
+    answer: SpinLockIrq<Option<[u8; ID_BYTES + 1]>>,
+}
+
+/// Buffers carry the request's data mapping, or for an internal request the waiter.
+type BlkBuffer = virtio::Buffer<Option<Arc<IdWait>>, SgMapping<Blk>>;
 
 /// The result the device reported in a used buffer's status byte.
 fn status_of(buf: &BlkBuffer) -> Result {
@@ -163,6 +179,13 @@ fn status_of(buf: &BlkBuffer) -> Result {
 
 fn complete(buf: KBox<BlkBuffer>) {
     let status = status_of(&buf);
+    if let Some(wait) = buf.ctx() {
+        let mut answer = [0u8; ID_BYTES + 1];
+        for (a, b) in answer.iter_mut().zip(buf.in_bytes()) {
+            *a = *b;
+        }
+        *wait.answer.lock() = Some(answer);
+    }
     let (_ctx, payload) = KBox::into_inner(buf).into_parts();
     if let Some(map) = payload {
         if Request::end(map.into_request(), status).is_err() {
@@ -172,7 +195,7 @@ fn complete(buf: KBox<BlkBuffer>) {
 }
 
 impl virtio::Handler for Blk {
-    type Ctx = ();
+    type Ctx = Option<Arc<IdWait>>;
     type Payload = SgMapping<Blk>;
 
     fn done(queue: &virtio::Queue<Self>) {
@@ -194,10 +217,7 @@ impl mq::Operations for Blk {
     type QueueData = Arc<Shared>;
 
     fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
-        let queue = shared
-            .queues
-            .get(rq.hw_queue_index() as usize)
-            .ok_or(EIO)?;
+        let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
         let (kind, device_writes, sector) = match rq.operation() {
             Operation::Read => (T_IN, true, rq.sector()),
             Operation::Write => (T_OUT, false, rq.sector()),
@@ -206,7 +226,7 @@ impl mq::Operations for Blk {
         };
         let hdr = shared.header(kind, sector)?;
         let map = Request::map_sg(rq, device_writes, GFP_ATOMIC).map_err(|(e, _rq)| e)?;
-        let buf = virtio::Buffer::new((), hdr, Some(map), 1, GFP_ATOMIC)?;
+        let buf = virtio::Buffer::new(None, hdr, Some(map), 1, GFP_ATOMIC)?;
         let mut vq = queue.lock();
         if let Err(e) = vq.add(buf, GFP_ATOMIC) {
             drop(vq);
@@ -243,6 +263,44 @@ impl Drop for RVirtioBlk {
     fn drop(&mut self) {
         put_disk_index(self.index);
     }
+}
+
+/// Asks the device for its id (GET_ID) on queue 0 and waits for the answer. `None` when the
+/// device does not support it.
+fn get_id(shared: &Shared) -> Result<Option<KVec<u8>>> {
+    let queue = shared.queues.get(0).ok_or(ENODEV)?;
+    let wait = Arc::pin_init(
+        pin_init!(IdWait {
+            answer <- new_spinlock_irq!(None),
+        }),
+        GFP_KERNEL,
+    )?;
+    let hdr = shared.header(T_GET_ID, 0)?;
+    let buf = virtio::Buffer::new(Some(wait.clone()), hdr, None, ID_BYTES + 1, GFP_KERNEL)?;
+    queue.lock().add(buf, GFP_ATOMIC).map_err(|e| e.error)?;
+    queue.kick();
+    for _ in 0..ID_TIMEOUT_MS {
+        if let Some(answer) = *wait.answer.lock() {
+            return parse_id(&answer);
+        }
+        fsleep(Delta::from_millis(1));
+    }
+    Err(ETIMEDOUT)
+}
+
+/// The serial in a GET_ID answer (id bytes, then status): up to the first NUL, at most
+/// `ID_BYTES`; `None` when the status is not OK.
+fn parse_id(answer: &[u8]) -> Result<Option<KVec<u8>>> {
+    let (Some(&status), Some(id)) = (answer.get(ID_BYTES), answer.get(..ID_BYTES)) else {
+        return Ok(None);
+    };
+    if status != S_OK {
+        return Ok(None);
+    }
+    let len = id.iter().position(|&b| b == 0).unwrap_or(ID_BYTES);
+    let mut serial = KVec::with_capacity(len, GFP_KERNEL)?;
+    serial.extend_from_slice(id.get(..len).unwrap_or(&[]), GFP_KERNEL)?;
+    Ok(Some(serial))
 }
 
 /// The block geometry the device describes, validated.
@@ -363,6 +421,13 @@ impl RVirtioBlk {
             GFP_KERNEL,
         )?;
         dev.ready();
+        let serial = match get_id(&shared) {
+            Ok(serial) => serial,
+            Err(e) => {
+                dev_warn!(dev.as_ref(), "no answer to GET_ID: {:?}\n", e);
+                None
+            }
+        };
 
         let index = take_disk_index()?;
         let vdev: &virtio::Device = dev;
@@ -375,6 +440,10 @@ impl RVirtioBlk {
                 b.limits(limits)
                     .read_only(dev.has_feature(F_RO))
                     .parent(vdev.as_ref())
+            })
+            .and_then(|b| match &serial {
+                Some(serial) => b.serial(serial),
+                None => Ok(b),
             })
             .and_then(|b| b.build(fmt!("vd{}", letter), tagset, shared.clone()));
         let disk = match disk {

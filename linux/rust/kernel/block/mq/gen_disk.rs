@@ -6,14 +6,15 @@
 //! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
 
 use crate::{
-    bindings, device,
-    sync::aref::ARef,
+    bindings,
     block::mq::{Operations, TagSet},
+    device,
     error::{self, from_err_ptr, Result},
     fmt::{self, Write},
     prelude::*,
     static_lock_class,
     str::NullTerminatedFormatter,
+    sync::aref::ARef,
     sync::Arc,
     types::{ForeignOwnable, ScopeGuard},
 };
@@ -29,6 +30,7 @@ pub struct GenDiskBuilder {
     limits: QueueLimits,
     read_only: bool,
     parent: Option<ARef<device::Device>>,
+    serial: Option<KVec<u8>>,
 }
 
 /// Queue limits beyond the block sizes, for [`GenDiskBuilder::limits`]. Zero means the block
@@ -71,6 +73,7 @@ impl Default for GenDiskBuilder {
             limits: QueueLimits::default(),
             read_only: false,
             parent: None,
+            serial: None,
         }
     }
 }
@@ -149,9 +152,17 @@ impl GenDiskBuilder {
         self
     }
 
+    /// Give the disk a `serial` attribute in sysfs (`/sys/block/NAME/serial`) showing `serial`.
+    pub fn serial(mut self, serial: &[u8]) -> Result<Self> {
+        let mut v = KVec::with_capacity(serial.len(), GFP_KERNEL)?;
+        v.extend_from_slice(serial, GFP_KERNEL)?;
+        self.serial = Some(v);
+        Ok(self)
+    }
+
     /// Build a new `GenDisk` and add it to the VFS.
     pub fn build<T: Operations>(
-        self,
+        mut self,
         name: fmt::Arguments<'_>,
         tagset: Arc<TagSet<T>>,
         queue_data: T::QueueData,
@@ -259,15 +270,30 @@ impl GenDiskBuilder {
             .as_ref()
             .map_or(core::ptr::null_mut(), |p| p.as_raw());
 
+        let attrs = match self.serial.take() {
+            Some(serial) => KBox::new(DiskAttrs { serial }, GFP_KERNEL)?.into_foreign(),
+            None => core::ptr::null_mut(),
+        };
+        // SAFETY: `gendisk` is valid and not yet added; `private_data` is the driver's.
+        unsafe { (*gendisk).private_data = attrs };
+        let free_attrs = ScopeGuard::new(|| {
+            if !attrs.is_null() {
+                // SAFETY: `attrs` came from `into_foreign` above; the disk was not added, so
+                // no sysfs callback uses it.
+                drop(unsafe { KBox::<DiskAttrs>::from_foreign(attrs) });
+            }
+        });
+
         crate::error::to_result(
             // SAFETY: `gendisk` points to a valid and initialized instance of
             // `struct gendisk`; `parent` is null or a device we hold a reference to.
             unsafe {
-                bindings::device_add_disk(parent, gendisk, core::ptr::null_mut())
+                bindings::device_add_disk(parent, gendisk, DISK_GROUPS.0.as_ptr().cast_mut())
             },
         )?;
 
         cleanup_failure.dismiss();
+        free_attrs.dismiss();
 
         // INVARIANT: `gendisk` was initialized above.
         // INVARIANT: `gendisk` was added to the VFS via `device_add_disk` above.
@@ -334,6 +360,16 @@ impl<T: Operations> Drop for GenDisk<T> {
         // to the VFS.
         unsafe { bindings::del_gendisk(self.gendisk) };
 
+        // SAFETY: `self.gendisk` is valid; `private_data` is null or came from `into_foreign`
+        // in `build`. `del_gendisk` removed the sysfs attributes that read it.
+        unsafe {
+            let attrs = (*self.gendisk).private_data;
+            if !attrs.is_null() {
+                (*self.gendisk).private_data = core::ptr::null_mut();
+                drop(KBox::<DiskAttrs>::from_foreign(attrs));
+            }
+        }
+
         // SAFETY: By type invariant, `self.gendisk` was added to the VFS, so
         // `put_disk()` must follow `del_gendisk()` to drop the final gendisk
         // reference and trigger the remaining release path.
@@ -345,3 +381,102 @@ impl<T: Operations> Drop for GenDisk<T> {
         drop(unsafe { T::QueueData::from_foreign(queue_data) });
     }
 }
+
+/// The driver-provided sysfs attributes of a disk, in `gendisk.private_data`.
+struct DiskAttrs {
+    serial: KVec<u8>,
+}
+
+/// The `DiskAttrs` of the disk whose `struct device` is `dev`, if it has any.
+///
+/// # Safety
+///
+/// `dev` is the `struct device` of a live block device (`bd_device`) whose disk was built by
+/// [`GenDiskBuilder::build`], and the returned reference is not used after the disk's
+/// attributes are removed.
+unsafe fn disk_attrs<'a>(dev: *mut bindings::device) -> Option<&'a DiskAttrs> {
+    // SAFETY: By the safety requirements `dev` is embedded in a `struct block_device`.
+    let bdev = unsafe { crate::container_of!(dev, bindings::block_device, bd_device) };
+    // SAFETY: `bdev` is valid; its disk outlives its sysfs attributes.
+    let disk = unsafe { (*bdev).bd_disk };
+    if disk.is_null() {
+        return None;
+    }
+    // SAFETY: `disk` is valid; `private_data` is null or a `DiskAttrs` from `build`, freed only
+    // after the attributes are removed.
+    unsafe { (*disk).private_data.cast::<DiskAttrs>().as_ref() }
+}
+
+/// `show` of the `serial` attribute: the serial, without a newline (like virtio_blk's).
+///
+/// # Safety
+///
+/// Called by sysfs for the `serial` attribute of a disk built by [`GenDiskBuilder::build`];
+/// `buf` is a page.
+unsafe extern "C" fn serial_show(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *mut crate::ffi::c_char,
+) -> isize {
+    // SAFETY: By the safety requirements the attribute belongs to a live disk.
+    let Some(attrs) = (unsafe { disk_attrs(dev) }) else {
+        return 0;
+    };
+    let n = attrs.serial.len().min(bindings::PAGE_SIZE - 1);
+    // SAFETY: `buf` has room for a page; `n` is less than that.
+    unsafe { core::ptr::copy_nonoverlapping(attrs.serial.as_ptr(), buf.cast::<u8>(), n) };
+    n as isize
+}
+
+/// `is_visible` of the disk attributes: shown only for disks that have them.
+///
+/// # Safety
+///
+/// Called by sysfs with the `kobj` of a disk's `struct device` and one of [`DISK_ATTRS`].
+unsafe extern "C" fn disk_attr_visible(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    _n: crate::ffi::c_int,
+) -> bindings::umode_t {
+    // SAFETY: `kobj` is embedded in the disk's `struct device`.
+    let dev = unsafe { crate::container_of!(kobj, bindings::device, kobj) };
+    // SAFETY: `dev` belongs to a disk being added by `build`; the reference is used at once.
+    if unsafe { disk_attrs(dev) }.is_some() {
+        // SAFETY: `attr` is one of our static attributes.
+        unsafe { (*attr).mode }
+    } else {
+        0
+    }
+}
+
+/// Static C tables (sysfs attributes) that hold raw pointers; never written.
+#[repr(transparent)]
+struct StaticTable<T>(T);
+
+// SAFETY: The tables are immutable and only read by sysfs.
+unsafe impl<T> Sync for StaticTable<T> {}
+
+static SERIAL_ATTR: StaticTable<bindings::device_attribute> = StaticTable({
+    // SAFETY: All zeroes is a valid `device_attribute` (null pointers, no callbacks).
+    let mut a: bindings::device_attribute = unsafe { core::mem::zeroed() };
+    a.attr.name = c"serial".to_bytes_with_nul().as_ptr();
+    a.attr.mode = 0o444;
+    a.__bindgen_anon_1.show = Some(serial_show);
+    a
+});
+
+static DISK_ATTRS: StaticTable<[*mut bindings::attribute; 2]> = StaticTable([
+    (&raw const SERIAL_ATTR.0.attr).cast_mut(),
+    core::ptr::null_mut(),
+]);
+
+static DISK_GROUP: StaticTable<bindings::attribute_group> = StaticTable({
+    // SAFETY: All zeroes is a valid `attribute_group`.
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    g.__bindgen_anon_2.attrs = (&raw const DISK_ATTRS.0).cast_mut().cast();
+    g.__bindgen_anon_1.is_visible = Some(disk_attr_visible);
+    g
+});
+
+static DISK_GROUPS: StaticTable<[*const bindings::attribute_group; 2]> =
+    StaticTable([&raw const DISK_GROUP.0, core::ptr::null()]);
