@@ -108,7 +108,9 @@ fn prepare(lab: &mut Lab, flavour: Flavour) -> Result<(PathBuf, Kernel)> {
 }
 
 fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
-    let vda = Disk::raw_image("vda", &lab.cache.join("disks/vda.img"), 256 << 20, "ferrite-vda")?;
+    let mut vda = Disk::raw_image("vda", &lab.cache.join("disks/vda.img"), 256 << 20, "ferrite-vda")?;
+    // Discards punch holes in the image, so a discarded range reads back as zeroes.
+    vda.blockdev.push_str(",discard=unmap,file.discard=unmap");
     // A small read-only disk with one queue, for the virtio block drivers' tests.
     let mut vdb = Disk::raw_image("vdb", &lab.cache.join("disks/vdb.img"), 16 << 20, "ferrite-vdb")?;
     vdb.blockdev.push_str(",read-only=on");

@@ -58,6 +58,9 @@ const F_FLUSH: u32 = 9;
 const F_TOPOLOGY: u32 = 10;
 const F_CONFIG_WCE: u32 = 11;
 const F_MQ: u32 = 12;
+const F_DISCARD: u32 = 13;
+const F_WRITE_ZEROES: u32 = 14;
+const F_SECURE_ERASE: u32 = 16;
 /// A transport feature: descriptors may point to tables of descriptors.
 const F_RING_INDIRECT_DESC: u32 = 28;
 
@@ -71,12 +74,19 @@ const CFG_MIN_IO_SIZE: u32 = 26;
 const CFG_OPT_IO_SIZE: u32 = 28;
 const CFG_WRITEBACK: u32 = 32;
 const CFG_NUM_QUEUES: u32 = 34;
+const CFG_MAX_DISCARD_SECTORS: u32 = 36;
+const CFG_DISCARD_SECTOR_ALIGNMENT: u32 = 44;
+const CFG_MAX_WRITE_ZEROES_SECTORS: u32 = 48;
+const CFG_MAX_SECURE_ERASE_SECTORS: u32 = 60;
 
 // Request types.
 const T_IN: u32 = 0;
 const T_OUT: u32 = 1;
 const T_FLUSH: u32 = 4;
 const T_GET_ID: u32 = 8;
+const T_DISCARD: u32 = 11;
+const T_WRITE_ZEROES: u32 = 13;
+const T_SECURE_ERASE: u32 = 14;
 
 /// Bytes of the device id (serial) that GET_ID returns.
 const ID_BYTES: usize = 20;
@@ -142,6 +152,16 @@ impl Shared {
         } else {
             v.to_ne_bytes()
         }
+    }
+
+    /// A header followed by one discard/write-zeroes/secure-erase range: sector, number of
+    /// sectors, flags (no unmap hint).
+    fn ranged(&self, kind: u32, sector: u64, sectors: u32) -> Result<KVec<u8>> {
+        let mut out = self.header(kind, 0)?;
+        out.extend_from_slice(&self.u64_bytes(sector), GFP_ATOMIC)?;
+        out.extend_from_slice(&self.u32_bytes(sectors), GFP_ATOMIC)?;
+        out.extend_from_slice(&self.u32_bytes(0), GFP_ATOMIC)?;
+        Ok(out)
     }
 
     /// The 16-byte request header: type, I/O priority, sector.
@@ -218,13 +238,16 @@ impl mq::Operations for Blk {
 
     fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
         let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
-        let (kind, device_writes, sector) = match rq.operation() {
-            Operation::Read => (T_IN, true, rq.sector()),
-            Operation::Write => (T_OUT, false, rq.sector()),
-            Operation::Flush => (T_FLUSH, false, 0),
+        let ranged = |kind| shared.ranged(kind, rq.sector(), rq.bytes() >> 9);
+        let (hdr, device_writes) = match rq.operation() {
+            Operation::Read => (shared.header(T_IN, rq.sector())?, true),
+            Operation::Write => (shared.header(T_OUT, rq.sector())?, false),
+            Operation::Flush => (shared.header(T_FLUSH, 0)?, false),
+            Operation::Discard => (ranged(T_DISCARD)?, false),
+            Operation::WriteZeroes => (ranged(T_WRITE_ZEROES)?, false),
+            Operation::SecureErase => (ranged(T_SECURE_ERASE)?, false),
             _ => return Err(EOPNOTSUPP),
         };
-        let hdr = shared.header(kind, sector)?;
         let map = Request::map_sg(rq, device_writes, GFP_ATOMIC).map_err(|(e, _rq)| e)?;
         let buf = virtio::Buffer::new(None, hdr, Some(map), 1, GFP_ATOMIC)?;
         let mut vq = queue.lock();
@@ -256,12 +279,15 @@ impl mq::Operations for Blk {
 struct RVirtioBlk {
     _disk: GenDisk<Blk>,
     _shared: Arc<Shared>,
-    index: u32,
+    _index: DiskIndex,
 }
 
-impl Drop for RVirtioBlk {
+/// A disk letter in use; freed after the disk (declared before it) is gone.
+struct DiskIndex(u32);
+
+impl Drop for DiskIndex {
     fn drop(&mut self) {
-        put_disk_index(self.index);
+        put_disk_index(self.0);
     }
 }
 
@@ -402,6 +428,29 @@ impl RVirtioBlk {
         }
         let depth = depth.max(1);
 
+        let mut limits = QueueLimits::default();
+        if dev.has_feature(F_DISCARD) {
+            let (max, align) = dev.config_consistent(|d| {
+                Ok((
+                    d.config_u32(CFG_MAX_DISCARD_SECTORS)?,
+                    d.config_u32(CFG_DISCARD_SECTOR_ALIGNMENT)?,
+                ))
+            })?;
+            limits.max_discard_sectors = if max == 0 { u32::MAX } else { max };
+            limits.max_discard_segments = 1;
+            limits.discard_granularity = align
+                .checked_mul(512)
+                .filter(|&g| g > 0)
+                .unwrap_or(geometry.logical);
+        }
+        if dev.has_feature(F_WRITE_ZEROES) {
+            let max = dev.config_u32(CFG_MAX_WRITE_ZEROES_SECTORS)?;
+            limits.max_write_zeroes_sectors = if max == 0 { u32::MAX } else { max };
+        }
+        if dev.has_feature(F_SECURE_ERASE) {
+            let max = dev.config_u32(CFG_MAX_SECURE_ERASE_SECTORS)?;
+            limits.max_secure_erase_sectors = if max == 0 { u32::MAX } else { max };
+        }
         let limits = QueueLimits {
             max_hw_sectors: u32::MAX,
             max_segments: u16::try_from(seg_max).unwrap_or(u16::MAX),
@@ -409,7 +458,7 @@ impl RVirtioBlk {
             io_min: geometry.io_min,
             io_opt: geometry.io_opt,
             write_cache,
-            ..QueueLimits::default()
+            ..limits
         };
 
         let tagset = Arc::pin_init(TagSet::new(nqueues, depth, 1), GFP_KERNEL)?;
@@ -453,6 +502,7 @@ impl RVirtioBlk {
                 return Err(e);
             }
         };
+        let index = DiskIndex(index);
         dev_info!(
             dev.as_ref(),
             "[vd{}] {} 512-byte logical blocks, {} queue(s) of {}\n",
@@ -464,7 +514,7 @@ impl RVirtioBlk {
         Ok(Self {
             _disk: disk,
             _shared: shared,
-            index,
+            _index: index,
         })
     }
 }
@@ -481,6 +531,9 @@ impl virtio::Driver for RVirtioBlk {
         F_TOPOLOGY,
         F_CONFIG_WCE,
         F_MQ,
+        F_DISCARD,
+        F_WRITE_ZEROES,
+        F_SECURE_ERASE,
     ];
 
     fn probe(dev: &virtio::Device<device::Core<'_>>) -> impl PinInit<Self, Error> {

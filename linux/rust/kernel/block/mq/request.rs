@@ -237,8 +237,9 @@ impl<T: Operations> Request<T> {
 
     /// Maps the request's data to a scatter-gather list for a device, keeping the request
     /// (and so its pages) alive in the returned [`SgMapping`]. `device_writes` says whether the
-    /// device writes the data (a read) or reads it. A request without data maps to an empty
-    /// list. On failure the request is given back.
+    /// device writes the data (a read) or reads it. A request without data pages (flush,
+    /// discard, write-zeroes, secure erase) maps to an empty list, still holding the request.
+    /// On failure the request is given back.
     pub fn map_sg(
         this: ARef<Self>,
         device_writes: bool,
@@ -246,7 +247,12 @@ impl<T: Operations> Request<T> {
     ) -> Result<SgMapping<T>, (crate::error::Error, ARef<Self>)> {
         let segs = usize::from(this.nr_phys_segments());
         let mut sg: KVec<bindings::scatterlist> = KVec::new();
-        if segs == 0 || this.bytes() == 0 {
+        // Only these operations carry data pages (a discard's "segments" are its bios).
+        let has_data = matches!(
+            this.operation(),
+            Operation::Read | Operation::Write | Operation::DriverIn | Operation::DriverOut
+        );
+        if !has_data || segs == 0 || this.bytes() == 0 {
             return Ok(SgMapping {
                 rq: this,
                 sg,
