@@ -723,20 +723,29 @@ impl<H: Handler> Queue<H> {
     }
 }
 
-/// The virtqueue callback: finds the [`Queue`] through the virtqueue's private pointer.
+/// The virtqueue callback: finds the [`Queue`] through the device's private pointer (the
+/// driver's field `vdev->priv`, which `Queues` owns; `vq->priv` belongs to the transport) and
+/// the virtqueue's index.
 ///
 /// # Safety
 ///
-/// Called by the virtio core with a valid virtqueue created by [`Queues::new`].
+/// Called by the virtio core with a valid virtqueue of a device whose queues were created by
+/// [`Queues::new`].
 unsafe extern "C" fn vq_callback<H: Handler>(vq: *mut bindings::virtqueue) {
-    // SAFETY: `vq` is valid; `priv_` is written once, before the device may use buffers.
-    let queue = unsafe { core::ptr::read_volatile(&raw const (*vq).priv_) };
-    if queue.is_null() {
+    // SAFETY: `vq` is valid and so is its device.
+    let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index) };
+    // SAFETY: `vdev` is valid; `priv_` is written before the device may use buffers and
+    // cleared only after the device is reset and callbacks are synchronized.
+    let queues = unsafe { core::ptr::read_volatile(&raw const (*vdev).priv_) };
+    if queues.is_null() {
         return;
     }
-    // SAFETY: `priv_` points to a pinned `Queue<H>` owned by `Queues`, which resets the device
-    // (waiting for running callbacks) before freeing it.
-    H::done(unsafe { &*queue.cast::<Queue<H>>() });
+    // SAFETY: A non-null `priv_` points to the `Queues<H>` inside an `Arc`, which clears it,
+    // resets the device and waits for running callbacks before it is freed.
+    let queues = unsafe { &*queues.cast::<Queues<H>>() };
+    if let Some(queue) = queues.get(index as usize) {
+        H::done(queue);
+    }
 }
 
 /// The virtqueues of a device. Dropping them resets the device, drops the buffers the device
@@ -799,28 +808,20 @@ impl<H: Handler> Queues<H> {
             )?;
             queues.push(queue, GFP_KERNEL)?;
         }
-        for q in queues.iter() {
-            let p: *const Queue<H> = &**q;
-            // SAFETY: `q.raw` is valid; no buffer was added yet, so no callback reads `priv_`.
-            unsafe {
-                core::ptr::write_volatile(&raw mut (*q.raw.as_ptr()).priv_, p.cast_mut().cast())
-            };
-        }
+        // From here `Queues` (on drop) deletes the virtqueues.
+        del.dismiss();
         let this = Arc::new(
             Self {
                 dev: ARef::from(dev),
                 queues,
             },
             GFP_KERNEL,
-        );
-        // On failure the `Queues` (if built) or the guard deletes the virtqueues.
-        match this {
-            Ok(this) => {
-                del.dismiss();
-                Ok(this)
-            }
-            Err(e) => Err(e.into()),
-        }
+        )?;
+        let p: *const Self = &*this;
+        // SAFETY: `vdev` is valid and `priv_` is the driver's; no buffer was added yet, so no
+        // callback reads it. `Drop` clears it before the `Queues` go.
+        unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, p.cast_mut().cast()) };
+        Ok(this)
     }
 
     /// The number of queues.
@@ -853,6 +854,8 @@ impl<H: Handler> Drop for Queues<H> {
             bindings::virtio_reset_device(vdev);
             bindings::virtio_synchronize_cbs(vdev);
         }
+        // SAFETY: `vdev` is valid; no callback runs any more (see above).
+        unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, core::ptr::null_mut()) };
         for q in self.queues.iter() {
             loop {
                 // SAFETY: `q.raw` is valid and the device is stopped.

@@ -92,6 +92,8 @@ const T_SECURE_ERASE: u32 = 14;
 const ID_BYTES: usize = 20;
 /// How long probe waits for the device to answer GET_ID, in milliseconds.
 const ID_TIMEOUT_MS: u32 = 5000;
+/// Polling interval while waiting for GET_ID, in milliseconds.
+const ID_POLL_MS: u32 = 10;
 
 // Request status written by the device.
 const S_OK: u8 = 0;
@@ -305,11 +307,11 @@ fn get_id(shared: &Shared) -> Result<Option<KVec<u8>>> {
     let buf = virtio::Buffer::new(Some(wait.clone()), hdr, None, ID_BYTES + 1, GFP_KERNEL)?;
     queue.lock().add(buf, GFP_ATOMIC).map_err(|e| e.error)?;
     queue.kick();
-    for _ in 0..ID_TIMEOUT_MS {
+    for _ in 0..ID_TIMEOUT_MS / ID_POLL_MS {
         if let Some(answer) = *wait.answer.lock() {
             return parse_id(&answer);
         }
-        fsleep(Delta::from_millis(1));
+        fsleep(Delta::from_millis(i64::from(ID_POLL_MS)));
     }
     Err(ETIMEDOUT)
 }
