@@ -308,7 +308,9 @@ fn get_id(shared: &Shared) -> Result<Option<KVec<u8>>> {
     queue.lock().add(buf, GFP_ATOMIC).map_err(|e| e.error)?;
     queue.kick();
     for _ in 0..ID_TIMEOUT_MS / ID_POLL_MS {
-        if let Some(answer) = *wait.answer.lock() {
+        // Copied out so that the lock is not held while parsing (which allocates).
+        let answer = *wait.answer.lock();
+        if let Some(answer) = answer {
             return parse_id(&answer);
         }
         fsleep(Delta::from_millis(i64::from(ID_POLL_MS)));
