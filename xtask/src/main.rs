@@ -115,7 +115,18 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
     let mut vdb = Disk::raw_image("vdb", &lab.cache.join("disks/vdb.img"), 16 << 20, "ferrite-vdb")?;
     vdb.blockdev.push_str(",read-only=on");
     vdb.device_props.push_str(",num-queues=1");
-    Ok(vec![vda, vdb])
+    // A disk whose host side fails reads of sector 8192 and writes of sector 12288 with EIO
+    // (blkdebug between the raw format and the file), for the drivers' error paths.
+    let vdc_img = lab.cache.join("disks/vdc.img");
+    let mut vdc = Disk::raw_image("vdc", &vdc_img, 16 << 20, "ferrite-vdc")?;
+    vdc.blockdev = format!(
+        "driver=raw,node-name=vdc,file.driver=blkdebug,file.image.driver=file,\
+         file.image.filename={},\
+         file.inject-error.0.event=read_aio,file.inject-error.0.errno=5,file.inject-error.0.sector=8192,\
+         file.inject-error.1.event=write_aio,file.inject-error.1.errno=5,file.inject-error.1.sector=12288",
+        vdc_img.display()
+    );
+    Ok(vec![vda, vdb, vdc])
 }
 
 fn cmd_run(lab: &mut Lab) -> Result<()> {
