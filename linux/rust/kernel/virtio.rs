@@ -778,6 +778,10 @@ impl<H: Handler> Queues<H> {
             )?;
         }
         let vdev = dev.as_raw();
+        // A driver bound before may have left its own pointer in `priv` (the C virtio_blk
+        // does): clear it before the callbacks exist, so that they never read a stale one.
+        // SAFETY: `vdev` is valid and being probed; no virtqueue exists yet.
+        unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, core::ptr::null_mut()) };
         // SAFETY: `vdev` is valid and being probed; `raw` and `infos` have `nvqs` entries.
         to_result(unsafe {
             bindings::virtio_find_vqs(
