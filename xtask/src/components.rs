@@ -51,6 +51,13 @@ pub const COMPONENTS: &[Component] = &[
         kunit: None,
         guest_tests: true,
     },
+    Component {
+        name: "rvirtio_blk",
+        about: "kernel::virtio and the Rust virtio block driver, held to the C virtio_blk's checks",
+        host_tests: false,
+        kunit: Some("rust_virtio*"),
+        guest_tests: true,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Component> {

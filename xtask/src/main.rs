@@ -122,12 +122,35 @@ fn prepare(lab: &mut Lab, flavour: Flavour) -> Result<(PathBuf, Kernel)> {
 }
 
 fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
-    Ok(vec![Disk::raw_image(
+    let mut vda = Disk::raw_image(
         "vda",
         &lab.cache.join("disks/vda.img"),
         256 << 20,
         "ferrite-vda",
-    )?])
+    )?;
+    // Discards punch holes in the image, so a discarded range reads back as zeroes.
+    vda.blockdev.push_str(",discard=unmap,file.discard=unmap");
+    // A small read-only disk with one queue, for the virtio block drivers' tests.
+    let mut vdb = Disk::raw_image(
+        "vdb",
+        &lab.cache.join("disks/vdb.img"),
+        16 << 20,
+        "ferrite-vdb",
+    )?;
+    vdb.blockdev.push_str(",read-only=on");
+    vdb.device_props.push_str(",num-queues=1");
+    // A disk whose host side fails reads of sector 8192 and writes of sector 12288 with EIO
+    // (blkdebug between the raw format and the file), for the drivers' error paths.
+    let vdc_img = lab.cache.join("disks/vdc.img");
+    let mut vdc = Disk::raw_image("vdc", &vdc_img, 16 << 20, "ferrite-vdc")?;
+    vdc.blockdev = format!(
+        "driver=raw,node-name=vdc,file.driver=blkdebug,file.image.driver=file,\
+         file.image.filename={},\
+         file.inject-error.0.event=read_aio,file.inject-error.0.errno=5,file.inject-error.0.sector=8192,\
+         file.inject-error.1.event=write_aio,file.inject-error.1.errno=5,file.inject-error.1.sector=12288",
+        vdc_img.display()
+    );
+    Ok(vec![vda, vdb, vdc])
 }
 
 fn cmd_run(lab: &mut Lab) -> Result<()> {

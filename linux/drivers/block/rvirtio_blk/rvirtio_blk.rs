@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A virtio block driver in Rust, on the `kernel::virtio` and `kernel::block::mq` abstractions.
+//!
+//! It binds the same devices as the C `virtio_blk` (whichever module is loaded first binds) and
+//! speaks the same protocol: each request is a chain of a 16-byte header the device reads, the
+//! request's data, and a status byte the device writes.
+
+#![deny(unsafe_code)]
+
+use kernel::{
+    block::mq::{
+        self,
+        gen_disk::{GenDisk, GenDiskBuilder, QueueLimits},
+        Operation, Request, SgMapping, TagSet,
+    },
+    device, new_spinlock_irq, pr_warn_once,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Full, Relaxed},
+        Arc, ArcBorrow, SpinLockIrq,
+    },
+    time::{delay::fsleep, Delta},
+    virtio,
+};
+
+kernel::virtio_device_table!(VIRTIO_BLK_IDS, [virtio::DeviceId::new(VIRTIO_ID_BLOCK)]);
+
+kernel::module_virtio_driver! {
+    type: RVirtioBlk,
+    name: "rvirtio_blk",
+    authors: ["Ferrite"],
+    description: "Virtio block driver in Rust",
+    license: "GPL v2",
+    params: {
+        queue_depth: u32 {
+            default: 0,
+            description: "Requests per hardware queue (0: the virtqueue's size)",
+        },
+        num_request_queues: u32 {
+            default: 0,
+            description: "Most hardware queues to use (0: one per CPU, up to the device's)",
+        },
+    },
+}
+
+/// The virtio device type of block devices.
+const VIRTIO_ID_BLOCK: u32 = 2;
+
+// Feature bits (virtio specification, block device).
+const F_SIZE_MAX: u32 = 1;
+const F_SEG_MAX: u32 = 2;
+const F_GEOMETRY: u32 = 4;
+const F_RO: u32 = 5;
+const F_BLK_SIZE: u32 = 6;
+const F_FLUSH: u32 = 9;
+const F_TOPOLOGY: u32 = 10;
+const F_CONFIG_WCE: u32 = 11;
+const F_MQ: u32 = 12;
+const F_DISCARD: u32 = 13;
+const F_WRITE_ZEROES: u32 = 14;
+const F_SECURE_ERASE: u32 = 16;
+/// A transport feature: descriptors may point to tables of descriptors.
+const F_RING_INDIRECT_DESC: u32 = 28;
+
+// Offsets in `struct virtio_blk_config`.
+const CFG_CAPACITY: u32 = 0;
+const CFG_SIZE_MAX: u32 = 8;
+const CFG_SEG_MAX: u32 = 12;
+const CFG_BLK_SIZE: u32 = 20;
+const CFG_PHYSICAL_BLOCK_EXP: u32 = 24;
+const CFG_MIN_IO_SIZE: u32 = 26;
+const CFG_OPT_IO_SIZE: u32 = 28;
+const CFG_WRITEBACK: u32 = 32;
+const CFG_NUM_QUEUES: u32 = 34;
+const CFG_MAX_DISCARD_SECTORS: u32 = 36;
+const CFG_DISCARD_SECTOR_ALIGNMENT: u32 = 44;
+const CFG_MAX_WRITE_ZEROES_SECTORS: u32 = 48;
+const CFG_MAX_SECURE_ERASE_SECTORS: u32 = 60;
+
+// Request types.
+const T_IN: u32 = 0;
+const T_OUT: u32 = 1;
+const T_FLUSH: u32 = 4;
+const T_GET_ID: u32 = 8;
+const T_DISCARD: u32 = 11;
+const T_WRITE_ZEROES: u32 = 13;
+const T_SECURE_ERASE: u32 = 14;
+
+/// Bytes of the device id (serial) that GET_ID returns.
+const ID_BYTES: usize = 20;
+/// How long probe waits for the device to answer GET_ID, in milliseconds.
+const ID_TIMEOUT_MS: u32 = 5000;
+/// Polling interval while waiting for GET_ID, in milliseconds.
+const ID_POLL_MS: u32 = 10;
+
+// Request status written by the device.
+const S_OK: u8 = 0;
+const S_UNSUPP: u8 = 2;
+
+/// Queue names (virtqueue names must outlive the queues); also the most queues used.
+const QUEUE_NAMES: [&CStr; 16] = [
+    c"req.0", c"req.1", c"req.2", c"req.3", c"req.4", c"req.5", c"req.6", c"req.7", c"req.8",
+    c"req.9", c"req.10", c"req.11", c"req.12", c"req.13", c"req.14", c"req.15",
+];
+
+/// Descriptors of a request besides its data: the header and the status.
+const EXTRA_DESCS: u32 = 2;
+
+/// Disk letters in use (`vda` is bit 0).
+static DISK_INDEXES: Atomic<u32> = Atomic::new(0);
+
+/// Takes the lowest free disk index.
+fn take_disk_index() -> Result<u32> {
+    let mut cur = DISK_INDEXES.load(Relaxed);
+    loop {
+        let free = (!cur).trailing_zeros();
+        if free >= 26 {
+            return Err(ENOSPC);
+        }
+        match DISK_INDEXES.cmpxchg(cur, cur | (1 << free), Full) {
+            Ok(_) => return Ok(free),
+            Err(now) => cur = now,
+        }
+    }
+}
+
+fn put_disk_index(index: u32) {
+    let mut cur = DISK_INDEXES.load(Relaxed);
+    while let Err(now) = DISK_INDEXES.cmpxchg(cur, cur & !(1u32 << index), Full) {
+        cur = now;
+    }
+}
+
+/// What the request path needs of the device.
+struct Shared {
+    queues: Arc<virtio::Queues<Blk>>,
+    little_endian: bool,
+}
+
+impl Shared {
+    fn u32_bytes(&self, v: u32) -> [u8; 4] {
+        if self.little_endian {
+            v.to_le_bytes()
+        } else {
+            v.to_ne_bytes()
+        }
+    }
+
+    fn u64_bytes(&self, v: u64) -> [u8; 8] {
+        if self.little_endian {
+            v.to_le_bytes()
+        } else {
+            v.to_ne_bytes()
+        }
+    }
+
+    /// A header followed by one discard/write-zeroes/secure-erase range: sector, number of
+    /// sectors, flags (no unmap hint).
+    fn ranged(&self, kind: u32, sector: u64, sectors: u32) -> Result<KVec<u8>> {
+        let mut out = self.header(kind, 0)?;
+        out.extend_from_slice(&self.u64_bytes(sector), GFP_ATOMIC)?;
+        out.extend_from_slice(&self.u32_bytes(sectors), GFP_ATOMIC)?;
+        out.extend_from_slice(&self.u32_bytes(0), GFP_ATOMIC)?;
+        Ok(out)
+    }
+
+    /// The 16-byte request header: type, I/O priority, sector.
+    fn header(&self, kind: u32, sector: u64) -> Result<KVec<u8>> {
+        let mut hdr = KVec::with_capacity(16, GFP_ATOMIC)?;
+        hdr.extend_from_slice(&self.u32_bytes(kind), GFP_ATOMIC)?;
+        hdr.extend_from_slice(&self.u32_bytes(0), GFP_ATOMIC)?;
+        hdr.extend_from_slice(&self.u64_bytes(sector), GFP_ATOMIC)?;
+        Ok(hdr)
+    }
+}
+
+/// The block-layer and virtqueue side of the driver.
+struct Blk;
+
+/// A driver-internal request (GET_ID) waited for at probe: the device's answer (the id bytes
+/// then the status byte) is copied here by the completion.
+#[pin_data]
+struct IdWait {
+    #[pin]
+    answer: SpinLockIrq<Option<[u8; ID_BYTES + 1]>>,
+}
+
+/// Buffers carry the request's data mapping, or for an internal request the waiter.
+type BlkBuffer = virtio::Buffer<Option<Arc<IdWait>>, SgMapping<Blk>>;
+
+/// The result the device reported in a used buffer's status byte.
+fn status_of(buf: &BlkBuffer) -> Result {
+    match buf.in_bytes().last() {
+        Some(&S_OK) => Ok(()),
+        Some(&S_UNSUPP) => Err(EOPNOTSUPP),
+        _ => Err(EIO),
+    }
+}
+
+fn complete(buf: KBox<BlkBuffer>) {
+    let status = status_of(&buf);
+    if let Some(wait) = buf.ctx() {
+        let mut answer = [0u8; ID_BYTES + 1];
+        for (a, b) in answer.iter_mut().zip(buf.in_bytes()) {
+            *a = *b;
+        }
+        *wait.answer.lock() = Some(answer);
+    }
+    let (_ctx, payload) = KBox::into_inner(buf).into_parts();
+    if let Some(map) = payload {
+        if Request::end(map.into_request(), status).is_err() {
+            pr_warn_once!("rvirtio_blk: a completed request was still referenced\n");
+        }
+    }
+}
+
+impl virtio::Handler for Blk {
+    type Ctx = Option<Arc<IdWait>>;
+    type Payload = SgMapping<Blk>;
+
+    fn done(queue: &virtio::Queue<Self>) {
+        let mut vq = queue.lock();
+        loop {
+            vq.disable_cb();
+            while let Some((buf, _len)) = vq.get_buf() {
+                complete(buf);
+            }
+            if vq.is_broken() || vq.enable_cb() {
+                break;
+            }
+        }
+    }
+}
+
+#[vtable]
+impl mq::Operations for Blk {
+    type QueueData = Arc<Shared>;
+
+    fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
+        let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
+        let ranged = |kind| shared.ranged(kind, rq.sector(), rq.bytes() >> 9);
+        let (hdr, device_writes) = match rq.operation() {
+            Operation::Read => (shared.header(T_IN, rq.sector())?, true),
+            Operation::Write => (shared.header(T_OUT, rq.sector())?, false),
+            Operation::Flush => (shared.header(T_FLUSH, 0)?, false),
+            Operation::Discard => (ranged(T_DISCARD)?, false),
+            Operation::WriteZeroes => (ranged(T_WRITE_ZEROES)?, false),
+            Operation::SecureErase => (ranged(T_SECURE_ERASE)?, false),
+            _ => return Err(EOPNOTSUPP),
+        };
+        let map = Request::map_sg(rq, device_writes, GFP_ATOMIC).map_err(|(e, _rq)| e)?;
+        let buf = virtio::Buffer::new(None, hdr, Some(map), 1, GFP_ATOMIC)?;
+        let mut vq = queue.lock();
+        if let Err(e) = vq.add(buf, GFP_ATOMIC) {
+            drop(vq);
+            drop(e.buffer);
+            // A full ring: the block layer retries the request later.
+            return Err(if e.error == ENOSPC { ENOMEM } else { e.error });
+        }
+        let notify = is_last && vq.kick_prepare();
+        drop(vq);
+        if notify {
+            queue.notify();
+        }
+        Ok(())
+    }
+
+    fn commit_rqs(shared: ArcBorrow<'_, Shared>) {
+        for queue in shared.queues.iter() {
+            queue.kick();
+        }
+    }
+
+    fn complete(_rq: ARef<Request<Self>>) {}
+}
+
+/// A bound virtio block device. The disk goes first on unbind (draining its requests), then
+/// the queues (resetting the device).
+struct RVirtioBlk {
+    _disk: GenDisk<Blk>,
+    _shared: Arc<Shared>,
+    _index: DiskIndex,
+}
+
+/// A disk letter in use; freed after the disk (declared before it) is gone.
+struct DiskIndex(u32);
+
+impl Drop for DiskIndex {
+    fn drop(&mut self) {
+        put_disk_index(self.0);
+    }
+}
+
+/// Asks the device for its id (GET_ID) on queue 0 and waits for the answer. `None` when the
+/// device does not support it.
+fn get_id(shared: &Shared) -> Result<Option<KVec<u8>>> {
+    let queue = shared.queues.get(0).ok_or(ENODEV)?;
+    let wait = Arc::pin_init(
+        pin_init!(IdWait {
+            answer <- new_spinlock_irq!(None),
+        }),
+        GFP_KERNEL,
+    )?;
+    let hdr = shared.header(T_GET_ID, 0)?;
+    let buf = virtio::Buffer::new(Some(wait.clone()), hdr, None, ID_BYTES + 1, GFP_KERNEL)?;
+    queue.lock().add(buf, GFP_ATOMIC).map_err(|e| e.error)?;
+    queue.kick();
+    for _ in 0..ID_TIMEOUT_MS / ID_POLL_MS {
+        // Copied out so that the lock is not held while parsing (which allocates).
+        let answer = *wait.answer.lock();
+        if let Some(answer) = answer {
+            return parse_id(&answer);
+        }
+        fsleep(Delta::from_millis(i64::from(ID_POLL_MS)));
+    }
+    Err(ETIMEDOUT)
+}
+
+/// The serial in a GET_ID answer (id bytes, then status): up to the first NUL, at most
+/// `ID_BYTES`; `None` when the status is not OK.
+fn parse_id(answer: &[u8]) -> Result<Option<KVec<u8>>> {
+    let (Some(&status), Some(id)) = (answer.get(ID_BYTES), answer.get(..ID_BYTES)) else {
+        return Ok(None);
+    };
+    if status != S_OK {
+        return Ok(None);
+    }
+    let len = id.iter().position(|&b| b == 0).unwrap_or(ID_BYTES);
+    let mut serial = KVec::with_capacity(len, GFP_KERNEL)?;
+    serial.extend_from_slice(id.get(..len).unwrap_or(&[]), GFP_KERNEL)?;
+    Ok(Some(serial))
+}
+
+/// The block geometry the device describes, validated.
+struct Geometry {
+    logical: u32,
+    physical: u32,
+    io_min: u32,
+    io_opt: u32,
+}
+
+fn read_geometry(dev: &virtio::Device<device::Bound>) -> Result<Geometry> {
+    let logical = if dev.has_feature(F_BLK_SIZE) {
+        dev.config_u32(CFG_BLK_SIZE)?
+    } else {
+        512
+    };
+    if GenDiskBuilder::validate_block_size(logical).is_err() {
+        dev_err!(dev.as_ref(), "unsupported block size {}\n", logical);
+        return Err(EINVAL);
+    }
+    let mut g = Geometry {
+        logical,
+        physical: logical,
+        io_min: 0,
+        io_opt: 0,
+    };
+    if dev.has_feature(F_TOPOLOGY) {
+        let (exp, min_io, opt_io) = dev.config_consistent(|d| {
+            Ok((
+                d.config_u8(CFG_PHYSICAL_BLOCK_EXP)?,
+                d.config_u16(CFG_MIN_IO_SIZE)?,
+                d.config_u32(CFG_OPT_IO_SIZE)?,
+            ))
+        })?;
+        let physical = logical.checked_shl(u32::from(exp)).unwrap_or(0);
+        if GenDiskBuilder::validate_block_size(physical).is_ok() {
+            g.physical = physical;
+        } else {
+            dev_warn!(dev.as_ref(), "ignoring physical block exponent {}\n", exp);
+        }
+        g.io_min = u32::from(min_io).checked_mul(logical).unwrap_or(0);
+        g.io_opt = opt_io.checked_mul(logical).unwrap_or(0);
+    }
+    Ok(g)
+}
+
+impl RVirtioBlk {
+    fn bind(dev: &virtio::Device<device::Core<'_>>) -> Result<Self> {
+        let capacity = dev.config_u64(CFG_CAPACITY)?;
+        let geometry = read_geometry(dev)?;
+
+        let mut nqueues = 1u32;
+        if dev.has_feature(F_MQ) {
+            nqueues = u32::from(dev.config_u16(CFG_NUM_QUEUES)?).max(1);
+        }
+        let wanted = module_parameters::num_request_queues.value();
+        if wanted > 0 {
+            nqueues = nqueues.min(wanted);
+        }
+        nqueues = nqueues
+            .min(kernel::cpu::nr_cpu_ids())
+            .min(QUEUE_NAMES.len() as u32)
+            .max(1);
+        let names = QUEUE_NAMES.get(..nqueues as usize).ok_or(EINVAL)?;
+        let queues = virtio::Queues::<Blk>::new(dev, names)?;
+        let ring = queues.get(0).ok_or(ENODEV)?.lock().size();
+
+        let mut seg_max = if dev.has_feature(F_SEG_MAX) {
+            dev.config_u32(CFG_SEG_MAX)?
+        } else {
+            1
+        };
+        // Without indirect descriptors a request's descriptors must fit in the ring.
+        if !dev.has_feature(F_RING_INDIRECT_DESC) {
+            seg_max = seg_max.min(ring.saturating_sub(EXTRA_DESCS));
+        }
+        let seg_max = seg_max.clamp(1, u32::from(u16::MAX) - EXTRA_DESCS);
+        let dma_max = u32::try_from(dev.max_dma_size()).unwrap_or(u32::MAX);
+        let mut seg_size = dma_max;
+        if dev.has_feature(F_SIZE_MAX) {
+            let size_max = dev.config_u32(CFG_SIZE_MAX)?;
+            if size_max > 0 {
+                seg_size = seg_size.min(size_max);
+            }
+        }
+        // The block layer needs at least a page per segment.
+        let seg_size = seg_size.max(kernel::page::PAGE_SIZE as u32);
+
+        let write_cache = if dev.has_feature(F_CONFIG_WCE) {
+            dev.config_u8(CFG_WRITEBACK)? != 0
+        } else {
+            dev.has_feature(F_FLUSH)
+        };
+
+        let mut depth = ring;
+        let wanted = module_parameters::queue_depth.value();
+        if wanted > 0 {
+            depth = depth.min(wanted);
+        }
+        let depth = depth.max(1);
+
+        let mut limits = QueueLimits::default();
+        if dev.has_feature(F_DISCARD) {
+            let (max, align) = dev.config_consistent(|d| {
+                Ok((
+                    d.config_u32(CFG_MAX_DISCARD_SECTORS)?,
+                    d.config_u32(CFG_DISCARD_SECTOR_ALIGNMENT)?,
+                ))
+            })?;
+            limits.max_discard_sectors = if max == 0 { u32::MAX } else { max };
+            limits.max_discard_segments = 1;
+            limits.discard_granularity = align
+                .checked_mul(512)
+                .filter(|&g| g > 0)
+                .unwrap_or(geometry.logical);
+        }
+        if dev.has_feature(F_WRITE_ZEROES) {
+            let max = dev.config_u32(CFG_MAX_WRITE_ZEROES_SECTORS)?;
+            limits.max_write_zeroes_sectors = if max == 0 { u32::MAX } else { max };
+        }
+        if dev.has_feature(F_SECURE_ERASE) {
+            let max = dev.config_u32(CFG_MAX_SECURE_ERASE_SECTORS)?;
+            limits.max_secure_erase_sectors = if max == 0 { u32::MAX } else { max };
+        }
+        let limits = QueueLimits {
+            max_hw_sectors: u32::MAX,
+            max_segments: u16::try_from(seg_max).unwrap_or(u16::MAX),
+            max_segment_size: seg_size,
+            io_min: geometry.io_min,
+            io_opt: geometry.io_opt,
+            write_cache,
+            ..limits
+        };
+
+        let tagset = Arc::pin_init(TagSet::new(nqueues, depth, 1), GFP_KERNEL)?;
+        let shared = Arc::new(
+            Shared {
+                queues,
+                little_endian: dev.is_little_endian(),
+            },
+            GFP_KERNEL,
+        )?;
+        dev.ready();
+        let serial = match get_id(&shared) {
+            Ok(serial) => serial,
+            Err(e) => {
+                dev_warn!(dev.as_ref(), "no answer to GET_ID: {:?}\n", e);
+                None
+            }
+        };
+
+        let index = take_disk_index()?;
+        let vdev: &virtio::Device = dev;
+        let letter = char::from(b'a' + index as u8);
+        let disk = GenDiskBuilder::new()
+            .capacity_sectors(capacity)
+            .logical_block_size(geometry.logical)
+            .and_then(|b| b.physical_block_size(geometry.physical))
+            .map(|b| {
+                b.limits(limits)
+                    .read_only(dev.has_feature(F_RO))
+                    .parent(vdev.as_ref())
+            })
+            .and_then(|b| match &serial {
+                Some(serial) => b.serial(serial),
+                None => Ok(b),
+            })
+            .and_then(|b| b.build(fmt!("vd{}", letter), tagset, shared.clone()));
+        let disk = match disk {
+            Ok(disk) => disk,
+            Err(e) => {
+                put_disk_index(index);
+                return Err(e);
+            }
+        };
+        let index = DiskIndex(index);
+        dev_info!(
+            dev.as_ref(),
+            "[vd{}] {} 512-byte logical blocks, {} queue(s) of {}\n",
+            letter,
+            capacity,
+            nqueues,
+            depth
+        );
+        Ok(Self {
+            _disk: disk,
+            _shared: shared,
+            _index: index,
+        })
+    }
+}
+
+impl virtio::Driver for RVirtioBlk {
+    const ID_TABLE: virtio::IdTable = &VIRTIO_BLK_IDS;
+    const FEATURES: &'static [u32] = &[
+        F_SIZE_MAX,
+        F_SEG_MAX,
+        F_GEOMETRY,
+        F_RO,
+        F_BLK_SIZE,
+        F_FLUSH,
+        F_TOPOLOGY,
+        F_CONFIG_WCE,
+        F_MQ,
+        F_DISCARD,
+        F_WRITE_ZEROES,
+        F_SECURE_ERASE,
+    ];
+
+    fn probe(dev: &virtio::Device<device::Core<'_>>) -> impl PinInit<Self, Error> {
+        Self::bind(dev)
+    }
+}

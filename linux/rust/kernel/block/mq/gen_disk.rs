@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Generic disk abstraction.
+//!
+//! C header: [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h)
+//! C header: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
+
+use crate::{
+    bindings,
+    block::mq::{Operations, TagSet},
+    device,
+    error::{self, from_err_ptr, Result},
+    fmt::{self, Write},
+    prelude::*,
+    static_lock_class,
+    str::NullTerminatedFormatter,
+    sync::aref::ARef,
+    sync::Arc,
+    types::{ForeignOwnable, ScopeGuard},
+};
+
+/// A builder for [`GenDisk`].
+///
+/// Use this struct to configure and add new [`GenDisk`] to the VFS.
+pub struct GenDiskBuilder {
+    rotational: bool,
+    logical_block_size: u32,
+    physical_block_size: u32,
+    capacity_sectors: u64,
+    limits: QueueLimits,
+    read_only: bool,
+    parent: Option<ARef<device::Device>>,
+    serial: Option<KVec<u8>>,
+}
+
+/// Queue limits beyond the block sizes, for [`GenDiskBuilder::limits`]. Zero means the block
+/// layer's default.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct QueueLimits {
+    /// Largest request, in 512-byte sectors.
+    pub max_hw_sectors: u32,
+    /// Most data segments in a request.
+    pub max_segments: u16,
+    /// Largest data segment, in bytes.
+    pub max_segment_size: u32,
+    /// Preferred minimum I/O size, in bytes.
+    pub io_min: u32,
+    /// Optimal I/O size, in bytes.
+    pub io_opt: u32,
+    /// Largest discard, in sectors (0: no discard).
+    pub max_discard_sectors: u32,
+    /// Most ranges in one discard request.
+    pub max_discard_segments: u16,
+    /// Discard granularity, in bytes.
+    pub discard_granularity: u32,
+    /// Largest secure erase, in sectors (0: no secure erase).
+    pub max_secure_erase_sectors: u32,
+    /// Largest write-zeroes, in sectors (0: no write-zeroes).
+    pub max_write_zeroes_sectors: u32,
+    /// The device has a volatile write cache (flush requests are sent).
+    pub write_cache: bool,
+    /// The device supports forced unit access writes.
+    pub fua: bool,
+}
+
+impl Default for GenDiskBuilder {
+    fn default() -> Self {
+        Self {
+            rotational: false,
+            logical_block_size: bindings::PAGE_SIZE as u32,
+            physical_block_size: bindings::PAGE_SIZE as u32,
+            capacity_sectors: 0,
+            limits: QueueLimits::default(),
+            read_only: false,
+            parent: None,
+            serial: None,
+        }
+    }
+}
+
+impl GenDiskBuilder {
+    /// Create a new instance.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set the rotational media attribute for the device to be built.
+    pub fn rotational(mut self, rotational: bool) -> Self {
+        self.rotational = rotational;
+        self
+    }
+
+    /// Validate block size by verifying that it is between 512 and `PAGE_SIZE`,
+    /// and that it is a power of two.
+    pub fn validate_block_size(size: u32) -> Result {
+        if !(512..=bindings::PAGE_SIZE as u32).contains(&size) || !size.is_power_of_two() {
+            Err(error::code::EINVAL)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Set the logical block size of the device to be built.
+    ///
+    /// This method will check that block size is a power of two and between 512
+    /// and 4096. If not, an error is returned and the block size is not set.
+    ///
+    /// This is the smallest unit the storage device can address. It is
+    /// typically 4096 bytes.
+    pub fn logical_block_size(mut self, block_size: u32) -> Result<Self> {
+        Self::validate_block_size(block_size)?;
+        self.logical_block_size = block_size;
+        Ok(self)
+    }
+
+    /// Set the physical block size of the device to be built.
+    ///
+    /// This method will check that block size is a power of two and between 512
+    /// and 4096. If not, an error is returned and the block size is not set.
+    ///
+    /// This is the smallest unit a physical storage device can write
+    /// atomically. It is usually the same as the logical block size but may be
+    /// bigger. One example is SATA drives with 4096 byte physical block size
+    /// that expose a 512 byte logical block size to the operating system.
+    pub fn physical_block_size(mut self, block_size: u32) -> Result<Self> {
+        Self::validate_block_size(block_size)?;
+        self.physical_block_size = block_size;
+        Ok(self)
+    }
+
+    /// Set the capacity of the device to be built, in sectors (512 bytes).
+    pub fn capacity_sectors(mut self, capacity: u64) -> Self {
+        self.capacity_sectors = capacity;
+        self
+    }
+
+    /// Set the queue limits beyond the block sizes.
+    pub fn limits(mut self, limits: QueueLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Make the disk read-only.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Register the disk as a child of `parent` in sysfs (the device that provides it).
+    pub fn parent(mut self, parent: &device::Device) -> Self {
+        self.parent = Some(parent.into());
+        self
+    }
+
+    /// Give the disk a `serial` attribute in sysfs (`/sys/block/NAME/serial`) showing `serial`.
+    pub fn serial(mut self, serial: &[u8]) -> Result<Self> {
+        let mut v = KVec::with_capacity(serial.len(), GFP_KERNEL)?;
+        v.extend_from_slice(serial, GFP_KERNEL)?;
+        self.serial = Some(v);
+        Ok(self)
+    }
+
+    /// Build a new `GenDisk` and add it to the VFS.
+    pub fn build<T: Operations>(
+        mut self,
+        name: fmt::Arguments<'_>,
+        tagset: Arc<TagSet<T>>,
+        queue_data: T::QueueData,
+    ) -> Result<GenDisk<T>> {
+        let data = queue_data.into_foreign();
+        let recover_data = ScopeGuard::new(|| {
+            // SAFETY: T::QueueData was created by the call to `into_foreign()` above
+            drop(unsafe { T::QueueData::from_foreign(data) });
+        });
+
+        let mut lim: bindings::queue_limits = pin_init::zeroed();
+
+        lim.logical_block_size = self.logical_block_size;
+        lim.physical_block_size = self.physical_block_size;
+        if self.rotational {
+            lim.features = bindings::BLK_FEAT_ROTATIONAL;
+        }
+        let l = &self.limits;
+        lim.max_hw_sectors = l.max_hw_sectors;
+        lim.max_segments = l.max_segments;
+        lim.max_segment_size = l.max_segment_size;
+        lim.io_min = l.io_min;
+        lim.io_opt = l.io_opt;
+        lim.max_hw_discard_sectors = l.max_discard_sectors;
+        lim.max_discard_segments = l.max_discard_segments;
+        lim.discard_granularity = l.discard_granularity;
+        lim.max_secure_erase_sectors = l.max_secure_erase_sectors;
+        lim.max_write_zeroes_sectors = l.max_write_zeroes_sectors;
+        if l.write_cache {
+            lim.features |= bindings::BLK_FEAT_WRITE_CACHE;
+            if l.fua {
+                lim.features |= bindings::BLK_FEAT_FUA;
+            }
+        }
+
+        // SAFETY: `tagset.raw_tag_set()` points to a valid and initialized tag set
+        let gendisk = from_err_ptr(unsafe {
+            bindings::__blk_mq_alloc_disk(
+                tagset.raw_tag_set(),
+                &mut lim,
+                data,
+                static_lock_class!().as_ptr(),
+            )
+        })?;
+
+        const TABLE: bindings::block_device_operations = bindings::block_device_operations {
+            submit_bio: None,
+            open: None,
+            release: None,
+            ioctl: None,
+            compat_ioctl: None,
+            check_events: None,
+            unlock_native_capacity: None,
+            getgeo: None,
+            set_read_only: None,
+            swap_slot_free_notify: None,
+            report_zones: None,
+            devnode: None,
+            alternative_gpt_sector: None,
+            get_unique_id: None,
+            // TODO: Set to `THIS_MODULE`.
+            owner: core::ptr::null_mut(),
+            pr_ops: core::ptr::null_mut(),
+            free_disk: None,
+            poll_bio: None,
+        };
+
+        // SAFETY: `gendisk` is a valid pointer as we initialized it above
+        unsafe { (*gendisk).fops = &TABLE };
+
+        let cleanup_failure = ScopeGuard::new_with_data((gendisk, data), |(gendisk, data)| {
+            // SAFETY: `gendisk` came from `__blk_mq_alloc_disk()` above and
+            // has not been added to the VFS on this cleanup path.
+            unsafe { bindings::put_disk(gendisk) };
+            // SAFETY: `data` came from `into_foreign()` above and has not been
+            // converted back on this cleanup path.
+            drop(unsafe { T::QueueData::from_foreign(data) });
+        });
+
+        // The failure guard now owns both pieces of cleanup; the early guard
+        // must not run on this path anymore.
+        recover_data.dismiss();
+
+        let mut writer = NullTerminatedFormatter::new(
+            // SAFETY: `gendisk` points to a valid and initialized instance. We
+            // have exclusive access, since the disk is not added to the VFS
+            // yet.
+            unsafe { &mut (*gendisk).disk_name },
+        )
+        .ok_or(EINVAL)?;
+        writer.write_fmt(name)?;
+
+        // SAFETY: `gendisk` points to a valid and initialized instance of
+        // `struct gendisk`. `set_capacity` takes a lock to synchronize this
+        // operation, so we will not race.
+        unsafe { bindings::set_capacity(gendisk, self.capacity_sectors) };
+
+        if self.read_only {
+            // SAFETY: `gendisk` is valid and not yet added.
+            unsafe { bindings::set_disk_ro(gendisk, true) };
+        }
+
+        let parent = self
+            .parent
+            .as_ref()
+            .map_or(core::ptr::null_mut(), |p| p.as_raw());
+
+        let attrs = match self.serial.take() {
+            Some(serial) => KBox::new(DiskAttrs { serial }, GFP_KERNEL)?.into_foreign(),
+            None => core::ptr::null_mut(),
+        };
+        // SAFETY: `gendisk` is valid and not yet added; `private_data` is the driver's.
+        unsafe { (*gendisk).private_data = attrs };
+        let free_attrs = ScopeGuard::new(|| {
+            if !attrs.is_null() {
+                // SAFETY: `attrs` came from `into_foreign` above; the disk was not added, so
+                // no sysfs callback uses it.
+                drop(unsafe { KBox::<DiskAttrs>::from_foreign(attrs) });
+            }
+        });
+
+        crate::error::to_result(
+            // SAFETY: `gendisk` points to a valid and initialized instance of
+            // `struct gendisk`; `parent` is null or a device we hold a reference to.
+            unsafe {
+                bindings::device_add_disk(parent, gendisk, DISK_GROUPS.0.as_ptr().cast_mut())
+            },
+        )?;
+
+        cleanup_failure.dismiss();
+        free_attrs.dismiss();
+
+        // INVARIANT: `gendisk` was initialized above.
+        // INVARIANT: `gendisk` was added to the VFS via `device_add_disk` above.
+        // INVARIANT: `gendisk.queue.queue_data` is set to `data` in the call to
+        // `__blk_mq_alloc_disk` above.
+        Ok(GenDisk {
+            _tagset: tagset,
+            gendisk,
+        })
+    }
+}
+
+/// A generic block device.
+///
+/// # Invariants
+///
+///  - `gendisk` must always point to an initialized and valid `struct gendisk`.
+///  - `gendisk` was added to the VFS through a call to
+///    `bindings::device_add_disk`.
+///  - `self.gendisk.queue.queuedata` is initialized by a call to `ForeignOwnable::into_foreign`.
+pub struct GenDisk<T: Operations> {
+    _tagset: Arc<TagSet<T>>,
+    gendisk: *mut bindings::gendisk,
+}
+
+// SAFETY: `GenDisk` is an owned pointer to a `struct gendisk` and an `Arc` to a
+// `TagSet`. It is safe to send this to other threads as long as these two are `Send`.
+unsafe impl<T> Send for GenDisk<T>
+where
+    T: Operations,
+    T::QueueData: Send,
+    Arc<TagSet<T>>: Send,
+{
+}
+
+impl<T: Operations> GenDisk<T> {
+    /// Sets the capacity (in 512-byte sectors) of the live disk and tells user space when it
+    /// changed (a resize).
+    pub fn set_capacity(&self, sectors: u64) {
+        // SAFETY: By type invariant `self.gendisk` is valid and added; the call takes the locks
+        // it needs.
+        unsafe { bindings::set_capacity_and_notify(self.gendisk, sectors) };
+    }
+}
+
+// SAFETY: `GenDisk`'s `&self` methods only call block-layer functions that lock internally.
+unsafe impl<T> Sync for GenDisk<T>
+where
+    T: Operations,
+    T::QueueData: Send,
+{
+}
+
+impl<T: Operations> Drop for GenDisk<T> {
+    fn drop(&mut self) {
+        // SAFETY: By type invariant of `Self`, `self.gendisk` points to a valid
+        // and initialized instance of `struct gendisk`, and, `queuedata` was
+        // initialized with the result of a call to
+        // `ForeignOwnable::into_foreign`.
+        let queue_data = unsafe { (*(*self.gendisk).queue).queuedata };
+
+        // SAFETY: By type invariant, `self.gendisk` points to a valid and
+        // initialized instance of `struct gendisk`, and it was previously added
+        // to the VFS.
+        unsafe { bindings::del_gendisk(self.gendisk) };
+
+        // SAFETY: `self.gendisk` is valid; `private_data` is null or came from `into_foreign`
+        // in `build`. `del_gendisk` removed the sysfs attributes that read it.
+        unsafe {
+            let attrs = (*self.gendisk).private_data;
+            if !attrs.is_null() {
+                (*self.gendisk).private_data = core::ptr::null_mut();
+                drop(KBox::<DiskAttrs>::from_foreign(attrs));
+            }
+        }
+
+        // SAFETY: By type invariant, `self.gendisk` was added to the VFS, so
+        // `put_disk()` must follow `del_gendisk()` to drop the final gendisk
+        // reference and trigger the remaining release path.
+        unsafe { bindings::put_disk(self.gendisk) };
+
+        // SAFETY: `queue.queuedata` was created by `GenDiskBuilder::build` with
+        // a call to `ForeignOwnable::into_foreign` to create `queuedata`.
+        // `ForeignOwnable::from_foreign` is only called here.
+        drop(unsafe { T::QueueData::from_foreign(queue_data) });
+    }
+}
+
+/// The driver-provided sysfs attributes of a disk, in `gendisk.private_data`.
+struct DiskAttrs {
+    serial: KVec<u8>,
+}
+
+/// The `DiskAttrs` of the disk whose `struct device` is `dev`, if it has any.
+///
+/// # Safety
+///
+/// `dev` is the `struct device` of a live block device (`bd_device`) whose disk was built by
+/// [`GenDiskBuilder::build`], and the returned reference is not used after the disk's
+/// attributes are removed.
+unsafe fn disk_attrs<'a>(dev: *mut bindings::device) -> Option<&'a DiskAttrs> {
+    // SAFETY: By the safety requirements `dev` is embedded in a `struct block_device`.
+    let bdev = unsafe { crate::container_of!(dev, bindings::block_device, bd_device) };
+    // SAFETY: `bdev` is valid; its disk outlives its sysfs attributes.
+    let disk = unsafe { (*bdev).bd_disk };
+    if disk.is_null() {
+        return None;
+    }
+    // SAFETY: `disk` is valid; `private_data` is null or a `DiskAttrs` from `build`, freed only
+    // after the attributes are removed.
+    unsafe { (*disk).private_data.cast::<DiskAttrs>().as_ref() }
+}
+
+/// `show` of the `serial` attribute: the serial, without a newline (like virtio_blk's).
+///
+/// # Safety
+///
+/// Called by sysfs for the `serial` attribute of a disk built by [`GenDiskBuilder::build`];
+/// `buf` is a page.
+unsafe extern "C" fn serial_show(
+    dev: *mut bindings::device,
+    _attr: *mut bindings::device_attribute,
+    buf: *mut crate::ffi::c_char,
+) -> isize {
+    // SAFETY: By the safety requirements the attribute belongs to a live disk.
+    let Some(attrs) = (unsafe { disk_attrs(dev) }) else {
+        return 0;
+    };
+    let n = attrs.serial.len().min(bindings::PAGE_SIZE - 1);
+    // SAFETY: `buf` has room for a page; `n` is less than that.
+    unsafe { core::ptr::copy_nonoverlapping(attrs.serial.as_ptr(), buf.cast::<u8>(), n) };
+    n as isize
+}
+
+/// `is_visible` of the disk attributes: shown only for disks that have them.
+///
+/// # Safety
+///
+/// Called by sysfs with the `kobj` of a disk's `struct device` and one of [`DISK_ATTRS`].
+unsafe extern "C" fn disk_attr_visible(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    _n: crate::ffi::c_int,
+) -> bindings::umode_t {
+    // SAFETY: `kobj` is embedded in the disk's `struct device`.
+    let dev = unsafe { crate::container_of!(kobj, bindings::device, kobj) };
+    // SAFETY: `dev` belongs to a disk being added by `build`; the reference is used at once.
+    if unsafe { disk_attrs(dev) }.is_some() {
+        // SAFETY: `attr` is one of our static attributes.
+        unsafe { (*attr).mode }
+    } else {
+        0
+    }
+}
+
+/// Static C tables (sysfs attributes) that hold raw pointers; never written.
+#[repr(transparent)]
+struct StaticTable<T>(T);
+
+// SAFETY: The tables are immutable and only read by sysfs.
+unsafe impl<T> Sync for StaticTable<T> {}
+
+static SERIAL_ATTR: StaticTable<bindings::device_attribute> = StaticTable({
+    // SAFETY: All zeroes is a valid `device_attribute` (null pointers, no callbacks).
+    let mut a: bindings::device_attribute = unsafe { core::mem::zeroed() };
+    a.attr.name = c"serial".to_bytes_with_nul().as_ptr();
+    a.attr.mode = 0o444;
+    a.__bindgen_anon_1.show = Some(serial_show);
+    a
+});
+
+static DISK_ATTRS: StaticTable<[*mut bindings::attribute; 2]> = StaticTable([
+    (&raw const SERIAL_ATTR.0.attr).cast_mut(),
+    core::ptr::null_mut(),
+]);
+
+static DISK_GROUP: StaticTable<bindings::attribute_group> = StaticTable({
+    // SAFETY: All zeroes is a valid `attribute_group`.
+    let mut g: bindings::attribute_group = unsafe { core::mem::zeroed() };
+    g.__bindgen_anon_2.attrs = (&raw const DISK_ATTRS.0).cast_mut().cast();
+    g.__bindgen_anon_1.is_visible = Some(disk_attr_visible);
+    g
+});
+
+static DISK_GROUPS: StaticTable<[*const bindings::attribute_group; 2]> =
+    StaticTable([&raw const DISK_GROUP.0, core::ptr::null()]);

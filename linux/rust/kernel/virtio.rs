@@ -1,0 +1,949 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Virtio devices, drivers and virtqueues.
+//!
+//! C headers: [`include/linux/virtio.h`](srctree/include/linux/virtio.h),
+//! [`include/linux/virtio_config.h`](srctree/include/linux/virtio_config.h).
+//!
+//! # Buffer ownership
+//!
+//! A driver hands the device memory only as a [`Buffer`]: a heap object that holds the bytes
+//! the device reads (`out`), an optional [`Payload`] (memory of another owner, e.g. the data
+//! pages of a block request, described by a scatter-gather list), the bytes the device writes
+//! (`in`), and a driver context that the device never sees. [`Virtqueue::add`] takes the
+//! `KBox<Buffer>` by value and keeps it (as the virtqueue's token) until the device has used
+//! it; [`Virtqueue::get_buf`] gives the same box back, typed. While the device owns a buffer
+//! no Rust reference to it exists, so the driver cannot touch memory the device may be writing,
+//! and needs no `unsafe` to use a virtqueue. Buffers the device never used are dropped when the
+//! queues are torn down, after the device has been reset.
+
+use crate::{
+    alloc::Flags,
+    bindings, device,
+    device_id::RawDeviceId,
+    driver,
+    error::{from_result, to_result},
+    prelude::*,
+    str::CStr,
+    sync::lock::spinlock::SpinLockIrqBackend,
+    sync::{
+        aref::{ARef, AlwaysRefCounted},
+        lock::Guard,
+        Arc, SpinLockIrq,
+    },
+    types::{Opaque, ScopeGuard},
+    ThisModule,
+};
+use core::{
+    marker::PhantomData,
+    mem::offset_of,
+    ptr::{addr_of_mut, NonNull},
+};
+
+/// The number of feature bits the virtio core knows (`VIRTIO_FEATURES_BITS`).
+pub const FEATURE_BITS: u32 = bindings::VIRTIO_FEATURES_U64S * 64;
+
+/// How many times a multi-field configuration read is retried when the device's configuration
+/// generation keeps changing, before giving up with `EIO`.
+pub const CONFIG_RETRIES: u32 = 64;
+
+/// An adapter for the registration of virtio drivers.
+pub struct Adapter<T: Driver>(T);
+
+// SAFETY:
+// - `bindings::virtio_driver` is a C type declared as `repr(C)`.
+// - `T` is the type of the driver's device private data.
+// - `struct virtio_driver` embeds a `struct device_driver` at `DEVICE_DRIVER_OFFSET`.
+unsafe impl<T: Driver> driver::DriverLayout for Adapter<T> {
+    type DriverType = bindings::virtio_driver;
+    type DriverData<'bound> = T;
+    const DEVICE_DRIVER_OFFSET: usize = offset_of!(bindings::virtio_driver, driver);
+}
+
+// SAFETY: A call to `unregister` for a given instance of `DriverType` is guaranteed to be valid if
+// a preceding call to `register` has been successful.
+unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
+    unsafe fn register(
+        vdrv: &Opaque<Self::DriverType>,
+        name: &'static CStr,
+        module: &'static ThisModule,
+    ) -> Result {
+        let nr_features = u32::try_from(T::FEATURES.len())?;
+        // SAFETY: It is safe to set the fields of `struct virtio_driver` on initialization; the
+        // tables are `'static`.
+        unsafe {
+            let drv = vdrv.get();
+            (*drv).driver.name = name.as_char_ptr();
+            (*drv).id_table = T::ID_TABLE.as_ptr();
+            (*drv).feature_table = T::FEATURES.as_ptr();
+            (*drv).feature_table_size = nr_features;
+            (*drv).probe = Some(Self::probe_callback);
+            (*drv).remove = Some(Self::remove_callback);
+            (*drv).config_changed = Some(Self::config_changed_callback);
+        }
+        // SAFETY: `vdrv` is a valid, initialized `struct virtio_driver`.
+        to_result(unsafe { bindings::__register_virtio_driver(vdrv.get(), module.as_ptr()) })
+    }
+
+    unsafe fn unregister(vdrv: &Opaque<Self::DriverType>) {
+        // SAFETY: `vdrv` was registered by `register` above.
+        unsafe { bindings::unregister_virtio_driver(vdrv.get()) }
+    }
+}
+
+impl<T: Driver> Adapter<T> {
+    extern "C" fn probe_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        // SAFETY: The virtio core only calls probe with a valid `struct virtio_device`, which
+        // stays valid for the duration of the call.
+        let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
+        from_result(|| {
+            let data = T::probe(dev);
+            dev.as_ref().set_drvdata(data)?;
+            Ok(0)
+        })
+    }
+
+    extern "C" fn remove_callback(vdev: *mut bindings::virtio_device) {
+        // SAFETY: The virtio core only calls remove with a valid, bound `struct virtio_device`.
+        let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
+        // SAFETY: `remove` is only called after a successful `probe`, which stored a
+        // `Pin<KBox<T>>` with `set_drvdata`.
+        let data = unsafe { dev.as_ref().drvdata_borrow::<T>() };
+        T::remove(dev, data);
+        // The virtio core expects the device reset when `remove` returns, so the driver's data
+        // (its queues, whose drop resets the device) goes now rather than after unbinding.
+        // SAFETY: The type matches the one stored in `probe_callback`.
+        drop(unsafe { dev.as_ref().drvdata_obtain::<T>() });
+        // SAFETY: `vdev` is valid; a device still running (a driver that kept its queues
+        // alive elsewhere) is stopped here, as the core requires.
+        unsafe {
+            if bindings::virtio_get_status(vdev) != 0 {
+                bindings::virtio_reset_device(vdev);
+            }
+        }
+    }
+
+    extern "C" fn config_changed_callback(vdev: *mut bindings::virtio_device) {
+        // SAFETY: The virtio core calls `config_changed` with a valid device, only between the
+        // end of a successful `probe` and the start of `remove` (`virtio_config_enable` and
+        // `virtio_config_disable`), so the driver is bound.
+        let dev = unsafe { &*vdev.cast::<Device<device::BoundInternal>>() };
+        // SAFETY: See above: `probe` stored a `Pin<KBox<T>>`, `remove` has not taken it yet.
+        let data = unsafe { dev.as_ref().drvdata_borrow::<T>() };
+        T::config_changed(dev, data);
+    }
+}
+
+/// Declares a kernel module that exposes a single virtio driver.
+#[macro_export]
+macro_rules! module_virtio_driver {
+    ($($f:tt)*) => {
+        $crate::module_driver!(<T>, $crate::virtio::Adapter<T>, { $($f)* });
+    };
+}
+
+/// A virtio device id ([`struct virtio_device_id`]).
+///
+/// [`struct virtio_device_id`]: srctree/include/linux/mod_devicetable.h
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub struct DeviceId(bindings::virtio_device_id);
+
+impl DeviceId {
+    /// Matches devices of type `device` (e.g. 2 for block) from any vendor.
+    pub const fn new(device: u32) -> Self {
+        Self(bindings::virtio_device_id {
+            device,
+            vendor: bindings::VIRTIO_DEV_ANY_ID,
+        })
+    }
+}
+
+// SAFETY: `DeviceId` is a `#[repr(transparent)]` wrapper of `virtio_device_id` and adds no
+// invariants.
+unsafe impl RawDeviceId for DeviceId {
+    type RawType = bindings::virtio_device_id;
+}
+
+/// `IdTable` type for virtio (virtio ids carry no driver data).
+pub type IdTable = &'static dyn crate::device_id::IdTable<DeviceId, ()>;
+
+/// Creates a virtio `IdTable` with its alias for modpost.
+#[macro_export]
+macro_rules! virtio_device_table {
+    ($table_name:ident, [$($id:expr),* $(,)?]) => {
+        $crate::module_device_table!("virtio", $crate::virtio::DeviceId, $table_name, @none,
+            [$($id),*]);
+    };
+}
+
+/// The virtio driver trait.
+pub trait Driver: Send + Sync + Sized + 'static {
+    /// The device ids the driver binds.
+    const ID_TABLE: IdTable;
+
+    /// The device feature bits the driver understands. Only these (and the transport's own
+    /// bits) can be accepted; [`Device::has_feature`] reports what was.
+    const FEATURES: &'static [u32];
+
+    /// Binds a device: finds its queues, reads its configuration, registers what it offers.
+    fn probe(dev: &Device<device::Core<'_>>) -> impl PinInit<Self, Error>;
+
+    /// Called before the driver's data is dropped on unbind. The device is reset after the data
+    /// is dropped (the data's [`Queues`] reset it when they go).
+    fn remove(dev: &Device<device::Core<'_>>, this: Pin<&Self>) {
+        let _ = (dev, this);
+    }
+
+    /// The device's configuration changed. May be called in interrupt context: reading the
+    /// configuration may sleep, so a driver defers that work.
+    fn config_changed(dev: &Device<device::Bound>, this: Pin<&Self>) {
+        let _ = (dev, this);
+    }
+}
+
+/// A virtio device ([`struct virtio_device`]).
+///
+/// # Invariants
+///
+/// `self.0` is a valid `struct virtio_device`.
+///
+/// [`struct virtio_device`]: srctree/include/linux/virtio.h
+#[repr(transparent)]
+pub struct Device<Ctx: device::DeviceContext = device::Normal>(
+    Opaque<bindings::virtio_device>,
+    PhantomData<Ctx>,
+);
+
+impl<Ctx: device::DeviceContext> Device<Ctx> {
+    fn as_raw(&self) -> *mut bindings::virtio_device {
+        self.0.get()
+    }
+
+    /// The virtio device type (e.g. 2 for a block device).
+    pub fn device_type(&self) -> u32 {
+        // SAFETY: By the type invariant `self.as_raw()` is valid; `id` does not change.
+        unsafe { (*self.as_raw()).id.device }
+    }
+
+    /// The device's index on the virtio bus (`virtioN`).
+    pub fn index(&self) -> i32 {
+        // SAFETY: By the type invariant `self.as_raw()` is valid; `index` does not change.
+        unsafe { (*self.as_raw()).index }
+    }
+}
+
+impl Device<device::Bound> {
+    /// Whether feature `bit` was negotiated. Bits beyond the core's feature space are never set.
+    pub fn has_feature(&self, bit: u32) -> bool {
+        if bit >= FEATURE_BITS {
+            return false;
+        }
+        // SAFETY: `self.as_raw()` is valid and `bit` is within the feature array.
+        unsafe { bindings::virtio_test_feature(self.as_raw(), bit) }
+    }
+
+    /// Whether the device's configuration space and ring fields are little endian (always for
+    /// virtio 1.0 devices; legacy devices use the guest's byte order).
+    pub fn is_little_endian(&self) -> bool {
+        // SAFETY: `self.as_raw()` is valid.
+        unsafe { bindings::virtio_is_little_endian(self.as_raw()) }
+    }
+
+    /// Converts a value to the device's byte order (`cpu_to_virtio32`).
+    pub fn to_virtio_u32(&self, v: u32) -> [u8; 4] {
+        if self.is_little_endian() {
+            v.to_le_bytes()
+        } else {
+            v.to_ne_bytes()
+        }
+    }
+
+    /// Converts a value to the device's byte order (`cpu_to_virtio64`).
+    pub fn to_virtio_u64(&self, v: u64) -> [u8; 8] {
+        if self.is_little_endian() {
+            v.to_le_bytes()
+        } else {
+            v.to_ne_bytes()
+        }
+    }
+
+    /// The largest DMA segment the device's transport can map.
+    pub fn max_dma_size(&self) -> usize {
+        // SAFETY: `self.as_raw()` is valid.
+        unsafe { bindings::virtio_max_dma_size(self.as_raw()) }
+    }
+
+    fn generation(&self) -> u32 {
+        // SAFETY: `self.as_raw()` is valid.
+        unsafe { bindings::virtio_config_generation(self.as_raw()) }
+    }
+
+    /// Reads `buf.len()` bytes of the device-specific configuration at `offset`, as one field
+    /// (no generation check; see [`Device::config_consistent`]). May sleep.
+    pub fn config_read_raw(&self, offset: u32, buf: &mut [u8]) -> Result {
+        let len = u32::try_from(buf.len())?;
+        offset.checked_add(len).ok_or(EINVAL)?;
+        // SAFETY: `self.as_raw()` is valid and `buf` is valid for writes of `len` bytes.
+        unsafe { bindings::virtio_config_get(self.as_raw(), offset, buf.as_mut_ptr().cast(), len) };
+        Ok(())
+    }
+
+    /// Reads an 8-bit configuration field.
+    pub fn config_u8(&self, offset: u32) -> Result<u8> {
+        let mut b = [0u8; 1];
+        self.config_read_raw(offset, &mut b)?;
+        Ok(b[0])
+    }
+
+    /// Reads a 16-bit configuration field in the device's byte order.
+    pub fn config_u16(&self, offset: u32) -> Result<u16> {
+        let mut b = [0u8; 2];
+        self.config_read_raw(offset, &mut b)?;
+        Ok(if self.is_little_endian() {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_ne_bytes(b)
+        })
+    }
+
+    /// Reads a 32-bit configuration field in the device's byte order.
+    pub fn config_u32(&self, offset: u32) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.config_read_raw(offset, &mut b)?;
+        Ok(if self.is_little_endian() {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_ne_bytes(b)
+        })
+    }
+
+    /// Reads a 64-bit configuration field in the device's byte order. Transports read it in
+    /// two halves, so this retries until the generation is stable.
+    pub fn config_u64(&self, offset: u32) -> Result<u64> {
+        self.config_consistent(|dev| {
+            let mut b = [0u8; 8];
+            dev.config_read_raw(offset, &mut b)?;
+            Ok(if dev.is_little_endian() {
+                u64::from_le_bytes(b)
+            } else {
+                u64::from_ne_bytes(b)
+            })
+        })
+    }
+
+    /// Runs `read` until the device's configuration generation is the same before and after it,
+    /// so that several fields read by `read` belong to one configuration. Gives up with `EIO`
+    /// after [`CONFIG_RETRIES`] attempts.
+    pub fn config_consistent<R>(&self, read: impl FnMut(&Self) -> Result<R>) -> Result<R> {
+        let mut read = read;
+        retry_consistent(|| self.generation(), || read(self))
+    }
+}
+
+/// The generation-count retry loop behind [`Device::config_consistent`], independent of a
+/// device so that it can be tested.
+pub fn retry_consistent<R>(
+    mut generation: impl FnMut() -> u32,
+    mut read: impl FnMut() -> Result<R>,
+) -> Result<R> {
+    for _ in 0..CONFIG_RETRIES {
+        let before = generation();
+        let value = read()?;
+        if generation() == before {
+            return Ok(value);
+        }
+    }
+    Err(EIO)
+}
+
+impl<'a> Device<device::Core<'a>> {
+    /// Tells the device the driver is ready (`DRIVER_OK`), so that its queues can be used
+    /// during probe. Done automatically after probe otherwise; calling it twice is harmless.
+    pub fn ready(&self) {
+        // SAFETY: `self.as_raw()` is valid; the device is being probed (core context).
+        unsafe {
+            if bindings::virtio_get_status(self.as_raw())
+                & bindings::VIRTIO_CONFIG_S_DRIVER_OK as u8
+                == 0
+            {
+                bindings::virtio_device_ready(self.as_raw());
+            }
+        }
+    }
+}
+
+// SAFETY: `Device` is a transparent wrapper of a type that doesn't depend on `Device`'s generic
+// argument.
+kernel::impl_device_context_deref!(unsafe { Device });
+kernel::impl_device_context_into_aref!(Device);
+
+// SAFETY: Instances of `Device` are always reference-counted through their `struct device`.
+unsafe impl AlwaysRefCounted for Device {
+    fn inc_ref(&self) {
+        // SAFETY: The existence of a shared reference guarantees that the refcount is non-zero.
+        unsafe { bindings::get_device(addr_of_mut!((*self.as_raw()).dev)) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The safety requirements guarantee that the refcount is non-zero.
+        unsafe {
+            bindings::put_device(addr_of_mut!(
+                (*obj.cast::<bindings::virtio_device>().as_ptr()).dev
+            ))
+        }
+    }
+}
+
+impl<Ctx: device::DeviceContext> AsRef<device::Device<Ctx>> for Device<Ctx> {
+    fn as_ref(&self) -> &device::Device<Ctx> {
+        // SAFETY: By the type invariant, `self.as_raw()` is a valid `struct virtio_device`.
+        let dev = unsafe { addr_of_mut!((*self.as_raw()).dev) };
+        // SAFETY: `dev` points to a valid `struct device`.
+        unsafe { device::Device::from_raw(dev) }
+    }
+}
+
+// SAFETY: A `Device` is always reference-counted and can be released from any thread.
+unsafe impl Send for Device {}
+
+// SAFETY: The methods of `Device<Normal>` are thread safe.
+unsafe impl Sync for Device {}
+
+// SAFETY: Same `struct virtio_device`; `Bound` is a zero-sized marker.
+unsafe impl Sync for Device<device::Bound> {}
+
+/// Memory of another owner that a [`Buffer`] lends to the device, described by a
+/// scatter-gather list (e.g. the data pages of a block request).
+///
+/// # Safety
+///
+/// When [`Payload::sg`] returns `Some(sg)`, `sg` is the first entry of a valid scatterlist
+/// (end-marked) whose entries describe memory that stays valid, and that safe code does not
+/// access, for as long as the payload exists and is not accessed through `&mut`. The list
+/// itself stays valid for as long as the payload is not moved or dropped.
+pub unsafe trait Payload: Send {
+    /// The scatterlist, or `None` when the payload carries no memory.
+    fn sg(&mut self) -> Option<NonNull<bindings::scatterlist>>;
+
+    /// Whether the device writes the payload (a read from the device) rather than reads it.
+    fn device_writes(&self) -> bool;
+}
+
+/// A [`Payload`] that never carries memory.
+pub struct NoPayload;
+
+// SAFETY: `sg` never returns a scatterlist.
+unsafe impl Payload for NoPayload {
+    fn sg(&mut self) -> Option<NonNull<bindings::scatterlist>> {
+        None
+    }
+
+    fn device_writes(&self) -> bool {
+        false
+    }
+}
+
+/// A buffer chain for a virtqueue: bytes the device reads, an optional payload, and bytes the
+/// device writes, in that order, plus a driver context `C` the device never sees.
+pub struct Buffer<C, P: Payload> {
+    out: KVec<u8>,
+    payload: Option<P>,
+    inb: KVec<u8>,
+    ctx: C,
+}
+
+impl<C: Send, P: Payload> Buffer<C, P> {
+    /// A buffer whose device-read part is `out` and whose device-written part is `in_len`
+    /// zeroed bytes. Allocated with `flags`.
+    pub fn new(
+        ctx: C,
+        out: KVec<u8>,
+        payload: Option<P>,
+        in_len: usize,
+        flags: Flags,
+    ) -> Result<KBox<Self>> {
+        let mut inb = KVec::with_capacity(in_len, flags)?;
+        inb.resize(in_len, 0, flags)?;
+        Ok(KBox::new(
+            Self {
+                out,
+                payload,
+                inb,
+                ctx,
+            },
+            flags,
+        )?)
+    }
+
+    /// The bytes the device was given to read.
+    pub fn out_bytes(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The bytes the device wrote (zero where it wrote nothing).
+    pub fn in_bytes(&self) -> &[u8] {
+        &self.inb
+    }
+
+    /// The driver's context.
+    pub fn ctx(&self) -> &C {
+        &self.ctx
+    }
+
+    /// Takes the buffer apart: the context and the payload.
+    pub fn into_parts(self) -> (C, Option<P>) {
+        (self.ctx, self.payload)
+    }
+
+    /// The numbers of device-readable and device-writable scatterlists this buffer adds.
+    pub fn sg_counts(&mut self) -> (u32, u32) {
+        let (mut out, mut inn) = (0, 0);
+        if !self.out.is_empty() {
+            out += 1;
+        }
+        if let Some(p) = self.payload.as_mut() {
+            let writes = p.device_writes();
+            if p.sg().is_some() {
+                if writes {
+                    inn += 1;
+                } else {
+                    out += 1;
+                }
+            }
+        }
+        if !self.inb.is_empty() {
+            inn += 1;
+        }
+        (out, inn)
+    }
+}
+
+/// A buffer that could not be added to a virtqueue, given back with the reason.
+pub struct AddError<C, P: Payload> {
+    /// Why: `ENOSPC` when the ring is full.
+    pub error: Error,
+    /// The buffer, untouched.
+    pub buffer: KBox<Buffer<C, P>>,
+}
+
+/// The buffers of the queues of handler `H`.
+pub type HandlerBuffer<H> = KBox<Buffer<<H as Handler>::Ctx, <H as Handler>::Payload>>;
+
+/// Called when the device has used buffers of a queue.
+pub trait Handler: Sized + 'static {
+    /// The driver's context in each buffer.
+    type Ctx: Send;
+    /// The payload type of the buffers.
+    type Payload: Payload;
+
+    /// The device used buffers of `queue` (interrupt context).
+    fn done(queue: &Queue<Self>);
+}
+
+/// A virtqueue, reached through the lock of its [`Queue`].
+///
+/// # Invariants
+///
+/// `vq` is a valid virtqueue of a device whose queues are not deleted while `self` exists; every
+/// token in it is a `KBox<Buffer<H::Ctx, H::Payload>>` turned into a raw pointer.
+pub struct Virtqueue<H: Handler> {
+    vq: NonNull<bindings::virtqueue>,
+    _p: PhantomData<KBox<Buffer<H::Ctx, H::Payload>>>,
+}
+
+// SAFETY: The virtqueue is used under the lock of its `Queue`; the buffers it owns are `Send`.
+unsafe impl<H: Handler> Send for Virtqueue<H> {}
+
+impl<H: Handler> Virtqueue<H> {
+    /// Adds `buffer` to the queue: the device may use it from now on, and the driver gets it back
+    /// from [`Virtqueue::get_buf`]. On failure the buffer comes back in the error.
+    pub fn add(
+        &mut self,
+        mut buffer: KBox<Buffer<H::Ctx, H::Payload>>,
+        flags: Flags,
+    ) -> Result<(), AddError<H::Ctx, H::Payload>> {
+        let (n_out, n_in) = buffer.sg_counts();
+        if n_out + n_in == 0 {
+            return Err(AddError {
+                error: EINVAL,
+                buffer,
+            });
+        }
+        let (Ok(out_len), Ok(in_len)) = (
+            u32::try_from(buffer.out.len()),
+            u32::try_from(buffer.inb.len()),
+        ) else {
+            return Err(AddError {
+                error: EINVAL,
+                buffer,
+            });
+        };
+        let mut out_sg: bindings::scatterlist = pin_init::zeroed();
+        let mut in_sg: bindings::scatterlist = pin_init::zeroed();
+        let mut sgs: [*mut bindings::scatterlist; 3] = [core::ptr::null_mut(); 3];
+        let mut n = 0;
+        if out_len > 0 {
+            // SAFETY: `out_sg` is a valid scatterlist; `buffer.out` is kmalloc'ed memory of
+            // `out_len` bytes.
+            unsafe { bindings::sg_init_one(&mut out_sg, buffer.out.as_ptr().cast(), out_len) };
+            sgs[n] = &mut out_sg;
+            n += 1;
+        }
+        let payload = buffer.payload.as_mut().and_then(|p| {
+            let writes = p.device_writes();
+            p.sg().map(|sg| (sg, writes))
+        });
+        if let Some((sg, false)) = payload {
+            sgs[n] = sg.as_ptr();
+            n += 1;
+        }
+        if let Some((sg, true)) = payload {
+            sgs[n] = sg.as_ptr();
+            n += 1;
+        }
+        if in_len > 0 {
+            // SAFETY: As above, for `buffer.inb`.
+            unsafe { bindings::sg_init_one(&mut in_sg, buffer.inb.as_ptr().cast(), in_len) };
+            sgs[n] = &mut in_sg;
+        }
+        let token = KBox::into_raw(buffer);
+        // SAFETY: By the type invariant `self.vq` is valid and we hold the queue's lock. `sgs`
+        // holds `n_out + n_in` valid scatterlists, device-readable ones first. Their memory is
+        // owned by the buffer (or its payload, by the `Payload` contract), which the queue owns
+        // from here until `get_buf` or `detach_unused_buf` returns `token`.
+        let ret = unsafe {
+            bindings::virtqueue_add_sgs(
+                self.vq.as_ptr(),
+                sgs.as_mut_ptr(),
+                n_out,
+                n_in,
+                token.cast(),
+                flags.as_raw(),
+            )
+        };
+        if ret < 0 {
+            // SAFETY: The queue refused the buffer, so `token` is still ours, from `into_raw`.
+            let buffer = unsafe { KBox::from_raw(token) };
+            return Err(AddError {
+                error: Error::from_errno(ret),
+                buffer,
+            });
+        }
+        Ok(())
+    }
+
+    /// Gets a buffer the device has used, with the number of bytes the device says it wrote
+    /// (device-provided: not to be trusted).
+    pub fn get_buf(&mut self) -> Option<(HandlerBuffer<H>, u32)> {
+        let mut len: u32 = 0;
+        // SAFETY: `self.vq` is valid and we hold the queue's lock.
+        let token = unsafe { bindings::virtqueue_get_buf(self.vq.as_ptr(), &mut len) };
+        if token.is_null() {
+            return None;
+        }
+        // SAFETY: By the type invariant every token is a `KBox<Buffer<..>>` from `add`; the
+        // device is done with it, so it is ours again.
+        Some((unsafe { KBox::from_raw(token.cast()) }, len))
+    }
+
+    /// Prepares a notification of the device; `true` when [`Queue::notify`] should follow.
+    pub fn kick_prepare(&mut self) -> bool {
+        // SAFETY: `self.vq` is valid and we hold the queue's lock.
+        unsafe { bindings::virtqueue_kick_prepare(self.vq.as_ptr()) }
+    }
+
+    /// Disables used-buffer callbacks (a hint to the device).
+    pub fn disable_cb(&mut self) {
+        // SAFETY: `self.vq` is valid and we hold the queue's lock.
+        unsafe { bindings::virtqueue_disable_cb(self.vq.as_ptr()) }
+    }
+
+    /// Re-enables callbacks; `false` when buffers were used meanwhile (poll again).
+    pub fn enable_cb(&mut self) -> bool {
+        // SAFETY: `self.vq` is valid and we hold the queue's lock.
+        unsafe { bindings::virtqueue_enable_cb(self.vq.as_ptr()) }
+    }
+
+    /// Whether the queue is broken (the device misbehaved or is gone).
+    pub fn is_broken(&self) -> bool {
+        // SAFETY: `self.vq` is valid.
+        unsafe { bindings::virtqueue_is_broken(self.vq.as_ptr()) }
+    }
+
+    /// The number of descriptors of the ring.
+    pub fn size(&self) -> u32 {
+        // SAFETY: `self.vq` is valid.
+        unsafe { bindings::virtqueue_get_vring_size(self.vq.as_ptr()) }
+    }
+}
+
+/// One virtqueue of a device and its lock; the callback of the virtqueue calls
+/// [`Handler::done`] with it.
+///
+/// # Invariants
+///
+/// `raw` is the virtqueue inside `vq`, valid for as long as `self` exists.
+#[pin_data]
+pub struct Queue<H: Handler> {
+    #[pin]
+    vq: SpinLockIrq<Virtqueue<H>>,
+    raw: NonNull<bindings::virtqueue>,
+    index: usize,
+}
+
+// SAFETY: The virtqueue is only used under `vq`'s lock, except for `notify`, which the virtio
+// core allows concurrently with the other operations.
+unsafe impl<H: Handler> Send for Queue<H> {}
+// SAFETY: See above.
+unsafe impl<H: Handler> Sync for Queue<H> {}
+
+impl<H: Handler> Queue<H> {
+    /// Locks the virtqueue (interrupts disabled).
+    pub fn lock(&self) -> Guard<'_, Virtqueue<H>, SpinLockIrqBackend> {
+        self.vq.lock()
+    }
+
+    /// The index of the queue in its device.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Notifies the device after [`Virtqueue::kick_prepare`] returned `true`; may be called
+    /// without the lock. `false` when the device is broken.
+    pub fn notify(&self) -> bool {
+        // SAFETY: By the type invariant `self.raw` is valid; notifying needs no lock.
+        unsafe { bindings::virtqueue_notify(self.raw.as_ptr()) }
+    }
+
+    /// Prepares and sends a notification.
+    pub fn kick(&self) -> bool {
+        let needed = self.lock().kick_prepare();
+        !needed || self.notify()
+    }
+}
+
+/// The virtqueue callback: finds the [`Queue`] through the device's private pointer (the
+/// driver's field `vdev->priv`, which `Queues` owns; `vq->priv` belongs to the transport) and
+/// the virtqueue's index.
+///
+/// # Safety
+///
+/// Called by the virtio core with a valid virtqueue of a device whose queues were created by
+/// [`Queues::new`].
+unsafe extern "C" fn vq_callback<H: Handler>(vq: *mut bindings::virtqueue) {
+    // SAFETY: `vq` is valid and so is its device.
+    let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index) };
+    // SAFETY: `vdev` is valid; `priv_` is written before the device may use buffers and
+    // cleared only after the device is reset and callbacks are synchronized.
+    let queues = unsafe { core::ptr::read_volatile(&raw const (*vdev).priv_) };
+    if queues.is_null() {
+        return;
+    }
+    // SAFETY: A non-null `priv_` points to the `Queues<H>` inside an `Arc`, which clears it,
+    // resets the device and waits for running callbacks before it is freed.
+    let queues = unsafe { &*queues.cast::<Queues<H>>() };
+    if let Some(queue) = queues.get(index as usize) {
+        H::done(queue);
+    }
+}
+
+/// The virtqueues of a device. Dropping them resets the device, drops the buffers the device
+/// never used, and deletes the virtqueues.
+///
+/// # Invariants
+///
+/// `dev` is the device whose virtqueues are `queues`, found by `Queues::new`.
+pub struct Queues<H: Handler> {
+    dev: ARef<Device>,
+    queues: KVec<Pin<KBox<Queue<H>>>>,
+}
+
+impl<H: Handler> Queues<H> {
+    /// Finds `names.len()` virtqueues of `dev`, each calling [`Handler::done`].
+    pub fn new(dev: &Device<device::Core<'_>>, names: &[&'static CStr]) -> Result<Arc<Self>> {
+        let n = names.len();
+        let nvqs = u32::try_from(n)?;
+        let mut raw: KVec<*mut bindings::virtqueue> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut infos: KVec<bindings::virtqueue_info> = KVec::with_capacity(n, GFP_KERNEL)?;
+        for name in names {
+            raw.push(core::ptr::null_mut(), GFP_KERNEL)?;
+            infos.push(
+                bindings::virtqueue_info {
+                    name: name.as_char_ptr(),
+                    callback: Some(vq_callback::<H>),
+                    ctx: false,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let vdev = dev.as_raw();
+        // A driver bound before may have left its own pointer in `priv` (the C virtio_blk
+        // does): clear it before the callbacks exist, so that they never read a stale one.
+        // SAFETY: `vdev` is valid and being probed; no virtqueue exists yet.
+        unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, core::ptr::null_mut()) };
+        // SAFETY: `vdev` is valid and being probed; `raw` and `infos` have `nvqs` entries.
+        to_result(unsafe {
+            bindings::virtio_find_vqs(
+                vdev,
+                nvqs,
+                raw.as_mut_ptr(),
+                infos.as_mut_ptr(),
+                core::ptr::null_mut(),
+            )
+        })?;
+        let del = ScopeGuard::new(|| {
+            // SAFETY: The virtqueues were found above and nothing refers to them on this path.
+            unsafe { bindings::virtio_del_vqs(vdev) };
+        });
+        let mut queues = KVec::with_capacity(n, GFP_KERNEL)?;
+        for (index, vq) in raw.iter().enumerate() {
+            let raw_vq = NonNull::new(*vq).ok_or(EINVAL)?;
+            let queue = KBox::pin_init(
+                pin_init!(Queue {
+                    vq <- crate::new_spinlock_irq!(Virtqueue {
+                        vq: raw_vq,
+                        _p: PhantomData,
+                    }),
+                    raw: raw_vq,
+                    index,
+                }),
+                GFP_KERNEL,
+            )?;
+            queues.push(queue, GFP_KERNEL)?;
+        }
+        // From here `Queues` (on drop) deletes the virtqueues.
+        del.dismiss();
+        let this = Arc::new(
+            Self {
+                dev: ARef::from(dev),
+                queues,
+            },
+            GFP_KERNEL,
+        )?;
+        let p: *const Self = &*this;
+        // SAFETY: `vdev` is valid and `priv_` is the driver's; no buffer was added yet, so no
+        // callback reads it. `Drop` clears it before the `Queues` go.
+        unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, p.cast_mut().cast()) };
+        Ok(this)
+    }
+
+    /// The number of queues.
+    pub fn len(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Whether there are no queues.
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    /// Queue `index`, if there is one.
+    pub fn get(&self, index: usize) -> Option<&Queue<H>> {
+        self.queues.get(index).map(|q| &**q)
+    }
+
+    /// All queues.
+    pub fn iter(&self) -> impl Iterator<Item = &Queue<H>> {
+        self.queues.iter().map(|q| &**q)
+    }
+}
+
+impl<H: Handler> Drop for Queues<H> {
+    fn drop(&mut self) {
+        let vdev = self.dev.as_raw();
+        // SAFETY: `vdev` is valid (we hold a reference). Resetting stops the device using
+        // buffers; synchronizing waits for callbacks still running, so none runs after this.
+        unsafe {
+            bindings::virtio_reset_device(vdev);
+            bindings::virtio_synchronize_cbs(vdev);
+        }
+        // SAFETY: `vdev` is valid; no callback runs any more (see above).
+        unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, core::ptr::null_mut()) };
+        for q in self.queues.iter() {
+            loop {
+                // SAFETY: `q.raw` is valid and the device is stopped.
+                let token = unsafe { bindings::virtqueue_detach_unused_buf(q.raw.as_ptr()) };
+                if token.is_null() {
+                    break;
+                }
+                // SAFETY: Tokens are `KBox<Buffer<..>>` from `Virtqueue::add`; the device is
+                // reset, so it no longer uses them.
+                drop(unsafe { KBox::<Buffer<H::Ctx, H::Payload>>::from_raw(token.cast()) });
+            }
+        }
+        // SAFETY: The device is reset and no callback runs; nothing uses the queues after this
+        // (`self.queues` is dropped right after).
+        unsafe { bindings::virtio_del_vqs(vdev) };
+    }
+}
+
+#[macros::kunit_tests(rust_virtio)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consistent_read_returns_first_stable_value() {
+        let mut gen = 0u32;
+        let mut reads = 0u32;
+        let r = retry_consistent(
+            || gen,
+            || {
+                reads += 1;
+                Ok(reads)
+            },
+        );
+        assert_eq!(r, Ok(1));
+        let _ = &mut gen;
+    }
+
+    #[test]
+    fn consistent_read_retries_while_generation_changes() {
+        // The generation changes during the first two reads.
+        let mut calls = 0u32;
+        let mut reads = 0u32;
+        let r = retry_consistent(
+            || {
+                calls += 1;
+                // before/after pairs: (1,2) (3,4) then stable at 5.
+                core::cmp::min(calls, 5)
+            },
+            || {
+                reads += 1;
+                Ok(reads)
+            },
+        );
+        assert_eq!(r, Ok(3));
+    }
+
+    #[test]
+    fn consistent_read_gives_up_on_a_device_that_never_settles() {
+        let mut calls = 0u32;
+        let r = retry_consistent(
+            || {
+                calls += 1;
+                calls
+            },
+            || Ok(()),
+        );
+        assert_eq!(r, Err(EIO));
+        assert_eq!(calls, 2 * CONFIG_RETRIES);
+    }
+
+    #[test]
+    fn consistent_read_passes_errors_through() {
+        let r: Result<()> = retry_consistent(|| 0, || Err(ENODEV));
+        assert_eq!(r, Err(ENODEV));
+    }
+
+    #[test]
+    fn buffer_counts_its_scatterlists() {
+        let mut out = KVec::new();
+        out.push(1u8, GFP_KERNEL).unwrap();
+        let mut b = Buffer::<(), NoPayload>::new((), out, Some(NoPayload), 1, GFP_KERNEL).unwrap();
+        assert_eq!(b.sg_counts(), (1, 1));
+        assert_eq!(b.in_bytes(), &[0u8]);
+        let mut empty = Buffer::<(), NoPayload>::new((), KVec::new(), None, 0, GFP_KERNEL).unwrap();
+        assert_eq!(empty.sg_counts(), (0, 0));
+    }
+}
