@@ -11,6 +11,7 @@ check "KUnit's debugfs is there" test -d /sys/kernel/debug/kunit
 check "kmemleak is enabled" test -w /sys/kernel/debug/kmemleak
 check "KASAN is built in" grep -q kasan /proc/kallsyms
 check "lockdep is built in" test -e /proc/lockdep
+expect_eq "the guest sees the 2 CPUs QEMU gives it" 2 "$(grep -c ^processor /proc/cpuinfo)"
 
 check "virtio_blk loads" modprobe virtio_blk
 check "the virtio disk appears as vda" wait_for /dev/vda
