@@ -113,12 +113,18 @@ impl FuseFs {
         self.vol.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Commits the volume now and restarts the commit interval.
+    fn commit(&mut self) -> Result<(), Error> {
+        let r = self.v().sync();
+        self.last_commit = Instant::now();
+        r
+    }
+
     fn maybe_commit(&mut self) {
         if self.last_commit.elapsed() >= COMMIT_INTERVAL {
-            if let Err(e) = self.v().sync() {
+            if let Err(e) = self.commit() {
                 eprintln!("ferfs: commit failed: {e}");
             }
-            self.last_commit = Instant::now();
         }
     }
 
@@ -406,8 +412,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let r = self.v().sync();
-        self.last_commit = Instant::now();
+        let r = self.commit();
         self.empty(r, reply);
     }
 
@@ -419,8 +424,7 @@ impl Filesystem for FuseFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let r = self.v().sync();
-        self.last_commit = Instant::now();
+        let r = self.commit();
         self.empty(r, reply);
     }
 
