@@ -41,6 +41,17 @@ pub struct MountOptions {
     pub compression: Option<Compression>,
 }
 
+impl MountOptions {
+    /// Look without touching: no writes, and no repair of bad metadata copies.
+    pub const fn inspect() -> Self {
+        MountOptions {
+            read_only: true,
+            repair: false,
+            compression: None,
+        }
+    }
+}
+
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {

@@ -255,11 +255,7 @@ pub fn ferfs_main(args: &[String]) -> i32 {
                 Ok(d) => d,
                 Err(e) => return fail(tool, format!("cannot open {image}: {e}")),
             };
-            let opts = MountOptions {
-                read_only: true,
-                repair: false,
-                compression: None,
-            };
+            let opts = MountOptions::inspect();
             let vol = match Volume::mount(dev, StdHost, opts) {
                 Ok(v) => v,
                 Err(e) => return fail(tool, format!("{image}: {e}")),
@@ -493,15 +489,7 @@ fn inspect_cmd(args: &[String]) -> i32 {
         ["tree", "fs"] | ["tree"] => TREE_FS,
         _ => return fail(tool, FERFS_USAGE),
     };
-    let vol = match Volume::mount(
-        dev,
-        StdHost,
-        MountOptions {
-            read_only: true,
-            repair: false,
-            compression: None,
-        },
-    ) {
+    let vol = match Volume::mount(dev, StdHost, MountOptions::inspect()) {
         Ok(v) => v,
         Err(e) => return fail(tool, format!("{image}: {e}")),
     };

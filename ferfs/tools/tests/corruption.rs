@@ -73,16 +73,7 @@ fn populated(dup: bool) -> (MemDevice, Vec<Vec<u8>>) {
 }
 
 fn blocks_of(dev: &MemDevice) -> Blocks {
-    let v = Volume::mount(
-        dev.clone(),
-        StdHost,
-        MountOptions {
-            read_only: true,
-            repair: false,
-            compression: None,
-        },
-    )
-    .unwrap();
+    let v = Volume::mount(dev.clone(), StdHost, MountOptions::inspect()).unwrap();
     let mut b = Blocks::default();
     v.walk(&v.root_tree(), &mut b, false).unwrap();
     v.walk(&v.fs_tree(), &mut b, false).unwrap();
@@ -95,15 +86,7 @@ fn rw() -> MountOptions {
 
 /// Read every file's content back through a fresh mount.
 fn read_all(dev: &MemDevice) -> ferfs_core::Result<Vec<Vec<u8>>> {
-    let v = Volume::mount(
-        dev.clone(),
-        StdHost,
-        MountOptions {
-            read_only: true,
-            repair: false,
-            compression: None,
-        },
-    )?;
+    let v = Volume::mount(dev.clone(), StdHost, MountOptions::inspect())?;
     let d = v.lookup_entry(ROOT_INO, b"dir")?.ok_or(Error::NotFound)?.0;
     let mut out = Vec::new();
     for i in (0..400u32).step_by(40) {

@@ -66,16 +66,7 @@ fn check_image(img: Vec<u8>, allowed: &[&State], what: &str) {
     let r = ferfs_tools::cli::run_check(dev.clone(), false, true)
         .unwrap_or_else(|e| panic!("{what}: crash image does not mount: {e}"));
     assert!(r.errors.is_empty(), "{what}: fsck errors {:#?}", r.errors);
-    let v = Volume::mount(
-        dev,
-        StdHost,
-        MountOptions {
-            read_only: true,
-            repair: false,
-            compression: None,
-        },
-    )
-    .unwrap();
+    let v = Volume::mount(dev, StdHost, MountOptions::inspect()).unwrap();
     let got = state_of(&v);
     assert!(
         allowed.iter().any(|s| **s == got),
