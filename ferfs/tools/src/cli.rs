@@ -191,8 +191,12 @@ pub fn run_check<D: ferfs_core::BlockDevice>(
         repair,
         compression: None,
     };
-    let vol = Volume::mount(dev, StdHost, opts)?;
-    check::check(&vol, scrub)
+    let mut vol = Volume::mount(dev, StdHost, opts)?;
+    if repair {
+        check::repair(&mut vol, scrub)
+    } else {
+        check::check(&vol, scrub)
+    }
 }
 
 fn report(tool: &str, image: &str, res: &ferfs_core::Result<Report>, verbose: bool, t0: Instant) {
