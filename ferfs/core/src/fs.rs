@@ -1399,17 +1399,17 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             // Whole chunks past the new end go one by one, possibly over
             // several commits; the ORPHAN record makes the intermediate
             // states (extents past the size) legal and mount finishes them.
-            self.modify(
-                TREE_FS,
-                Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
-                Op::Insert(&[]),
-            )?;
+            // An unlinked file still open already has its record (mount
+            // frees all of it), which must stay.
+            let orphan = Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino);
+            let linked = i.nlink.get() > 0;
+            if linked {
+                self.modify(TREE_FS, orphan, Op::Insert(&[]))?;
+            }
             self.trim_whole_chunks(ino, first_whole)?;
-            self.modify(
-                TREE_FS,
-                Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
-                Op::Delete,
-            )?;
+            if linked {
+                self.modify(TREE_FS, orphan, Op::Delete)?;
+            }
         }
         Ok(())
     }

@@ -16,8 +16,16 @@ fn seeds_mount_walk_and_check_clean() {
         assert!(st.mounted, "{name} does not mount");
         assert_eq!(st.fsck_errors, 0, "{name} is not clean");
         if !name.contains("none") {
-            assert!(st.entries >= 8, "{name}: walked only {} entries", st.entries);
-            assert!(st.bytes_read > 10_000, "{name}: read only {} bytes", st.bytes_read);
+            assert!(
+                st.entries >= 8,
+                "{name}: walked only {} entries",
+                st.entries
+            );
+            assert!(
+                st.bytes_read > 10_000,
+                "{name}: read only {} bytes",
+                st.bytes_read
+            );
         }
         let st = fsck_repair(data);
         assert!(st.mounted && st.fsck_errors == 0, "{name}: fsck -y {st:?}");
@@ -60,9 +68,13 @@ fn fuzz_regressions_and_corpus_replay() {
     let dirs = [root.join("regressions"), root.join("seeds")];
     let mut n = 0;
     for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
-            let Ok(data) = std::fs::read(e.path()) else { continue };
+            let Ok(data) = std::fs::read(e.path()) else {
+                continue;
+            };
             mount_walk(&data);
             fsck_repair(&data);
             n += 1;
