@@ -306,10 +306,16 @@ pub fn check_with<D: BlockDevice>(
             // Unlinked and being freed: only its orphan record matters
             // (mount finishes the deletion).
             if !c.orphans.contains(ino) {
+                // A directory may still hold entries: keep it rather than free it.
+                let fix = if i.mode & S_IFMT == S_IFDIR {
+                    Fix::LostFound(*ino)
+                } else {
+                    Fix::FreeUnlinked(*ino)
+                };
                 fixable(
                     &mut errors,
                     format!("inode {ino}: unlinked but not recorded as orphan"),
-                    Fix::FreeUnlinked(*ino),
+                    fix,
                 );
             }
             continue;
