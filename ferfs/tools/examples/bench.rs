@@ -53,9 +53,9 @@ const WRITE_SIZE: usize = 1 << 20;
 /// distribution): compresses about 3x, like source code.
 fn text(len: usize, seed: u64) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "the", "struct", "return", "if", "else", "for", "int", "u64", "static", "const",
-        "inode", "block", "extent", "tree", "node", "key", "error", "buffer", "len", "size",
-        "= ", "->", "(", ")", ";\n", "{\n", "}\n", "\t", "0", "1", "NULL", "unsigned",
+        "the", "struct", "return", "if", "else", "for", "int", "u64", "static", "const", "inode",
+        "block", "extent", "tree", "node", "key", "error", "buffer", "len", "size", "= ", "->",
+        "(", ")", ";\n", "{\n", "}\n", "\t", "0", "1", "NULL", "unsigned",
     ];
     let mut x = seed | 1;
     let mut out = Vec::with_capacity(len + 16);
@@ -88,7 +88,11 @@ fn random(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn mkfs(blocks: u64, csum: CsumType, compression: Compression) -> (MemDevice, Volume<MemDevice, StdHost>) {
+fn mkfs(
+    blocks: u64,
+    csum: CsumType,
+    compression: Compression,
+) -> (MemDevice, Volume<MemDevice, StdHost>) {
     let dev = MemDevice::new(blocks);
     let opts = MkfsOptions {
         fsid: [9; 16],
@@ -112,7 +116,14 @@ fn run(csum: CsumType, compression: Compression, data: &[u8]) -> (f64, f64, f64)
     let mut inos = Vec::new();
     for f in 0..8 {
         let ino = v
-            .create(ROOT_INO, format!("f{f}").as_bytes(), S_IFREG | 0o644, 0, 0, 0)
+            .create(
+                ROOT_INO,
+                format!("f{f}").as_bytes(),
+                S_IFREG | 0o644,
+                0,
+                0,
+                0,
+            )
             .expect("create")
             .ino;
         let part = &data[f * per_file..(f + 1) * per_file];
@@ -198,11 +209,24 @@ fn main() {
     let mut used = 0usize;
     let mut n = 0;
     while used < len {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let size = if n % 4 == 0 { 4096 } else { (64 << 10) + (x >> 40) as usize % (4 << 20) };
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let size = if n % 4 == 0 {
+            4096
+        } else {
+            (64 << 10) + (x >> 40) as usize % (4 << 20)
+        };
         let size = size.min(len - used).max(1);
         let ino = v
-            .create(ROOT_INO, format!("g{n}").as_bytes(), S_IFREG | 0o644, 0, 0, 0)
+            .create(
+                ROOT_INO,
+                format!("g{n}").as_bytes(),
+                S_IFREG | 0o644,
+                0,
+                0,
+                0,
+            )
             .expect("create")
             .ino;
         v.write(ino, 0, &rnd[used..used + size]).expect("write");
