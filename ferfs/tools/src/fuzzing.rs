@@ -298,3 +298,143 @@ pub fn seed_images() -> Result<Vec<(String, Vec<u8>)>> {
     }
     Ok(out)
 }
+
+/// Fuzz target `ops`: the input drives a sequence of filesystem operations
+/// on a fresh filesystem (create, mkdir, write, truncate, unlink, rename
+/// with flags, link, symlink, xattrs, fallocate and punch, files unlinked
+/// while open, sync, remount). Operations may fail; what must hold is that
+/// the committed state is always consistent: after every remount and at the
+/// end, fsck finds no error. Panics (a finding) otherwise.
+pub fn ops(data: &[u8]) -> usize {
+    use ferfs_core::fs::{FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE};
+    use ferfs_core::MkfsOptions;
+    let dev = SparseDevice::default();
+    let comp = match data.first().copied().unwrap_or(0) % 4 {
+        0 => Compression::None,
+        1 => Compression::Zstd,
+        2 => Compression::Lzo,
+        _ => Compression::Zlib,
+    };
+    let opts = MkfsOptions {
+        fsid: [3; 16],
+        csum: CsumType::Crc32c,
+        dup_metadata: true,
+        compression: comp,
+        label: [0; 64],
+        total_blocks: 0,
+    };
+    let Ok(mut v) = Volume::mkfs(&dev, StdHost, &opts) else {
+        panic!("mkfs of a fresh filesystem failed");
+    };
+    const NAMES: [&[u8]; 8] = [b"a", b"b", b"c", b"d", b"e", b"f", b"g", b"h"];
+    let mut dirs = vec![ROOT_INO];
+    let mut orphans: Vec<u64> = Vec::new();
+    let mut input = data.get(1..).unwrap_or(&[]).chunks_exact(4);
+    let mut count = 0usize;
+    let assert_clean = |dev: &SparseDevice, when: &str| {
+        let r = crate::cli::run_check(dev, false, true);
+        match r {
+            Ok(r) if r.errors.is_empty() => {}
+            other => panic!("{when}: committed state not clean: {other:?}"),
+        }
+    };
+    for op in input.by_ref() {
+        count += 1;
+        let [kind, a, b, c] = [op[0], op[1], op[2], op[3]];
+        let dir = dirs[usize::from(a >> 4) % dirs.len()];
+        let name = NAMES[usize::from(a) % NAMES.len()];
+        let other_dir = dirs[usize::from(b >> 4) % dirs.len()];
+        let other = NAMES[usize::from(b) % NAMES.len()];
+        let ino_of = |v: &Volume<&SparseDevice, StdHost>| {
+            v.lookup_entry(dir, name).ok().flatten().map(|e| e.0)
+        };
+        let len = usize::from(c) * 1024 + usize::from(b);
+        let off = u64::from(b) * 4096 + u64::from(c) * 97;
+        let _ = match kind % 16 {
+            0 => v.create(dir, name, S_IFREG | 0o644, 0, 0, 0).map(|_| ()),
+            1 => v.mkdir(dir, name, 0o755, 0, 0).map(|a| {
+                if dirs.len() < 8 {
+                    dirs.push(a.ino);
+                }
+            }),
+            2 | 3 => match ino_of(&v) {
+                Some(ino) => {
+                    let bytes: Vec<u8> = if kind & 1 == 0 {
+                        (0..len).map(|i| b"ferfs"[i % 5] ^ c).collect()
+                    } else {
+                        (0..len)
+                            .map(|i| (i as u8).wrapping_mul(c | 1) ^ (i >> 8) as u8)
+                            .collect()
+                    };
+                    v.write(ino, off, &bytes).map(|_| ())
+                }
+                None => Ok(()),
+            },
+            4 => match ino_of(&v) {
+                Some(ino) => v.truncate(ino, off),
+                None => Ok(()),
+            },
+            5 => v.unlink(dir, name),
+            6 => v.rename(dir, name, other_dir, other, u32::from(c % 3)),
+            7 => match ino_of(&v) {
+                Some(ino) => v.link(ino, other_dir, other).map(|_| ()),
+                None => Ok(()),
+            },
+            8 => v
+                .symlink(
+                    dir,
+                    name,
+                    &NAMES[usize::from(c) % 8].repeat(usize::from(b) + 1),
+                    0,
+                    0,
+                )
+                .map(|_| ()),
+            9 => match ino_of(&v) {
+                Some(ino) => v.setxattr(ino, b"user.x", &vec![c; usize::from(b) * 4], 0),
+                None => Ok(()),
+            },
+            10 => match ino_of(&v) {
+                Some(ino) => {
+                    let mode = [0, FALLOC_KEEP_SIZE, FALLOC_KEEP_SIZE | FALLOC_PUNCH_HOLE]
+                        [usize::from(c % 3)];
+                    v.fallocate(ino, off, (len as u64).max(1), mode)
+                }
+                None => Ok(()),
+            },
+            11 => v.rmdir(dir, name),
+            12 => v.unlink_keep(dir, name).map(|o| orphans.extend(o)),
+            13 => match orphans.last().copied() {
+                // Writes to, truncates or closes a file unlinked while open.
+                Some(ino) => match c % 3 {
+                    0 => v.write(ino, off, &[c; 3000]).map(|_| ()),
+                    1 => v.truncate(ino, off),
+                    _ => {
+                        orphans.pop();
+                        v.release_orphan(ino)
+                    }
+                },
+                None => Ok(()),
+            },
+            14 => v.sync(),
+            _ => {
+                // Remount: open orphans are closed by the crash (mount frees them).
+                let _ = v.sync();
+                drop(v);
+                assert_clean(&dev, "remount");
+                orphans.clear();
+                let Ok(nv) = Volume::mount(&dev, StdHost, MountOptions::default()) else {
+                    panic!("a consistent filesystem does not mount");
+                };
+                v = nv;
+                Ok(())
+            }
+        };
+        if count >= 200 {
+            break;
+        }
+    }
+    let _ = v.sync();
+    drop(v);
+    assert_clean(&dev, "the end");
+    count
+}

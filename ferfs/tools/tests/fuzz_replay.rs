@@ -4,7 +4,7 @@
 //! seeds (`ferfs/fuzz/seeds/`) run without a panic.
 
 use ferfs_core::BlockDevice;
-use ferfs_tools::fuzzing::{fsck_repair, mount_walk, seed_images, SparseDevice};
+use ferfs_tools::fuzzing::{fsck_repair, mount_walk, ops, seed_images, SparseDevice};
 use std::path::Path;
 
 #[test]
@@ -77,8 +77,27 @@ fn fuzz_regressions_and_corpus_replay() {
             };
             mount_walk(&data);
             fsck_repair(&data);
+            ops(&data);
             n += 1;
         }
     }
     assert!(n >= 5, "only {n} inputs replayed: the seeds are missing");
+}
+
+#[test]
+fn ops_sequences_stay_consistent() {
+    // The `ops` target on pseudo-random inputs (the fuzzer explores further).
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..40u64 {
+        let data: Vec<u8> = (0..400)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let n = ops(&data);
+        assert!(n >= 99, "round {round}: only {n} operations");
+    }
 }
