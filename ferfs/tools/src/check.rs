@@ -27,6 +27,8 @@ pub struct Report {
     pub extents: u64,
     pub logical_bytes: u64,
     pub stored_bytes: u64,
+    /// Blocks the stored data occupies (each extent rounded up to blocks).
+    pub stored_blocks: u64,
     pub meta_nodes: u64,
     pub fs_tree_level: u8,
     /// Bytes of data and metadata read while checking.
@@ -278,6 +280,7 @@ pub fn check_with<D: BlockDevice>(
         if e.kind == EXTENT_REGULAR {
             r.logical_bytes += u64::from(e.logical_len.get());
             r.stored_bytes += u64::from(e.stored_len.get());
+            r.stored_blocks += u64::from(e.stored_len.get()).div_ceil(BLOCK_SIZE_U64);
             r.bytes_checked += u64::from(e.stored_len.get());
         }
         if !verify_data {

@@ -289,7 +289,10 @@ pub fn ferfs_main(args: &[String]) -> i32 {
                     );
                     println!("data extents:    {}", r.extents);
                     println!("file data:       {} bytes", r.logical_bytes);
-                    println!("stored data:     {} bytes", r.stored_bytes);
+                    println!(
+                        "stored data:     {} bytes in {} blocks",
+                        r.stored_bytes, r.stored_blocks
+                    );
                     if r.stored_bytes > 0 {
                         println!(
                             "compression:     {:.2}x",
