@@ -157,13 +157,15 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
     Ok(vec![vda, vdb, vdc, vdd])
 }
 
-/// Directories of the kernel source in the compression dataset.
-const DATASET_DIRS: &[&str] = &["mm", "fs/btrfs", "fs/ext4"];
+/// Directories of the kernel source in the compression dataset (about 7 MB in 197 files:
+/// through FUSE under TCG, each algorithm takes about a minute).
+const DATASET_DIRS: &[&str] = &["fs/btrfs", "fs/ext4"];
 
-/// `disks/dataset.tar` in the cache, made once from the build tree (deterministic: sorted,
-/// owner 0, mtime 0).
+/// `disks/dataset-DIRS.tar` in the cache, made once from the build tree (deterministic:
+/// sorted, owner 0, mtime 0).
 fn dataset_tar(lab: &Lab) -> Result<PathBuf> {
-    let tar = lab.cache.join("disks/dataset.tar");
+    let name = DATASET_DIRS.join("+").replace('/', "_");
+    let tar = lab.cache.join(format!("disks/dataset-{name}.tar"));
     if tar.is_file() {
         return Ok(tar);
     }
