@@ -1,8 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# ferfs through its FUSE mount on the virtio disk: POSIX behaviour checks, stress-ng's
-# filesystem stressors, fio with verify=crc32c and dbench, each followed by an unmount and
-# a clean fsck.
+# ferfs through its FUSE mount on the virtio disk: POSIX behaviour checks, then an unmount,
+# a clean fsck and a remount that finds everything (fuse-stress.sh runs the stress tools).
 . /ferrite/lib.sh
 . /ferrite/tests/ferfs/fuse.inc
 
@@ -83,33 +82,4 @@ expect_eq "the directory of 100 files is still there" 101 "$(ls $mnt/d/e | wc -l
 rm -rf $mnt/d $mnt/h $mnt/a $mnt/t $mnt/sparse $mnt/fifo $mnt/null
 expect_eq "rm -rf empties it" "" "$(ls $mnt)"
 unmount_and_fsck "after rm -rf" "$dev"
-
-# --- stress-ng's filesystem stressors ----------------------------------------------------
-fuse_mount "$dev" || exit 1
-mkdir $mnt/stress
-check "stress-ng: 18 filesystem stressors with --verify" \
-	stress-ng --temp-path $mnt/stress --timeout 10s --verify \
-	--dir 1 --dentry 1 --dentries 512 --rename 1 --link 1 --symlink 1 --hdd 1 --hdd-bytes 1M \
-	--chmod 1 --filename 1 --fallocate 1 --fallocate-bytes 1M --seek 1 --seek-size 1M \
-	--xattr 1 --utime 1 --fstat 1 --lockf 1 --getdent 1 --mknod 1 --access 1 --file-ioctl 1
-unmount_and_fsck "stress-ng" "$dev"
-
-# --- fio with verification -------------------------------------------------------------
-fuse_mount "$dev" || exit 1
-check "fio: random 64 KiB writes of 2 jobs, verify=crc32c" \
-	fio --name=verify --directory=$mnt --size=4M --bs=64k --rw=randwrite --ioengine=psync \
-	--verify=crc32c --do_verify=1 --verify_fatal=1 --numjobs=2 --fsync_on_close=1
-check "fio: sequential 4 KiB writes then reads, verify=crc32c" \
-	fio --name=seq --directory=$mnt --size=2M --bs=4k --rw=write --ioengine=psync \
-	--verify=crc32c --do_verify=1 --verify_fatal=1
-unmount_and_fsck "fio" "$dev"
-
-# --- dbench ------------------------------------------------------------------------------
-fuse_mount "$dev" || exit 1
-dbench -c /usr/share/dbench/client.txt -D $mnt -t 8 2 >/tmp/dbench.out 2>&1
-rc=$?
-expect_eq "dbench: 2 clients for 8 s exit 0" 0 "$rc"
-check "dbench: no errors" sh -c "! grep -i error /tmp/dbench.out"
-grep Throughput /tmp/dbench.out | sed 's/^/# /'
-unmount_and_fsck "dbench" "$dev"
 check "virtio_blk unloads" rmmod virtio_blk
