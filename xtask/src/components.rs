@@ -32,7 +32,7 @@ pub const COMPONENTS: &[Component] = &[
     },
     Component {
         name: "ferfs",
-        about: "ferfs's userspace tools on the guest's virtio disk (mkfs, fsck, repair, stats)",
+        about: "ferfs on the guest's virtio disk: tools, FUSE mount (POSIX, stress-ng, fio, dbench), btrfs comparison",
         host_tests: false,
         kunit: None,
         guest_tests: true,

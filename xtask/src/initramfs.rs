@@ -11,8 +11,18 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Host programs every guest gets, at the same path as on the host.
-const HOST_PROGRAMS: &[&str] = &["/usr/bin/fio"];
+/// Host programs every guest gets, at the same path as on the host: fio; stress-ng and
+/// dbench for ferfs's FUSE mount; btrfs-progs for ferfs's compression comparison.
+const HOST_PROGRAMS: &[&str] = &[
+    "/usr/bin/fio",
+    "/usr/bin/stress-ng",
+    "/usr/bin/dbench",
+    "/usr/sbin/mkfs.btrfs",
+    "/usr/bin/btrfs",
+];
+
+/// Data files the programs need, at the same path as on the host (dbench's load file).
+const HOST_FILES: &[&str] = &["/usr/share/dbench/client.txt"];
 
 /// Ferrite's own userspace tools: (cargo package, binary, path in the guest).
 const FERRITE_TOOLS: &[(&str, &str, &str)] = &[
@@ -91,6 +101,14 @@ pub fn build(lab: &Lab, kernel: &Kernel, tools: &[(PathBuf, PathBuf)]) -> Result
         }
         files.insert((host.clone(), guest.clone()));
         files.extend(shared_libraries(host)?.into_iter().map(|l| (l.clone(), l)));
+    }
+    for f in HOST_FILES {
+        let path = PathBuf::from(f);
+        if !path.is_file() {
+            return Err(Error::new(format!("{f} is missing on the host"))
+                .hint("run the command again: it installs lab/host-packages.txt"));
+        }
+        files.insert((path.clone(), path));
     }
     for (host, guest) in &files {
         let dest = root.join(guest.strip_prefix("/").unwrap_or(guest));

@@ -109,13 +109,48 @@ fn check_name(name: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// One entry inside a hashed item: byte range of the whole entry and of
-/// its value.
+/// One entry inside a hashed item: byte ranges of the whole entry, its
+/// name and its value.
 struct EntryPos {
     start: usize,
     end: usize,
+    name_start: usize,
+    name_len: usize,
     value_start: usize,
     value_len: usize,
+}
+
+impl EntryPos {
+    fn name<'a>(&self, data: &'a [u8]) -> Result<&'a [u8]> {
+        node::bytes(data, self.name_start, self.name_len, 0)
+    }
+    fn value<'a>(&self, data: &'a [u8]) -> Result<&'a [u8]> {
+        node::bytes(data, self.value_start, self.value_len, 0)
+    }
+}
+
+/// The entry that starts at `pos` of the packed entries in `data`, its
+/// header validated and its name and value inside `data`.
+fn entry_at(data: &[u8], pos: usize, block: u64) -> Result<EntryPos> {
+    let h = node::read_at::<EntryHeader>(data, pos, block)?;
+    let nl = usize::from(h.name_len.get());
+    let vl = usize::from(h.value_len.get());
+    if nl == 0 || nl > MAX_NAME {
+        return Err(corrupt(block, "bad entry name length"));
+    }
+    let overflow = || corrupt(block, "entry overflow");
+    let name_start = pos.checked_add(ENTRY_HEADER_SIZE).ok_or_else(overflow)?;
+    let value_start = name_start.checked_add(nl).ok_or_else(overflow)?;
+    let end = value_start.checked_add(vl).ok_or_else(overflow)?;
+    node::bytes(data, pos, end.saturating_sub(pos), block)?;
+    Ok(EntryPos {
+        start: pos,
+        end,
+        name_start,
+        name_len: nl,
+        value_start,
+        value_len: vl,
+    })
 }
 
 /// Find `name` among the entries packed in `data`. Validates every entry
@@ -123,32 +158,11 @@ struct EntryPos {
 fn find_entry(data: &[u8], name: &[u8], block: u64) -> Result<Option<EntryPos>> {
     let mut pos = 0usize;
     while pos < data.len() {
-        let h = node::read_at::<EntryHeader>(data, pos, block)?;
-        let nl = usize::from(h.name_len.get());
-        let vl = usize::from(h.value_len.get());
-        if nl == 0 || nl > MAX_NAME {
-            return Err(corrupt(block, "bad entry name length"));
+        let e = entry_at(data, pos, block)?;
+        if e.name(data)? == name {
+            return Ok(Some(e));
         }
-        let name_start = pos
-            .checked_add(ENTRY_HEADER_SIZE)
-            .ok_or(corrupt(block, "entry overflow"))?;
-        let n = node::bytes(data, name_start, nl, block)?;
-        let value_start = name_start
-            .checked_add(nl)
-            .ok_or(corrupt(block, "entry overflow"))?;
-        node::bytes(data, value_start, vl, block)?;
-        let end = value_start
-            .checked_add(vl)
-            .ok_or(corrupt(block, "entry overflow"))?;
-        if n == name {
-            return Ok(Some(EntryPos {
-                start: pos,
-                end,
-                value_start,
-                value_len: vl,
-            }));
-        }
-        pos = end;
+        pos = e.end;
     }
     Ok(None)
 }
@@ -157,26 +171,11 @@ fn find_entry(data: &[u8], name: &[u8], block: u64) -> Result<Option<EntryPos>> 
 fn for_each_entry(data: &[u8], block: u64, f: &mut EntryFn<'_>) -> Result<bool> {
     let mut pos = 0usize;
     while pos < data.len() {
-        let h = node::read_at::<EntryHeader>(data, pos, block)?;
-        let nl = usize::from(h.name_len.get());
-        let vl = usize::from(h.value_len.get());
-        if nl == 0 || nl > MAX_NAME {
-            return Err(corrupt(block, "bad entry name length"));
-        }
-        let name_start = pos
-            .checked_add(ENTRY_HEADER_SIZE)
-            .ok_or(corrupt(block, "entry overflow"))?;
-        let name = node::bytes(data, name_start, nl, block)?;
-        let value_start = name_start
-            .checked_add(nl)
-            .ok_or(corrupt(block, "entry overflow"))?;
-        let value = node::bytes(data, value_start, vl, block)?;
-        if !f(name, value)? {
+        let e = entry_at(data, pos, block)?;
+        if !f(e.name(data)?, e.value(data)?)? {
             return Ok(false);
         }
-        pos = value_start
-            .checked_add(vl)
-            .ok_or(corrupt(block, "entry overflow"))?;
+        pos = e.end;
     }
     Ok(true)
 }
@@ -388,7 +387,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         let data = crate::volume::sub(b.as_ref(), 0, len)?;
         match find_entry(data, name, self.leaf())? {
             Some(p) => {
-                let v = node::bytes(data, p.value_start, p.value_len, 0)?;
+                let v = p.value(data)?;
                 let dst = out.get_mut(..v.len()).ok_or(Error::TooBig)?;
                 dst.copy_from_slice(v);
                 Ok(Some(v.len()))
@@ -523,7 +522,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
 
     /// Add an entry; updates the directory inode (index counter, times,
     /// link count for subdirectories).
-    fn add_entry(&mut self, dir: u64, name: &[u8], ino: u64, ftype: u8) -> Result<()> {
+    pub(crate) fn add_entry(&mut self, dir: u64, name: &[u8], ino: u64, ftype: u8) -> Result<()> {
         let mut d = self.dir_inode(dir)?;
         let index = d.next_index.get();
         let dv = DirValue {
@@ -1400,17 +1399,17 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             // Whole chunks past the new end go one by one, possibly over
             // several commits; the ORPHAN record makes the intermediate
             // states (extents past the size) legal and mount finishes them.
-            self.modify(
-                TREE_FS,
-                Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
-                Op::Insert(&[]),
-            )?;
+            // An unlinked file still open already has its record (mount
+            // frees all of it), which must stay.
+            let orphan = Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino);
+            let linked = i.nlink.get() > 0;
+            if linked {
+                self.modify(TREE_FS, orphan, Op::Insert(&[]))?;
+            }
             self.trim_whole_chunks(ino, first_whole)?;
-            self.modify(
-                TREE_FS,
-                Key::new(ORPHAN_OBJECTID, ITEM_ORPHAN, ino),
-                Op::Delete,
-            )?;
+            if linked {
+                self.modify(TREE_FS, orphan, Op::Delete)?;
+            }
         }
         Ok(())
     }

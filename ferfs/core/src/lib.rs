@@ -19,6 +19,7 @@ pub mod format;
 pub mod fs;
 pub mod host;
 pub mod node;
+pub mod repair;
 pub mod space;
 pub mod volume;
 

@@ -368,29 +368,46 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
     ) -> Result<()> {
         self.check_ptr(ptr, from)?;
         let primary = ptr.addr.get();
-        let first = match self.dev.read(primary, buf) {
-            Ok(()) => self.verify_node(buf, primary, ptr, owner, level, lo, hi),
-            Err(e) => Err(e),
-        };
-        let first_err = match first {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
+        let Err(first_err) = self.read_copy(primary, ptr, owner, level, lo, hi, buf) else {
+            return Ok(());
         };
         bump(&self.stats.meta_bad_copies);
         let mirror = ptr.mirror.get();
         if mirror == 0 {
             return Err(first_err);
         }
-        self.dev.read(mirror, buf)?;
         if self
-            .verify_node(buf, mirror, ptr, owner, level, lo, hi)
+            .read_copy(mirror, ptr, owner, level, lo, hi, buf)
             .is_err()
         {
             bump(&self.stats.meta_bad_copies);
             return Err(first_err);
         }
+        self.rewrite_bad_copy(primary, buf)
+    }
+
+    /// Read one copy (`at`: the primary or the mirror) of the block `ptr`
+    /// names, and verify it.
+    #[allow(clippy::too_many_arguments)]
+    fn read_copy(
+        &self,
+        at: u64,
+        ptr: &BlockPtr,
+        owner: u64,
+        level: u8,
+        lo: Option<Key>,
+        hi: Option<Key>,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        self.dev.read(at, buf)?;
+        self.verify_node(buf, at, ptr, owner, level, lo, hi)
+    }
+
+    /// Overwrite a copy that failed verification with a good one, when the
+    /// mount allows repairs.
+    fn rewrite_bad_copy(&self, at: u64, good: &[u8]) -> Result<()> {
         if self.opts.repair && !self.opts.read_only {
-            self.dev.write(primary, buf)?;
+            self.dev.write(at, good)?;
             bump(&self.stats.meta_repaired);
         }
         Ok(())
@@ -415,19 +432,12 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             return Ok(());
         }
         let mut other = self.block_buf()?;
-        let ob = other.as_mut();
-        let good = match self.dev.read(mirror, ob) {
-            Ok(()) => self
-                .verify_node(ob, mirror, ptr, owner, level, lo, hi)
-                .is_ok(),
-            Err(_) => false,
-        };
-        if !good {
+        if self
+            .read_copy(mirror, ptr, owner, level, lo, hi, other.as_mut())
+            .is_err()
+        {
             bump(&self.stats.meta_bad_copies);
-            if self.opts.repair && !self.opts.read_only {
-                self.dev.write(mirror, buf)?;
-                bump(&self.stats.meta_repaired);
-            }
+            self.rewrite_bad_copy(mirror, buf)?;
         }
         Ok(())
     }

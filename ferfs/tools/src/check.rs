@@ -7,6 +7,7 @@
 
 use ferfs_core::format::*;
 use ferfs_core::fs::parse_entries;
+use ferfs_core::repair::Fix;
 use ferfs_core::volume::Visitor;
 use ferfs_core::{BlockDevice, Error, Result, Volume};
 use std::collections::{BTreeMap, HashMap};
@@ -26,10 +27,14 @@ pub struct Report {
     pub extents: u64,
     pub logical_bytes: u64,
     pub stored_bytes: u64,
+    /// Blocks the stored data occupies (each extent rounded up to blocks).
+    pub stored_blocks: u64,
     pub meta_nodes: u64,
     pub fs_tree_level: u8,
     /// Bytes of data and metadata read while checking.
     pub bytes_checked: u64,
+    /// Corrections fsck can derive for some of `errors` (`repair` applies them).
+    pub fixes: Vec<Fix>,
 }
 
 struct InodeInfo {
@@ -188,6 +193,12 @@ pub fn check_with<D: BlockDevice>(
     };
     r.bytes_checked = c.nodes * BLOCK_SIZE_U64 * if scrub && vol.info().dup { 2 } else { 1 };
     let mut errors = std::mem::take(&mut c.errors);
+    let mut fixes = Vec::new();
+    // A problem with a derivable correction: reported, and fixed by `repair`.
+    let mut fixable = |errors: &mut Vec<String>, what: String, fix: Fix| {
+        errors.push(what);
+        fixes.push(fix);
+    };
 
     // Directory entries: both indexes agree and point at live inodes.
     let mut links: HashMap<u64, u32> = HashMap::new();
@@ -269,6 +280,7 @@ pub fn check_with<D: BlockDevice>(
         if e.kind == EXTENT_REGULAR {
             r.logical_bytes += u64::from(e.logical_len.get());
             r.stored_bytes += u64::from(e.stored_len.get());
+            r.stored_blocks += u64::from(e.stored_len.get()).div_ceil(BLOCK_SIZE_U64);
             r.bytes_checked += u64::from(e.stored_len.get());
         }
         if !verify_data {
@@ -284,19 +296,30 @@ pub fn check_with<D: BlockDevice>(
         match c.inodes.get(ino) {
             // Unlinked (being deleted) or linked (truncate in progress).
             Some(_) => {}
-            None => errors.push(format!("orphan record for missing inode {ino}")),
+            None => fixable(
+                &mut errors,
+                format!("orphan record for missing inode {ino}"),
+                Fix::DropOrphanRecord(*ino),
+            ),
         }
     }
     for (ino, i) in &c.inodes {
         r.inodes += 1;
-        if i.nlink == 0 {
-            // Unlinked and being freed: only its orphan record and the
-            // absence of entries matter (mount finishes the deletion).
+        if i.nlink == 0 && !links.contains_key(ino) {
+            // Unlinked and being freed: only its orphan record matters
+            // (mount finishes the deletion).
             if !c.orphans.contains(ino) {
-                errors.push(format!("inode {ino}: unlinked but not recorded as orphan"));
-            }
-            if links.contains_key(ino) {
-                errors.push(format!("inode {ino}: unlinked but still named by an entry"));
+                // A directory may still hold entries: keep it rather than free it.
+                let fix = if i.mode & S_IFMT == S_IFDIR {
+                    Fix::LostFound(*ino)
+                } else {
+                    Fix::FreeUnlinked(*ino)
+                };
+                fixable(
+                    &mut errors,
+                    format!("inode {ino}: unlinked but not recorded as orphan"),
+                    fix,
+                );
             }
             continue;
         }
@@ -305,10 +328,14 @@ pub fn check_with<D: BlockDevice>(
             r.dirs += 1;
             let want = 2 + subdirs.get(ino).copied().unwrap_or(0);
             if i.nlink != want {
-                errors.push(format!(
-                    "dir {ino}: link count {} should be {want}",
-                    i.nlink
-                ));
+                fixable(
+                    &mut errors,
+                    format!("dir {ino}: link count {} should be {want}", i.nlink),
+                    Fix::Nlink {
+                        ino: *ino,
+                        nlink: want,
+                    },
+                );
             }
             if *ino == ROOT_INO {
                 if i.parent != ROOT_INO || dir_refs.contains_key(ino) {
@@ -317,30 +344,51 @@ pub fn check_with<D: BlockDevice>(
             } else {
                 match dir_refs.get(ino).map(|v| v.as_slice()) {
                     Some([p]) if *p == i.parent => {}
-                    Some([_]) => {
-                        errors.push(format!("dir {ino}: parent field disagrees with its entry"))
-                    }
+                    Some([p]) => fixable(
+                        &mut errors,
+                        format!("dir {ino}: parent field disagrees with its entry"),
+                        Fix::Parent {
+                            ino: *ino,
+                            parent: *p,
+                        },
+                    ),
                     Some(_) => errors.push(format!("dir {ino}: linked from several directories")),
-                    None => errors.push(format!("dir {ino}: unreachable (no entry names it)")),
+                    None => fixable(
+                        &mut errors,
+                        format!("dir {ino}: unreachable (no entry names it)"),
+                        Fix::LostFound(*ino),
+                    ),
                 }
             }
         } else {
             r.files += 1;
             let want = links.get(ino).copied().unwrap_or(0);
             if i.nlink != want {
-                errors.push(format!(
-                    "inode {ino}: link count {} but {want} entries",
-                    i.nlink
-                ));
+                let what = format!("inode {ino}: link count {} but {want} entries", i.nlink);
+                let fix = if want == 0 {
+                    Fix::LostFound(*ino)
+                } else {
+                    Fix::Nlink {
+                        ino: *ino,
+                        nlink: want,
+                    }
+                };
+                fixable(&mut errors, what, fix);
             }
             if i.size > MAX_FILE_SIZE {
                 errors.push(format!("inode {ino}: size beyond the maximum"));
             }
         }
-        if stored.get(ino).copied().unwrap_or(0) != i.stored_blocks {
-            errors.push(format!(
-                "inode {ino}: block count disagrees with its extents"
-            ));
+        let blocks = stored.get(ino).copied().unwrap_or(0);
+        if blocks != i.stored_blocks {
+            fixable(
+                &mut errors,
+                format!(
+                    "inode {ino}: block count {} but its extents hold {blocks}",
+                    i.stored_blocks
+                ),
+                Fix::StoredBlocks { ino: *ino, blocks },
+            );
         }
         if *ino >= vol.next_ino() {
             errors.push(format!("inode {ino}: number not yet handed out"));
@@ -350,11 +398,15 @@ pub fn check_with<D: BlockDevice>(
         errors.push("root directory missing".to_string());
     }
     if r.inodes != vol.inode_count() {
-        errors.push(format!(
-            "inode count {} but {} inodes exist",
-            vol.inode_count(),
-            r.inodes
-        ));
+        fixable(
+            &mut errors,
+            format!(
+                "inode count {} but {} inodes exist",
+                vol.inode_count(),
+                r.inodes
+            ),
+            Fix::InodeCount(r.inodes),
+        );
     }
     for ino in &c.xattr_owners {
         if !c.inodes.contains_key(ino) {
@@ -383,6 +435,32 @@ pub fn check_with<D: BlockDevice>(
         ));
     }
     r.errors = errors;
+    r.fixes = fixes;
+    Ok(r)
+}
+
+/// Rounds of check-and-fix before giving up: a relink into /lost+found
+/// changes the link counts the next round checks.
+const REPAIR_ROUNDS: usize = 4;
+
+/// fsck -y: check, apply every derivable correction, commit, and check
+/// again until nothing derivable is left. The report is the last check's,
+/// with every correction made counted in `corrected`.
+pub fn repair<D: BlockDevice>(vol: &mut Volume<D, StdHost>, scrub: bool) -> Result<Report> {
+    let mut applied = 0u64;
+    let mut r = check(vol, scrub)?;
+    for _ in 0..REPAIR_ROUNDS {
+        if r.fixes.is_empty() || vol.is_read_only() {
+            break;
+        }
+        for fix in std::mem::take(&mut r.fixes) {
+            vol.repair(fix)?;
+            applied += 1;
+        }
+        vol.sync()?;
+        r = check(vol, false)?;
+    }
+    r.corrected += applied;
     Ok(r)
 }
 

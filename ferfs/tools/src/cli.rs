@@ -191,8 +191,12 @@ pub fn run_check<D: ferfs_core::BlockDevice>(
         repair,
         compression: None,
     };
-    let vol = Volume::mount(dev, StdHost, opts)?;
-    check::check(&vol, scrub)
+    let mut vol = Volume::mount(dev, StdHost, opts)?;
+    if repair {
+        check::repair(&mut vol, scrub)
+    } else {
+        check::check(&vol, scrub)
+    }
 }
 
 fn report(tool: &str, image: &str, res: &ferfs_core::Result<Report>, verbose: bool, t0: Instant) {
@@ -285,7 +289,10 @@ pub fn ferfs_main(args: &[String]) -> i32 {
                     );
                     println!("data extents:    {}", r.extents);
                     println!("file data:       {} bytes", r.logical_bytes);
-                    println!("stored data:     {} bytes", r.stored_bytes);
+                    println!(
+                        "stored data:     {} bytes in {} blocks",
+                        r.stored_bytes, r.stored_blocks
+                    );
                     if r.stored_bytes > 0 {
                         println!(
                             "compression:     {:.2}x",

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod cli;
 pub mod fuse;
+pub mod fuzzing;
 
 use ferfs_core::format::{Compression, CsumType, BLOCK_SIZE, BLOCK_SIZE_U64};
 use ferfs_core::{BlockDevice, Checksummer, Clock, Compressor, Error, Memory, Result};
