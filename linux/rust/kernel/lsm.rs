@@ -23,7 +23,7 @@ use crate::{
     bindings,
     error::{code::*, to_result, Error, Result},
     ffi::{c_char, c_int, c_uint, c_ulong, c_void},
-    str::CStr,
+    str::{CStr, CStrExt},
     sync::{Arc, ArcBorrow},
     task::Task,
     types::Opaque,
@@ -374,10 +374,10 @@ impl Dentry {
         unsafe { (*(*self.0.get()).d_sb).s_flags & (1 << 31) != 0 }
     }
 
-    /// Whether `self` and `other` have the same parent.
-    pub fn same_parent(&self, other: &Dentry) -> bool {
-        // SAFETY: reading the parent pointers of live dentries; they are only compared.
-        unsafe { (*self.0.get()).d_parent == (*other.0.get()).d_parent }
+    /// Whether `dir` is the parent of `self`.
+    pub fn same_parent_dir(&self, dir: &Dentry) -> bool {
+        // SAFETY: reading the parent pointer of a live dentry; it is only compared.
+        unsafe { ptr::eq((*self.0.get()).d_parent, dir.0.get()) }
     }
 }
 
@@ -416,49 +416,87 @@ impl Path {
     /// Whether the mount is an internal one (`MNT_INTERNAL`).
     pub fn is_internal_mount(&self) -> bool {
         // SAFETY: a valid path holds a valid mount.
-        unsafe { (*(*self.0.get()).mnt).mnt_flags & bindings::MNT_INTERNAL as c_int != 0 }
+        unsafe {
+            (*(*self.0.get()).mnt).mnt_flags & bindings::mount_flags_MNT_INTERNAL as c_int != 0
+        }
     }
 
     /// Visits the inodes from this path up to the root of the task's view of the filesystem,
     /// crossing mount points (a mount point's own, hidden, dentry is skipped). `visit`
     /// returns `ControlFlow::Break(())` to stop early.
-    pub fn walk_up(&self, mut visit: impl FnMut(&Inode) -> ControlFlow<()>) -> WalkEnd {
-        // SAFETY: copying a valid `struct path` and taking references on its parts.
+    pub fn walk_up(&self, visit: impl FnMut(&Inode) -> ControlFlow<()>) -> WalkEnd {
+        // SAFETY: copying a valid `struct path`.
         let mut p: bindings::path = unsafe { ptr::read(self.0.get()) };
-        // SAFETY: `p` is valid; the references are dropped by `path_put` below.
+        // SAFETY: `p` is valid; `walk` takes over the references.
         unsafe { bindings::path_get(&p) };
-        let end = 'walk: loop {
-            // SAFETY: we hold a reference on `p.dentry`.
-            let dentry = unsafe { Dentry::from_raw(p.dentry) };
-            if let Some(inode) = dentry.inode() {
-                if visit(inode).is_break() {
-                    break WalkEnd::Stopped;
-                }
-            }
-            // SAFETY: we hold references on the mount and the dentry of `p`.
-            unsafe {
-                while p.dentry == (*p.mnt).mnt_root {
-                    // `follow_up` moves `p` to the mount point, with references.
-                    if bindings::follow_up(&mut p) == 0 {
-                        break 'walk WalkEnd::Root;
-                    }
-                }
-                if (*p.dentry).d_parent == p.dentry {
-                    break if (*p.mnt).mnt_flags & bindings::MNT_INTERNAL as c_int != 0 {
-                        WalkEnd::Internal
-                    } else {
-                        WalkEnd::Disconnected
-                    };
-                }
-                let parent = bindings::dget_parent(p.dentry);
-                bindings::dput(p.dentry);
-                p.dentry = parent;
-            }
-        };
-        // SAFETY: releases the references taken above (and moved by `follow_up`).
-        unsafe { bindings::path_put(&p) };
-        end
+        // SAFETY: we own references on both parts of `p`.
+        unsafe { walk(&mut p, visit) }
     }
+
+    /// As [`Path::walk_up`], from the parent of `child` (a dentry on this path's mount, e.g.
+    /// the source of a rename into this directory), or from `child` if it is the mount's root.
+    pub fn walk_up_from_parent_of(
+        &self,
+        child: &Dentry,
+        visit: impl FnMut(&Inode) -> ControlFlow<()>,
+    ) -> WalkEnd {
+        // SAFETY: copying a valid `struct path`.
+        let mut p: bindings::path = unsafe { ptr::read(self.0.get()) };
+        let c = child.0.get();
+        // SAFETY: `p.mnt` and `c` are valid; we take a reference on the mount and one on the
+        // start dentry, which `walk` takes over.
+        unsafe {
+            bindings::mntget(p.mnt);
+            p.dentry = if c == (*p.mnt).mnt_root {
+                bindings::dget(c)
+            } else {
+                bindings::dget_parent(c)
+            };
+            walk(&mut p, visit)
+        }
+    }
+}
+
+/// The walk of [`Path::walk_up`]; releases `p`'s references.
+///
+/// # Safety
+///
+/// The caller owns a reference on `p.mnt` and on `p.dentry`.
+unsafe fn walk(
+    p: &mut bindings::path,
+    mut visit: impl FnMut(&Inode) -> ControlFlow<()>,
+) -> WalkEnd {
+    let end = 'walk: loop {
+        // SAFETY: we hold a reference on `p.dentry`.
+        let dentry = unsafe { Dentry::from_raw(p.dentry) };
+        if let Some(inode) = dentry.inode() {
+            if visit(inode).is_break() {
+                break WalkEnd::Stopped;
+            }
+        }
+        // SAFETY: we hold references on the mount and the dentry of `p`.
+        unsafe {
+            while p.dentry == (*p.mnt).mnt_root {
+                // `follow_up` moves `p` to the mount point, with references.
+                if bindings::follow_up(p) == 0 {
+                    break 'walk WalkEnd::Root;
+                }
+            }
+            if (*p.dentry).d_parent == p.dentry {
+                break if (*p.mnt).mnt_flags & bindings::mount_flags_MNT_INTERNAL as c_int != 0 {
+                    WalkEnd::Internal
+                } else {
+                    WalkEnd::Disconnected
+                };
+            }
+            let parent = bindings::dget_parent(p.dentry);
+            bindings::dput(p.dentry);
+            p.dentry = parent;
+        }
+    };
+    // SAFETY: releases the references we own (moved along by `follow_up`).
+    unsafe { bindings::path_put(p) };
+    end
 }
 
 /// An opened file (`struct file`).
@@ -477,13 +515,19 @@ impl File {
     /// The path the file was opened with.
     pub fn path(&self) -> &Path {
         // SAFETY: `f_path` is set for the file's whole life.
-        unsafe { Path::from_raw(&raw const (*self.0.get()).f_path) }
+        unsafe { Path::from_raw(&raw const (*self.0.get()).__bindgen_anon_1.f_path) }
     }
 
     /// The `f_mode` bits.
     pub fn mode(&self) -> u32 {
         // SAFETY: reading a field of a live file.
         unsafe { (*self.0.get()).f_mode }
+    }
+
+    /// The `f_flags` bits.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: reading a field of a live file.
+        unsafe { (*self.0.get()).f_flags }
     }
 
     /// The credentials of the opener.
@@ -525,28 +569,24 @@ impl Socket {
         unsafe { i32::from((*self.0.get()).type_) }
     }
 
-    /// The protocol of the socket's `struct sock` (`IPPROTO_TCP`, ...), 0 without one.
-    pub fn protocol(&self) -> u32 {
+    /// Whether the socket is a TCP one (`sk_is_tcp`).
+    pub fn is_tcp(&self) -> bool {
         // SAFETY: a live socket's `sk` is null or valid.
         unsafe {
             let sk = (*self.0.get()).sk;
-            if sk.is_null() {
-                0
-            } else {
-                u32::from((*sk).sk_protocol)
-            }
+            !sk.is_null() && bindings::sk_is_tcp(sk)
         }
     }
 
-    /// The address family of the socket's `struct sock`.
-    pub fn family(&self) -> u32 {
+    /// The address family of the socket's `struct sock`, 0 without one.
+    pub fn family(&self) -> u16 {
         // SAFETY: a live socket's `sk` is null or valid.
         unsafe {
             let sk = (*self.0.get()).sk;
             if sk.is_null() {
                 0
             } else {
-                u32::from((*sk).__sk_common.skc_family)
+                bindings::lsm_sk_family(sk)
             }
         }
     }
@@ -634,7 +674,10 @@ static OBJECT_FOPS: Fops = Fops(bindings::file_operations {
 /// # Safety
 ///
 /// Called by the VFS on the last `fput` of an object file.
-unsafe extern "C" fn object_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn object_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: `private_data` is the `Holder` from `new_object_fd`, released once.
     let holder = unsafe { KBox::from_raw((*file).private_data.cast::<Holder>()) };
     // SAFETY: the holder owns the reference.
@@ -643,7 +686,7 @@ unsafe extern "C" fn object_release(_inode: *mut bindings::inode, file: *mut bin
 }
 
 /// Reading an object file is not supported (the operation exists to set `FMODE_CAN_READ`).
-unsafe extern "C" fn object_read(
+extern "C" fn object_read(
     _f: *mut bindings::file,
     _b: *mut c_char,
     _s: usize,
@@ -653,7 +696,7 @@ unsafe extern "C" fn object_read(
 }
 
 /// Writing an object file is not supported (the operation exists to set `FMODE_CAN_WRITE`).
-unsafe extern "C" fn object_write(
+extern "C" fn object_write(
     _f: *mut bindings::file,
     _b: *const c_char,
     _s: usize,
@@ -706,7 +749,10 @@ pub fn current_no_new_privs() -> bool {
 pub fn current_capable_sys_admin() -> bool {
     // SAFETY: FFI calls on the current task's user namespace.
     unsafe {
-        bindings::ns_capable_noaudit(bindings::current_user_ns(), bindings::CAP_SYS_ADMIN as c_int)
+        bindings::ns_capable_noaudit(
+            bindings::current_user_ns(),
+            bindings::CAP_SYS_ADMIN as c_int,
+        )
     }
 }
 
@@ -959,7 +1005,10 @@ pub mod tramp {
     /// # Safety
     ///
     /// LSM hook `sb_umount`.
-    pub unsafe fn sb_umount<T: HasBlobSizes>(_mnt: *mut bindings::vfsmount, _flags: c_int) -> c_int {
+    pub unsafe fn sb_umount<T: HasBlobSizes>(
+        _mnt: *mut bindings::vfsmount,
+        _flags: c_int,
+    ) -> c_int {
         ret(T::mount_change())
     }
 
@@ -1019,7 +1068,11 @@ pub mod tramp {
             unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) }
         };
         // SAFETY: the framework passes a valid socket, `Socket` is a transparent wrapper.
-        ret(T::socket_addr(unsafe { &*sock.cast::<Socket>() }, bytes, connect))
+        ret(T::socket_addr(
+            unsafe { &*sock.cast::<Socket>() },
+            bytes,
+            connect,
+        ))
     }
 
     /// # Safety

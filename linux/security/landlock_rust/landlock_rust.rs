@@ -3,42 +3,41 @@
 //! Landlock in Rust: unprivileged sandboxing with the same system calls and user space ABI
 //! as the C Landlock (`include/uapi/linux/landlock.h`).
 //!
-//! The crate has no `unsafe`: the LSM plumbing is `kernel::lsm`.
+//! - `engine`: the policy (rulesets, layered domains, decisions), without kernel types;
+//! - `syscalls`: `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`;
+//! - `hooks`: the LSM hooks.
+//!
+//! The crate has no `unsafe`: the LSM plumbing is `kernel::lsm`, and the C that macros force
+//! (`DEFINE_LSM`, the hook list, `SYSCALL_DEFINE`) is `glue.c`.
 
 #![deny(unsafe_code)]
 
+use core::sync::atomic::AtomicBool;
 use kernel::{
     bindings,
     ffi::{c_char, c_int, c_uint, c_ulong, c_void},
-    lsm,
-    prelude::*,
 };
+
+pub mod engine;
+#[cfg(CONFIG_KUNIT)]
+pub mod engine_tests;
+mod hooks;
+mod syscalls;
+
+/// What the engine allocates with.
+mod shim {
+    pub(crate) use kernel::alloc::{AllocError, KVec};
+    pub(crate) const GFP: kernel::alloc::Flags = kernel::alloc::flags::GFP_KERNEL_ACCOUNT;
+}
+
+/// The prefix of this crate's `pr_*!` messages.
+const __LOG_PREFIX: &[u8] = b"landlock\0";
 
 /// The Landlock LSM.
 pub struct Landlock;
 
-impl lsm::Hooks for Landlock {
-    type Cred = ();
-    type Inode = core::sync::atomic::AtomicU64;
-    type File = core::sync::atomic::AtomicU64;
-
-    fn init() -> Result {
-        pr_info!("landlock (Rust): up and running\n");
-        Ok(())
-    }
-}
-
-fn sys_create_ruleset(_attr: usize, _size: usize, _flags: u32) -> isize {
-    -(bindings::EOPNOTSUPP as isize)
-}
-
-fn sys_add_rule(_fd: c_int, _ty: c_int, _attr: usize, _flags: u32) -> isize {
-    -(bindings::EOPNOTSUPP as isize)
-}
-
-fn sys_restrict_self(_fd: c_int, _flags: u32) -> isize {
-    -(bindings::EOPNOTSUPP as isize)
-}
+/// Set once the LSM is initialised (it may be left out by `lsm=`).
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
 kernel::define_lsm! {
     lsm: Landlock,
@@ -107,9 +106,53 @@ kernel::define_lsm! {
     },
     entries: {
         fn landlock_rust_sys_create_ruleset(attr: usize, size: usize, flags: u32) -> isize =
-            sys_create_ruleset;
+            syscalls::create_ruleset;
         fn landlock_rust_sys_add_rule(fd: c_int, ty: c_int, attr: usize, flags: u32) -> isize =
-            sys_add_rule;
-        fn landlock_rust_sys_restrict_self(fd: c_int, flags: u32) -> isize = sys_restrict_self;
+            syscalls::add_rule;
+        fn landlock_rust_sys_restrict_self(fd: c_int, flags: u32) -> isize =
+            syscalls::restrict_self;
     },
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kernel::macros::kunit_tests(landlock_rust_engine)]
+mod tests {
+    use super::engine_tests as t;
+
+    #[test]
+    fn attr_validation() {
+        assert_eq!(t::attr_validation(), Ok(()));
+    }
+    #[test]
+    fn create_prelude() {
+        assert_eq!(t::create_prelude(), Ok(()));
+    }
+    #[test]
+    fn rules() {
+        assert_eq!(t::rules(), Ok(()));
+    }
+    #[test]
+    fn fs_walk() {
+        assert_eq!(t::fs_walk(), Ok(()));
+    }
+    #[test]
+    fn layer_limit() {
+        assert_eq!(t::layer_limit(), Ok(()));
+    }
+    #[test]
+    fn net() {
+        assert_eq!(t::net(), Ok(()));
+    }
+    #[test]
+    fn sockaddr() {
+        assert_eq!(t::sockaddr(), Ok(()));
+    }
+    #[test]
+    fn access_of_operations() {
+        assert_eq!(t::access_of_operations(), Ok(()));
+    }
+    #[test]
+    fn reparent() {
+        assert_eq!(t::reparent(), Ok(()));
+    }
 }

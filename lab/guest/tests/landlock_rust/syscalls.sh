@@ -1,0 +1,17 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Landlock in Rust: the LSM is registered as "landlock", the ABI probe, and the errnos of
+# the three system calls on malformed and hostile input (landlock-probe errnos).
+. /ferrite/lib.sh
+
+check "landlock is in the LSM list" grep -q landlock /sys/kernel/security/lsm
+abi=$(landlock-probe abi)
+expect_eq "ABI version and errata" "5 9" "$abi"
+landlock-probe errnos >/tmp/errnos.out 2>&1
+while read -r verdict rest; do
+	case "$verdict" in
+	PASS) ok "errno: $rest" ;;
+	FAIL) not_ok "errno: $rest" ;;
+	*) echo "# $verdict $rest" ;;
+	esac
+done </tmp/errnos.out
