@@ -246,9 +246,12 @@ fn errnos() -> bool {
         errno_of(add_rule(-1, RULE_PATH_BENEATH, std::ptr::null(), 0)),
         libc::EBADF,
     );
+    let root = CString::new("/").expect("path");
+    // SAFETY: a valid C string.
+    let dirfd = unsafe { libc::open(root.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
     c.eq(
         "rule: fd not a ruleset",
-        errno_of(add_rule(0, RULE_PATH_BENEATH, std::ptr::null(), 0)),
+        errno_of(add_rule(dirfd, RULE_PATH_BENEATH, std::ptr::null(), 0)),
         libc::EBADFD,
     );
     let opath = open_path("/");
