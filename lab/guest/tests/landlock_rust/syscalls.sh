@@ -15,3 +15,4 @@ while read -r verdict rest; do
 	*) echo "# $verdict $rest" ;;
 	esac
 done </tmp/errnos.out
+check "add_rule from 4 threads while 2 threads enforce the ruleset" landlock-probe race

@@ -5,6 +5,7 @@
 //! - `landlock-probe abi`: prints the ABI version and the errata bits;
 //! - `landlock-probe errnos`: hostile and malformed inputs to the three system calls, one
 //!   line per check, `PASS name` or `FAIL name: ...`;
+//! - `landlock-probe race`: `add_rule` from 4 threads while 2 threads enforce the ruleset;
 //! - `landlock-probe sandbox [--fs MASK] [--ro DIR]... [--rw DIR]... [--net]
 //!   [--bind PORT]... [--connect PORT]... -- CMD [ARG]...`: restricts itself and runs CMD;
 //! - `landlock-probe connect PORT`, `landlock-probe bind PORT`: a TCP connect (to 127.0.0.1)
@@ -442,6 +443,63 @@ fn errnos() -> bool {
     !c.failed
 }
 
+/// Threads adding rules to one ruleset while others enforce it in forked children: every
+/// call must succeed, and nothing else may happen (the test kernel watches for reports).
+fn race() -> bool {
+    let rs = ruleset(FS_READ_FILE | FS_READ_DIR, NET_BIND | NET_CONNECT);
+    if rs < 0 {
+        return false;
+    }
+    let adders: Vec<_> = (0..4u64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut bad = 0;
+                for i in 0..500u64 {
+                    if add_port(rs, t * 1000 + i, NET_BIND) != 0 {
+                        bad += 1;
+                    }
+                    if i % 50 == 0 && add_path(rs, "/tmp", FS_READ_DIR) != 0 {
+                        bad += 1;
+                    }
+                }
+                bad
+            })
+        })
+        .collect();
+    let enforcers: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut bad = 0;
+                for _ in 0..20 {
+                    // SAFETY: fork; the child only makes system calls and exits.
+                    let pid = unsafe { libc::fork() };
+                    if pid == 0 {
+                        no_new_privs();
+                        let e = errno_of(restrict(rs, 0));
+                        // SAFETY: exiting the child.
+                        unsafe { libc::_exit(e) };
+                    }
+                    let mut status = 0;
+                    // SAFETY: waiting for our child.
+                    unsafe { libc::waitpid(pid, &mut status, 0) };
+                    if libc::WEXITSTATUS(status) != 0 {
+                        bad += 1;
+                    }
+                }
+                bad
+            })
+        })
+        .collect();
+    let bad: i32 = adders
+        .into_iter()
+        .chain(enforcers)
+        .map(|h| h.join().unwrap_or(1))
+        .sum();
+    // SAFETY: closing our own descriptor, while no thread uses it any more.
+    unsafe { libc::close(rs) };
+    bad == 0
+}
+
 fn tcp(port: u16, bind: bool) -> i32 {
     // SAFETY: plain socket calls on our own descriptor.
     unsafe {
@@ -554,6 +612,7 @@ fn main() {
             i32::from(v < 0)
         }
         Some("errnos") => i32::from(!errnos()),
+        Some("race") => i32::from(!race()),
         Some("sandbox") => sandbox(&args[1..]),
         Some("rename") | Some("link") => {
             let (a, b) = (
