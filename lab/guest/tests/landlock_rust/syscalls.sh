@@ -4,7 +4,12 @@
 # the three system calls on malformed and hostile input (landlock-probe errnos).
 . /ferrite/lib.sh
 
-check "landlock is in the LSM list" grep -q landlock /sys/kernel/security/lsm
+check "the Rust Landlock initialised" sh -c "dmesg | grep -q 'landlock: Up and running (Rust'"
+lsms=" $(landlock-probe lsms) "
+case "$lsms" in
+*" 110 "*) ok "lsm_list_modules(2) lists LSM_ID_LANDLOCK" ;;
+*) not_ok "lsm_list_modules(2) lists LSM_ID_LANDLOCK (got:$lsms)" ;;
+esac
 abi=$(landlock-probe abi)
 expect_eq "ABI version and errata" "5 9" "$abi"
 landlock-probe errnos >/tmp/errnos.out 2>&1

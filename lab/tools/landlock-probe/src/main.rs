@@ -3,6 +3,7 @@
 //! `landlock-probe`: the guest's Landlock test tool, for the Rust and the C Landlock alike.
 //!
 //! - `landlock-probe abi`: prints the ABI version and the errata bits;
+//! - `landlock-probe lsms`: prints the ids of the active LSMs (`lsm_list_modules(2)`);
 //! - `landlock-probe errnos`: hostile and malformed inputs to the three system calls, one
 //!   line per check, `PASS name` or `FAIL name: ...`;
 //! - `landlock-probe race`: `add_rule` from 4 threads while 2 threads enforce the ruleset;
@@ -610,6 +611,20 @@ fn main() {
             let e = create(std::ptr::null(), 0, ERRATA);
             println!("{v} {e}");
             i32::from(v < 0)
+        }
+        Some("lsms") => {
+            // lsm_list_modules(2) (x86_64 number 461): the ids of the active LSMs.
+            let mut ids = [0u64; 32];
+            let mut size = std::mem::size_of_val(&ids) as u32;
+            // SAFETY: a buffer of `size` bytes and a pointer to its size.
+            let n = unsafe { libc::syscall(461, ids.as_mut_ptr(), &mut size as *mut u32, 0) };
+            let list: Vec<String> = ids
+                .iter()
+                .take(n.max(0) as usize)
+                .map(u64::to_string)
+                .collect();
+            println!("{}", list.join(" "));
+            i32::from(n < 0)
         }
         Some("errnos") => i32::from(!errnos()),
         Some("race") => i32::from(!race()),
