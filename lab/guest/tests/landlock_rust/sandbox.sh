@@ -40,7 +40,9 @@ expect_eq "sandbox: link across directories without REFER is EXDEV" 18 \
 expect_eq "sandbox: rename across directories with REFER" 0 \
 	"$(sb --fs 0x3fff $base --rw $d/rw --rw $d/other -- landlock-probe rename $d/rw/m $d/other/m)"
 expect_eq "sandbox: rename into a more permissive directory is EXDEV" 18 \
-	"$(sb --fs 0x3fff $base --rw $d/other --ro $d/ro --rw $d -- landlock-probe rename $d/rw/f2 $d/other/f2)"
+	"$(sb --fs 0x3fff $base --rule 0x2120:$d/rw --rw $d/other -- landlock-probe rename $d/rw/f2 $d/other/f2)"
+expect_eq "sandbox: rename into a less permissive directory" 0 \
+	"$(sb --fs 0x3fff $base --rule 0x2120:$d/other --rw $d/rw -- landlock-probe rename $d/rw/f2 $d/other/f2)"
 check "sandbox: executing outside every rule is denied" denied sb --ro /lib --ro /lib64 -- /bin/true
 check "sandbox: mount is denied" denied sb $base --rw $d -- mount -t tmpfs none $d/rw
 check "sandbox: nested sandboxes only shrink access" \

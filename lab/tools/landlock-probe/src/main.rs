@@ -7,7 +7,7 @@
 //! - `landlock-probe errnos`: hostile and malformed inputs to the three system calls, one
 //!   line per check, `PASS name` or `FAIL name: ...`;
 //! - `landlock-probe race`: `add_rule` from 4 threads while 2 threads enforce the ruleset;
-//! - `landlock-probe sandbox [--fs MASK] [--ro DIR]... [--rw DIR]... [--net]
+//! - `landlock-probe sandbox [--fs MASK] [--ro DIR]... [--rw DIR]... [--rule MASK:PATH]... [--net]
 //!   [--bind PORT]... [--connect PORT]... -- CMD [ARG]...`: restricts itself and runs CMD;
 //! - `landlock-probe connect PORT`, `landlock-probe bind PORT`: a TCP connect (to 127.0.0.1)
 //!   or bind, printing the errno (0 on success);
@@ -528,6 +528,7 @@ fn sandbox(args: &[String]) -> i32 {
     let mut fs = FS_V1 | FS_TRUNCATE;
     let mut net = 0;
     let (mut ro, mut rw, mut bind, mut conn) = (vec![], vec![], vec![], vec![]);
+    let mut custom: Vec<(u64, String)> = vec![];
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
@@ -536,6 +537,11 @@ fn sandbox(args: &[String]) -> i32 {
             "--fs" => fs = u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap_or(fs),
             "--ro" => ro.push(v),
             "--rw" => rw.push(v),
+            "--rule" => {
+                let (m, p) = v.split_once(':').unwrap_or(("0", ""));
+                let m = u64::from_str_radix(m.trim_start_matches("0x"), 16).unwrap_or(0);
+                custom.push((m, p.to_owned()));
+            }
             "--net" => {
                 net = NET_BIND | NET_CONNECT;
                 i += 1;
@@ -559,6 +565,9 @@ fn sandbox(args: &[String]) -> i32 {
         eprintln!("landlock_create_ruleset: {}", Error::last_os_error());
         return 1;
     }
+    // Paths that do not exist in this guest (e.g. /lib64) are skipped.
+    ro.retain(|p| std::path::Path::new(p).exists());
+    rw.retain(|p| std::path::Path::new(p).exists());
     for p in &ro {
         let e = add_path(rs, p, FS_RO & fs);
         if e != 0 {
@@ -568,6 +577,13 @@ fn sandbox(args: &[String]) -> i32 {
     }
     for p in &rw {
         let e = add_path(rs, p, fs);
+        if e != 0 {
+            eprintln!("add_rule {p}: errno {e}");
+            return 1;
+        }
+    }
+    for (m, p) in &custom {
+        let e = add_path(rs, p, *m);
         if e != 0 {
             eprintln!("add_rule {p}: errno {e}");
             return 1;
