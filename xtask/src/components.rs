@@ -45,6 +45,13 @@ pub const COMPONENTS: &[Component] = &[
         guest_tests: true,
     },
     Component {
+        name: "landlock_rust",
+        about: "Landlock in Rust: the policy engine (KUnit) and the three system calls in the guest",
+        host_tests: false,
+        kunit: Some("landlock_rust*"),
+        guest_tests: true,
+    },
+    Component {
         name: "rnull",
         about: "the Rust null block driver and the C null_blk, held to the same checks",
         host_tests: false,

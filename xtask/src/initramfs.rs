@@ -29,6 +29,7 @@ const FERRITE_TOOLS: &[(&str, &str, &str)] = &[
     ("ferfs-tools", "ferfs", "/usr/bin/ferfs"),
     ("ferfs-tools", "mkfs-ferfs", "/usr/sbin/mkfs.ferfs"),
     ("ferfs-tools", "fsck-ferfs", "/usr/sbin/fsck.ferfs"),
+    ("landlock-probe", "landlock-probe", "/usr/bin/landlock-probe"),
 ];
 
 /// Builds Ferrite's userspace tools (release) for the guest; returns (host path, guest path).

@@ -1,0 +1,1161 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Linux Security Modules written in Rust.
+//!
+//! A Rust LSM is a type implementing [`Hooks`]: every hook it does not override is a no-op
+//! that allows the operation. [`define_lsm!`](crate::define_lsm) generates, in the LSM's
+//! crate, the `extern "C"` functions that the C hook list (`LSM_HOOK_INIT`, which only C
+//! can expand) points to, the `lsm_blob_sizes` static and the init function, so the LSM's
+//! own crate needs no `unsafe`: the trampolines here turn the raw pointers the LSM
+//! framework passes into references to the types of this module.
+//!
+//! Security blobs:
+//! - credentials: an `Option<Arc<Hooks::Cred>>`, copied by `cred_prepare`/`cred_transfer`
+//!   and dropped by `cred_free` (the LSM's C hook list must register the three hooks);
+//! - inodes and files: a [`BlobData`] value (atomics), zero when the object is allocated
+//!   (the framework zeroes blobs) and never dropped.
+//!
+//! C headers: [`include/linux/lsm_hooks.h`](srctree/include/linux/lsm_hooks.h),
+//! [`include/linux/lsm_hook_defs.h`](srctree/include/linux/lsm_hook_defs.h).
+
+use crate::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    error::{code::*, to_result, Error, Result},
+    ffi::{c_char, c_int, c_uint, c_ulong, c_void},
+    str::{CStr, CStrExt},
+    sync::{Arc, ArcBorrow},
+    task::Task,
+    types::Opaque,
+};
+use core::{
+    any::TypeId,
+    marker::PhantomData,
+    ops::ControlFlow,
+    ptr,
+    sync::atomic::{AtomicU32, AtomicU64, AtomicUsize},
+};
+
+/// Data that can live in an inode or file security blob: valid when all-zero (the LSM
+/// framework zeroes blobs), shareable between threads and without drop glue (blobs are freed
+/// by the framework without running destructors).
+///
+/// # Safety
+///
+/// An all-zero bit pattern must be a valid value of the type, and the type must not need
+/// dropping.
+pub unsafe trait BlobData: Sync + 'static {}
+
+// SAFETY: zero is a valid atomic integer and atomics have no drop glue.
+unsafe impl BlobData for AtomicU32 {}
+// SAFETY: zero is a valid atomic integer and atomics have no drop glue.
+unsafe impl BlobData for AtomicU64 {}
+// SAFETY: zero is a valid atomic integer and atomics have no drop glue.
+unsafe impl BlobData for AtomicUsize {}
+// SAFETY: an array of zero-valid, drop-free elements is zero-valid and drop-free.
+unsafe impl<T: BlobData, const N: usize> BlobData for [T; N] {}
+
+/// The hooks of a Rust LSM. Each returns `Ok(())` to allow the operation or an error (usually
+/// `EACCES`/`EPERM`) to deny it; the default implementations allow everything.
+pub trait Hooks: Sized + Send + Sync + 'static {
+    /// Per-credential state: credentials carry an `Option<Arc<Self::Cred>>`.
+    type Cred: Send + Sync;
+    /// Per-inode state.
+    type Inode: BlobData;
+    /// Per-file state.
+    type File: BlobData;
+
+    /// Called once at boot, after the hooks are registered.
+    fn init() -> Result {
+        Ok(())
+    }
+    /// `file_open`: a file is being opened (`file.cred()` is the opener's).
+    fn file_open(_file: &File) -> Result {
+        Ok(())
+    }
+    /// `file_truncate`: `ftruncate(2)` on an opened file.
+    fn file_truncate(_file: &File) -> Result {
+        Ok(())
+    }
+    /// `file_ioctl` and `file_ioctl_compat`.
+    fn file_ioctl(_file: &File, _cmd: u32, _compat: bool) -> Result {
+        Ok(())
+    }
+    /// `path_mkdir`, `path_mknod` (with the device number) and `path_symlink` (`S_IFLNK`):
+    /// `dentry` is to be created in `dir` with file type and mode `mode`.
+    fn path_create(_dir: &Path, _dentry: &Dentry, _mode: u16, _dev: u32) -> Result {
+        Ok(())
+    }
+    /// `path_unlink` and `path_rmdir` (`is_dir`): `dentry` is to be removed from `dir`.
+    fn path_remove(_dir: &Path, _dentry: &Dentry, _is_dir: bool) -> Result {
+        Ok(())
+    }
+    /// `path_link`: a hard link to `old` is to be made as `new_dentry` in `new_dir`.
+    fn path_link(_old: &Dentry, _new_dir: &Path, _new_dentry: &Dentry) -> Result {
+        Ok(())
+    }
+    /// `path_rename`.
+    fn path_rename(
+        _old_dir: &Path,
+        _old_dentry: &Dentry,
+        _new_dir: &Path,
+        _new_dentry: &Dentry,
+        _flags: u32,
+    ) -> Result {
+        Ok(())
+    }
+    /// `path_truncate`: `truncate(2)` or `open(O_TRUNC)` on a path.
+    fn path_truncate(_path: &Path) -> Result {
+        Ok(())
+    }
+    /// `sb_mount`, `move_mount`, `sb_umount`, `sb_remount` and `sb_pivotroot`: a change to
+    /// the mount topology by the current task.
+    fn mount_change() -> Result {
+        Ok(())
+    }
+    /// `ptrace_access_check` (`tracer_is_current`) and `ptrace_traceme`: `other` is the
+    /// tracee or the tracer.
+    fn ptrace(_other: &Task, _tracer_is_current: bool) -> Result {
+        Ok(())
+    }
+    /// `socket_bind` (`connect == false`) and `socket_connect`; `addr` is the address as
+    /// passed by user space (already copied into the kernel).
+    fn socket_addr(_sock: &Socket, _addr: &[u8], _connect: bool) -> Result {
+        Ok(())
+    }
+}
+
+/// The `lsm_blob_sizes` of an LSM: sizes before boot, offsets (written by the LSM framework
+/// before the LSM's init) afterwards.
+#[repr(transparent)]
+pub struct BlobSizes(Opaque<bindings::lsm_blob_sizes>);
+
+// SAFETY: the framework writes the sizes once, during boot, before any hook or reader runs;
+// afterwards they are only read.
+unsafe impl Sync for BlobSizes {}
+
+impl BlobSizes {
+    /// The blob sizes of the LSM `T`. Credentials carry a pointer.
+    pub const fn new<T: Hooks>() -> Self {
+        // SAFETY: `lsm_blob_sizes` is a C struct of integers: all-zero is valid.
+        let mut b: bindings::lsm_blob_sizes = unsafe { core::mem::zeroed() };
+        b.lbs_cred = core::mem::size_of::<*const T::Cred>() as c_uint;
+        b.lbs_inode = core::mem::size_of::<T::Inode>() as c_uint;
+        b.lbs_file = core::mem::size_of::<T::File>() as c_uint;
+        Self(Opaque::new(b))
+    }
+
+    fn get(&self) -> bindings::lsm_blob_sizes {
+        // SAFETY: the framework wrote the offsets before any hook could run (see `Sync`).
+        unsafe { ptr::read(self.0.get()) }
+    }
+}
+
+/// Implemented by [`define_lsm!`](crate::define_lsm): where the LSM's blob offsets are.
+pub trait HasBlobSizes: Hooks {
+    /// The static the C `DEFINE_LSM` points to.
+    fn blob_sizes() -> &'static BlobSizes;
+}
+
+/// Adds a byte offset to a blob pointer, checking for a missing blob.
+fn blob_at<B>(base: *mut c_void, offset: c_uint) -> *mut B {
+    // The framework always allocates the blobs of a registered LSM; a null base would be a
+    // framework bug, caught here in debug builds.
+    debug_assert!(!base.is_null());
+    base.cast::<u8>().wrapping_add(offset as usize).cast::<B>()
+}
+
+/// A reference to credentials (`struct cred`), giving access to the LSM's blob.
+pub struct CredRef<'a, T: HasBlobSizes> {
+    cred: *const bindings::cred,
+    _p: PhantomData<(&'a bindings::cred, T)>,
+}
+
+impl<'a, T: HasBlobSizes> CredRef<'a, T> {
+    /// # Safety
+    ///
+    /// `cred` must be valid credentials for `'a`, with the LSM's blob.
+    unsafe fn from_raw(cred: *const bindings::cred) -> Self {
+        Self {
+            cred,
+            _p: PhantomData,
+        }
+    }
+
+    fn slot(&self) -> *mut *const T::Cred {
+        // SAFETY: `self.cred` is valid (type invariant); `security` is its blob.
+        let base = unsafe { (*self.cred).security };
+        blob_at(base, T::blob_sizes().get().lbs_cred)
+    }
+
+    /// The LSM's state in these credentials, if any.
+    pub fn get(&self) -> Option<ArcBorrow<'a, T::Cred>> {
+        // SAFETY: the slot holds null or a pointer from `Arc::into_raw`, owned by the
+        // credentials, which outlive `'a`; credentials are not changed once committed.
+        let p = unsafe { ptr::read(self.slot()) };
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: see above: `p` came from `Arc::into_raw` and the credentials hold it.
+            Some(unsafe { ArcBorrow::from_raw(p) })
+        }
+    }
+}
+
+/// The current task's credentials, with a reference held.
+pub struct CurrentCred<T: HasBlobSizes> {
+    cred: *const bindings::cred,
+    _p: PhantomData<T>,
+}
+
+impl<T: HasBlobSizes> CurrentCred<T> {
+    /// Takes a reference to the current task's credentials.
+    pub fn get() -> Self {
+        // SAFETY: the current task always has credentials; `get_cred` takes a reference.
+        let cred = unsafe { bindings::get_cred(bindings::current_cred()) };
+        Self {
+            cred,
+            _p: PhantomData,
+        }
+    }
+
+    /// The credentials.
+    pub fn cred(&self) -> CredRef<'_, T> {
+        // SAFETY: we hold a reference to the credentials.
+        unsafe { CredRef::from_raw(self.cred) }
+    }
+}
+
+impl<T: HasBlobSizes> Drop for CurrentCred<T> {
+    fn drop(&mut self) {
+        // SAFETY: we own a reference, taken in `get`.
+        unsafe { bindings::put_cred(self.cred) };
+    }
+}
+
+/// The credentials of another task, with a reference held.
+pub fn task_cred<T: HasBlobSizes>(task: &Task) -> CurrentCred<T> {
+    // SAFETY: `task` is valid; `get_task_cred` returns its credentials with a reference.
+    let cred = unsafe { bindings::get_task_cred(task.as_ptr()) };
+    CurrentCred {
+        cred,
+        _p: PhantomData,
+    }
+}
+
+/// New credentials for the current task (`prepare_creds`), aborted when dropped unless
+/// committed.
+pub struct NewCred<T: HasBlobSizes> {
+    cred: *mut bindings::cred,
+    _p: PhantomData<T>,
+}
+
+impl<T: HasBlobSizes> NewCred<T> {
+    /// Prepares a copy of the current task's credentials.
+    pub fn prepare() -> Result<Self> {
+        // SAFETY: FFI call without preconditions.
+        let cred = unsafe { bindings::prepare_creds() };
+        if cred.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Self {
+            cred,
+            _p: PhantomData,
+        })
+    }
+
+    /// The LSM's state in the new credentials.
+    pub fn get(&self) -> Option<ArcBorrow<'_, T::Cred>> {
+        // SAFETY: we own the new credentials.
+        unsafe { CredRef::<T>::from_raw(self.cred) }.get()
+    }
+
+    /// Replaces the LSM's state in the new credentials.
+    pub fn set(&mut self, value: Option<Arc<T::Cred>>) {
+        // SAFETY: we own the new credentials, not yet visible to anybody else.
+        let slot = unsafe { CredRef::<T>::from_raw(self.cred) }.slot();
+        let new = value.map_or(ptr::null(), Arc::into_raw);
+        // SAFETY: `slot` is the blob slot of credentials we own exclusively.
+        let old = unsafe { ptr::replace(slot, new) };
+        if !old.is_null() {
+            // SAFETY: the slot owned the reference from `Arc::into_raw`.
+            drop(unsafe { Arc::from_raw(old) });
+        }
+    }
+
+    /// Installs the new credentials on the current task.
+    pub fn commit(self) {
+        let cred = self.cred;
+        core::mem::forget(self);
+        // SAFETY: `cred` came from `prepare_creds` and is consumed by `commit_creds`, which
+        // cannot fail for credentials prepared by the current task.
+        unsafe { bindings::commit_creds(cred) };
+    }
+}
+
+impl<T: HasBlobSizes> Drop for NewCred<T> {
+    fn drop(&mut self) {
+        // SAFETY: the credentials came from `prepare_creds` and were not committed.
+        unsafe { bindings::abort_creds(self.cred) };
+    }
+}
+
+/// An inode (`struct inode`).
+#[repr(transparent)]
+pub struct Inode(Opaque<bindings::inode>);
+
+impl Inode {
+    /// # Safety
+    ///
+    /// `p` must be a valid inode for `'a`.
+    unsafe fn from_raw<'a>(p: *const bindings::inode) -> &'a Self {
+        // SAFETY: `Inode` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*p.cast() }
+    }
+
+    /// The file type and mode bits (`i_mode`).
+    pub fn mode(&self) -> u16 {
+        // SAFETY: `i_mode` of a live inode is stable for the file type bits.
+        unsafe { (*self.0.get()).i_mode }
+    }
+
+    /// Whether the inode is a filesystem-internal one (`IS_PRIVATE`).
+    pub fn is_private(&self) -> bool {
+        // SAFETY: reading the flags of a live inode.
+        unsafe { (*self.0.get()).i_flags & bindings::S_PRIVATE != 0 }
+    }
+
+    /// Whether the inode is a character or block device.
+    pub fn is_device(&self) -> bool {
+        let t = u32::from(self.mode()) & bindings::S_IFMT;
+        t == bindings::S_IFCHR || t == bindings::S_IFBLK
+    }
+
+    /// Whether the inode is a directory.
+    pub fn is_dir(&self) -> bool {
+        u32::from(self.mode()) & bindings::S_IFMT == bindings::S_IFDIR
+    }
+
+    /// The LSM's blob of this inode.
+    pub fn blob<T: HasBlobSizes>(&self) -> &T::Inode {
+        // SAFETY: the inode is live, so is its blob, which holds a `T::Inode` (zeroed by the
+        // framework, valid when zero by `BlobData`).
+        unsafe {
+            let base = (*self.0.get()).i_security;
+            &*blob_at::<T::Inode>(base, T::blob_sizes().get().lbs_inode)
+        }
+    }
+}
+
+/// A directory entry (`struct dentry`).
+#[repr(transparent)]
+pub struct Dentry(Opaque<bindings::dentry>);
+
+impl Dentry {
+    /// # Safety
+    ///
+    /// `p` must be a valid dentry for `'a`.
+    unsafe fn from_raw<'a>(p: *const bindings::dentry) -> &'a Self {
+        // SAFETY: `Dentry` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*p.cast() }
+    }
+
+    /// The inode, `None` for a negative dentry.
+    pub fn inode(&self) -> Option<&Inode> {
+        // SAFETY: the dentry is valid; its inode lives as long as the positive dentry.
+        let i = unsafe { bindings::d_backing_inode(self.0.get()) };
+        // SAFETY: a non-null inode of a live dentry is valid while the dentry is.
+        (!i.is_null()).then(|| unsafe { Inode::from_raw(i) })
+    }
+
+    /// Whether the dentry's filesystem is not mountable by users (`SB_NOUSER`).
+    pub fn sb_nouser(&self) -> bool {
+        // SAFETY: a live dentry has a superblock.
+        unsafe { (*(*self.0.get()).d_sb).s_flags & (1 << 31) != 0 }
+    }
+
+    /// Whether `dir` is the parent of `self`.
+    pub fn same_parent_dir(&self, dir: &Dentry) -> bool {
+        // SAFETY: reading the parent pointer of a live dentry; it is only compared.
+        unsafe { ptr::eq((*self.0.get()).d_parent, dir.0.get()) }
+    }
+}
+
+/// A path (`struct path`): a mount and a dentry.
+#[repr(transparent)]
+pub struct Path(Opaque<bindings::path>);
+
+/// How a [`Path::walk_up`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkEnd {
+    /// The visitor stopped it.
+    Stopped,
+    /// It reached the root of the mount namespace.
+    Root,
+    /// It reached a disconnected root of an internal mount (e.g. nsfs).
+    Internal,
+    /// It reached a disconnected root of another mount.
+    Disconnected,
+}
+
+impl Path {
+    /// # Safety
+    ///
+    /// `p` must be a valid path for `'a`.
+    unsafe fn from_raw<'a>(p: *const bindings::path) -> &'a Self {
+        // SAFETY: `Path` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*p.cast() }
+    }
+
+    /// The dentry.
+    pub fn dentry(&self) -> &Dentry {
+        // SAFETY: a valid path holds a valid dentry.
+        unsafe { Dentry::from_raw((*self.0.get()).dentry) }
+    }
+
+    /// Whether the mount is an internal one (`MNT_INTERNAL`).
+    pub fn is_internal_mount(&self) -> bool {
+        // SAFETY: a valid path holds a valid mount.
+        unsafe {
+            (*(*self.0.get()).mnt).mnt_flags & bindings::mount_flags_MNT_INTERNAL as c_int != 0
+        }
+    }
+
+    /// Visits the inodes from this path up to the root of the task's view of the filesystem,
+    /// crossing mount points (a mount point's own, hidden, dentry is skipped). `visit`
+    /// returns `ControlFlow::Break(())` to stop early.
+    pub fn walk_up(&self, visit: impl FnMut(&Inode) -> ControlFlow<()>) -> WalkEnd {
+        // SAFETY: copying a valid `struct path`.
+        let mut p: bindings::path = unsafe { ptr::read(self.0.get()) };
+        // SAFETY: `p` is valid; `walk` takes over the references.
+        unsafe { bindings::path_get(&p) };
+        // SAFETY: we own references on both parts of `p`.
+        unsafe { walk(&mut p, visit) }
+    }
+
+    /// As [`Path::walk_up`], from the parent of `child` (a dentry on this path's mount, e.g.
+    /// the source of a rename into this directory), or from `child` if it is the mount's root.
+    pub fn walk_up_from_parent_of(
+        &self,
+        child: &Dentry,
+        visit: impl FnMut(&Inode) -> ControlFlow<()>,
+    ) -> WalkEnd {
+        // SAFETY: copying a valid `struct path`.
+        let mut p: bindings::path = unsafe { ptr::read(self.0.get()) };
+        let c = child.0.get();
+        // SAFETY: `p.mnt` and `c` are valid; we take a reference on the mount and one on the
+        // start dentry, which `walk` takes over.
+        unsafe {
+            bindings::mntget(p.mnt);
+            p.dentry = if c == (*p.mnt).mnt_root {
+                bindings::dget(c)
+            } else {
+                bindings::dget_parent(c)
+            };
+            walk(&mut p, visit)
+        }
+    }
+}
+
+/// The walk of [`Path::walk_up`]; releases `p`'s references.
+///
+/// # Safety
+///
+/// The caller owns a reference on `p.mnt` and on `p.dentry`.
+unsafe fn walk(
+    p: &mut bindings::path,
+    mut visit: impl FnMut(&Inode) -> ControlFlow<()>,
+) -> WalkEnd {
+    let end = 'walk: loop {
+        // SAFETY: we hold a reference on `p.dentry`.
+        let dentry = unsafe { Dentry::from_raw(p.dentry) };
+        if let Some(inode) = dentry.inode() {
+            if visit(inode).is_break() {
+                break WalkEnd::Stopped;
+            }
+        }
+        // SAFETY: we hold references on the mount and the dentry of `p`.
+        unsafe {
+            while p.dentry == (*p.mnt).mnt_root {
+                // `follow_up` moves `p` to the mount point, with references.
+                if bindings::follow_up(p) == 0 {
+                    break 'walk WalkEnd::Root;
+                }
+            }
+            if (*p.dentry).d_parent == p.dentry {
+                break if (*p.mnt).mnt_flags & bindings::mount_flags_MNT_INTERNAL as c_int != 0 {
+                    WalkEnd::Internal
+                } else {
+                    WalkEnd::Disconnected
+                };
+            }
+            let parent = bindings::dget_parent(p.dentry);
+            bindings::dput(p.dentry);
+            p.dentry = parent;
+        }
+    };
+    // SAFETY: releases the references we own (moved along by `follow_up`).
+    unsafe { bindings::path_put(p) };
+    end
+}
+
+/// An opened file (`struct file`).
+#[repr(transparent)]
+pub struct File(Opaque<bindings::file>);
+
+impl File {
+    /// # Safety
+    ///
+    /// `p` must be a valid file for `'a`.
+    unsafe fn from_raw<'a>(p: *const bindings::file) -> &'a Self {
+        // SAFETY: `File` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*p.cast() }
+    }
+
+    /// The path the file was opened with.
+    pub fn path(&self) -> &Path {
+        // SAFETY: `f_path` is set for the file's whole life.
+        unsafe { Path::from_raw(&raw const (*self.0.get()).__bindgen_anon_1.f_path) }
+    }
+
+    /// The `f_mode` bits.
+    pub fn mode(&self) -> u32 {
+        // SAFETY: reading a field of a live file.
+        unsafe { (*self.0.get()).f_mode }
+    }
+
+    /// The `f_flags` bits.
+    pub fn flags(&self) -> u32 {
+        // SAFETY: reading a field of a live file.
+        unsafe { (*self.0.get()).f_flags }
+    }
+
+    /// The credentials of the opener.
+    pub fn cred<T: HasBlobSizes>(&self) -> CredRef<'_, T> {
+        // SAFETY: `f_cred` is held by the file for its whole life.
+        unsafe { CredRef::from_raw((*self.0.get()).f_cred) }
+    }
+
+    /// The LSM's blob of this file.
+    pub fn blob<T: HasBlobSizes>(&self) -> &T::File {
+        // SAFETY: the file is live, so is its blob, which holds a `T::File` (zeroed by the
+        // framework, valid when zero by `BlobData`).
+        unsafe {
+            let base = (*self.0.get()).f_security;
+            &*blob_at::<T::File>(base, T::blob_sizes().get().lbs_file)
+        }
+    }
+}
+
+/// `FMODE_CAN_READ`: the file has a `read` operation.
+pub const FMODE_CAN_READ: u32 = 1 << 17;
+/// `FMODE_CAN_WRITE`: the file has a `write` operation.
+pub const FMODE_CAN_WRITE: u32 = 1 << 18;
+/// `FMODE_READ`.
+pub const FMODE_READ: u32 = 1 << 0;
+/// `FMODE_WRITE`.
+pub const FMODE_WRITE: u32 = 1 << 1;
+/// `FMODE_EXEC`.
+pub const FMODE_EXEC: u32 = 1 << 5;
+
+/// A socket (`struct socket`).
+#[repr(transparent)]
+pub struct Socket(Opaque<bindings::socket>);
+
+impl Socket {
+    /// The socket type (`SOCK_STREAM`, ...).
+    pub fn sock_type(&self) -> i32 {
+        // SAFETY: reading a field of a live socket.
+        unsafe { i32::from((*self.0.get()).type_) }
+    }
+
+    /// Whether the socket is a TCP one (`sk_is_tcp`).
+    pub fn is_tcp(&self) -> bool {
+        // SAFETY: a live socket's `sk` is null or valid.
+        unsafe {
+            let sk = (*self.0.get()).sk;
+            !sk.is_null() && bindings::sk_is_tcp(sk)
+        }
+    }
+
+    /// The address family of the socket's `struct sock`, 0 without one.
+    pub fn family(&self) -> u16 {
+        // SAFETY: a live socket's `sk` is null or valid.
+        unsafe {
+            let sk = (*self.0.get()).sk;
+            if sk.is_null() {
+                0
+            } else {
+                bindings::lsm_sk_family(sk)
+            }
+        }
+    }
+}
+
+/// A file referred to by a file descriptor, `O_PATH` ones included (`fget_raw`).
+pub struct FdFile(*mut bindings::file);
+
+impl FdFile {
+    /// The file of `fd` in the current task, `EBADF` if there is none.
+    pub fn get(fd: i32) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        // SAFETY: FFI call; returns a referenced file or null.
+        let f = unsafe { bindings::fget_raw(fd) };
+        if f.is_null() {
+            Err(EBADF)
+        } else {
+            Ok(Self(f))
+        }
+    }
+
+    /// The file.
+    pub fn file(&self) -> &File {
+        // SAFETY: we hold a reference.
+        unsafe { File::from_raw(self.0) }
+    }
+
+    /// Whether this is one of the LSM object files made by [`new_object_fd`].
+    pub fn is_object_file(&self) -> bool {
+        // SAFETY: reading a field of a live file.
+        unsafe { ptr::eq((*self.0).f_op, &OBJECT_FOPS.0) }
+    }
+
+    /// The object of an LSM object file, if it is one holding a `T`.
+    pub fn object<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        if !self.is_object_file() {
+            return None;
+        }
+        // SAFETY: object files' `private_data` is a `Holder` for their whole life.
+        let holder = unsafe { &*(*self.0).private_data.cast::<Holder>() };
+        if holder.type_id != TypeId::of::<T>() {
+            return None;
+        }
+        // SAFETY: the type matches, and the holder owns a reference from `Arc::into_raw`.
+        let b = unsafe { ArcBorrow::<T>::from_raw(holder.ptr.cast()) };
+        Some(b.into())
+    }
+}
+
+impl Drop for FdFile {
+    fn drop(&mut self) {
+        // SAFETY: we own a reference from `fget_raw`.
+        unsafe { bindings::fput(self.0) };
+    }
+}
+
+/// What an object file's `private_data` points to.
+struct Holder {
+    type_id: TypeId,
+    ptr: *const c_void,
+    drop: unsafe fn(*const c_void),
+}
+
+/// # Safety
+///
+/// `p` must come from `Arc::<T>::into_raw`, and is consumed.
+unsafe fn drop_arc<T: Send + Sync>(p: *const c_void) {
+    // SAFETY: guaranteed by the caller.
+    drop(unsafe { Arc::<T>::from_raw(p.cast()) });
+}
+
+#[repr(transparent)]
+struct Fops(bindings::file_operations);
+// SAFETY: the operations table is immutable.
+unsafe impl Sync for Fops {}
+
+static OBJECT_FOPS: Fops = Fops(bindings::file_operations {
+    release: Some(object_release),
+    read: Some(object_read),
+    write: Some(object_write),
+    // SAFETY: all-zero is a valid `file_operations` (no operation).
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// # Safety
+///
+/// Called by the VFS on the last `fput` of an object file.
+unsafe extern "C" fn object_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: `private_data` is the `Holder` from `new_object_fd`, released once.
+    let holder = unsafe { KBox::from_raw((*file).private_data.cast::<Holder>()) };
+    // SAFETY: the holder owns the reference.
+    unsafe { (holder.drop)(holder.ptr) };
+    0
+}
+
+/// Reading an object file is not supported (the operation exists to set `FMODE_CAN_READ`).
+extern "C" fn object_read(
+    _f: *mut bindings::file,
+    _b: *mut c_char,
+    _s: usize,
+    _p: *mut bindings::loff_t,
+) -> isize {
+    EINVAL.to_errno() as isize
+}
+
+/// Writing an object file is not supported (the operation exists to set `FMODE_CAN_WRITE`).
+extern "C" fn object_write(
+    _f: *mut bindings::file,
+    _b: *const c_char,
+    _s: usize,
+    _p: *mut bindings::loff_t,
+) -> isize {
+    EINVAL.to_errno() as isize
+}
+
+/// Makes an anonymous-inode file descriptor (read-write, close-on-exec) holding `obj`; see
+/// [`FdFile::object`].
+pub fn new_object_fd<T: Send + Sync + 'static>(name: &'static CStr, obj: Arc<T>) -> Result<i32> {
+    let holder = KBox::new(
+        Holder {
+            type_id: TypeId::of::<T>(),
+            ptr: Arc::into_raw(obj).cast(),
+            drop: drop_arc::<T>,
+        },
+        GFP_KERNEL,
+    );
+    let holder = match holder {
+        Ok(h) => KBox::into_raw(h),
+        Err(e) => return Err(e.into()),
+    };
+    // SAFETY: `holder` is a valid `Holder`, owned by the file on success.
+    let fd = unsafe {
+        bindings::anon_inode_getfd(
+            name.as_char_ptr(),
+            &OBJECT_FOPS.0,
+            holder.cast(),
+            (bindings::O_RDWR | bindings::O_CLOEXEC) as c_int,
+        )
+    };
+    if fd < 0 {
+        // SAFETY: on failure, nothing took ownership of `holder`.
+        let h = unsafe { KBox::from_raw(holder) };
+        // SAFETY: the holder owns the reference.
+        unsafe { (h.drop)(h.ptr) };
+        return Err(Error::from_errno(fd));
+    }
+    Ok(fd)
+}
+
+/// Whether the current task has `no_new_privs` set.
+pub fn current_no_new_privs() -> bool {
+    // SAFETY: the current task is valid.
+    unsafe { bindings::task_no_new_privs(bindings::get_current()) }
+}
+
+/// Whether the current task has `CAP_SYS_ADMIN` in its user namespace (not audited).
+pub fn current_capable_sys_admin() -> bool {
+    // SAFETY: FFI calls on the current task's user namespace.
+    unsafe {
+        bindings::ns_capable_noaudit(
+            bindings::current_user_ns(),
+            bindings::CAP_SYS_ADMIN as c_int,
+        )
+    }
+}
+
+/// Checks an `int` returned by C.
+pub fn check(ret: c_int) -> Result {
+    to_result(ret)
+}
+
+fn ret(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// The trampolines [`define_lsm!`](crate::define_lsm) instantiates. Not for direct use.
+#[doc(hidden)]
+pub mod tramp {
+    use super::*;
+
+    /// # Safety
+    ///
+    /// Called by the LSM framework only, after blob offsets are set.
+    pub unsafe fn init<T: HasBlobSizes>() -> c_int {
+        ret(T::init())
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `cred_prepare`: `new` and `old` are valid credentials with blobs.
+    pub unsafe fn cred_prepare<T: HasBlobSizes>(
+        new: *mut bindings::cred,
+        old: *const bindings::cred,
+        _gfp: bindings::gfp_t,
+    ) -> c_int {
+        // SAFETY: the framework passes valid credentials; `new` is not shared yet.
+        unsafe { cred_copy::<T>(new, old) };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// `new` (unshared) and `old` are valid credentials with blobs; `new`'s slot is empty.
+    unsafe fn cred_copy<T: HasBlobSizes>(new: *mut bindings::cred, old: *const bindings::cred) {
+        // SAFETY: valid credentials (caller).
+        let value = unsafe { CredRef::<T>::from_raw(old) }.get().map(Arc::from);
+        // SAFETY: valid credentials (caller).
+        let slot = unsafe { CredRef::<T>::from_raw(new) }.slot();
+        // SAFETY: `new` is ours alone; its slot was zeroed by the framework.
+        unsafe { ptr::write(slot, value.map_or(ptr::null(), Arc::into_raw)) };
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `cred_transfer`.
+    pub unsafe fn cred_transfer<T: HasBlobSizes>(
+        new: *mut bindings::cred,
+        old: *const bindings::cred,
+    ) {
+        // SAFETY: the framework passes valid credentials; `new` is not shared yet.
+        unsafe { cred_copy::<T>(new, old) };
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `cred_free`: `cred` is being freed.
+    pub unsafe fn cred_free<T: HasBlobSizes>(cred: *mut bindings::cred) {
+        // SAFETY: the framework passes valid credentials, no longer used by anybody else.
+        let slot = unsafe { CredRef::<T>::from_raw(cred) }.slot();
+        // SAFETY: as above; the slot owns a reference or is null.
+        let p = unsafe { ptr::replace(slot, ptr::null()) };
+        if !p.is_null() {
+            // SAFETY: the pointer came from `Arc::into_raw`.
+            drop(unsafe { Arc::from_raw(p) });
+        }
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `file_open`.
+    pub unsafe fn file_open<T: HasBlobSizes>(file: *mut bindings::file) -> c_int {
+        // SAFETY: the framework passes a valid file.
+        ret(T::file_open(unsafe { File::from_raw(file) }))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `file_truncate`.
+    pub unsafe fn file_truncate<T: HasBlobSizes>(file: *mut bindings::file) -> c_int {
+        // SAFETY: the framework passes a valid file.
+        ret(T::file_truncate(unsafe { File::from_raw(file) }))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `file_ioctl`.
+    pub unsafe fn file_ioctl<T: HasBlobSizes>(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        _arg: c_ulong,
+    ) -> c_int {
+        // SAFETY: the framework passes a valid file.
+        ret(T::file_ioctl(unsafe { File::from_raw(file) }, cmd, false))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `file_ioctl_compat`.
+    pub unsafe fn file_ioctl_compat<T: HasBlobSizes>(
+        file: *mut bindings::file,
+        cmd: c_uint,
+        _arg: c_ulong,
+    ) -> c_int {
+        // SAFETY: the framework passes a valid file.
+        ret(T::file_ioctl(unsafe { File::from_raw(file) }, cmd, true))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_mkdir`.
+    pub unsafe fn path_mkdir<T: HasBlobSizes>(
+        dir: *const bindings::path,
+        dentry: *mut bindings::dentry,
+        mode: bindings::umode_t,
+    ) -> c_int {
+        let mode = mode | bindings::S_IFDIR as bindings::umode_t;
+        // SAFETY: the framework passes a valid path and dentry.
+        ret(unsafe { T::path_create(Path::from_raw(dir), Dentry::from_raw(dentry), mode, 0) })
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_mknod`.
+    pub unsafe fn path_mknod<T: HasBlobSizes>(
+        dir: *const bindings::path,
+        dentry: *mut bindings::dentry,
+        mode: bindings::umode_t,
+        dev: c_uint,
+    ) -> c_int {
+        // SAFETY: the framework passes a valid path and dentry.
+        ret(unsafe { T::path_create(Path::from_raw(dir), Dentry::from_raw(dentry), mode, dev) })
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_symlink`.
+    pub unsafe fn path_symlink<T: HasBlobSizes>(
+        dir: *const bindings::path,
+        dentry: *mut bindings::dentry,
+        _old_name: *const c_char,
+    ) -> c_int {
+        let mode = bindings::S_IFLNK as bindings::umode_t;
+        // SAFETY: the framework passes a valid path and dentry.
+        ret(unsafe { T::path_create(Path::from_raw(dir), Dentry::from_raw(dentry), mode, 0) })
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_unlink`.
+    pub unsafe fn path_unlink<T: HasBlobSizes>(
+        dir: *const bindings::path,
+        dentry: *mut bindings::dentry,
+    ) -> c_int {
+        // SAFETY: the framework passes a valid path and dentry.
+        ret(unsafe { T::path_remove(Path::from_raw(dir), Dentry::from_raw(dentry), false) })
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_rmdir`.
+    pub unsafe fn path_rmdir<T: HasBlobSizes>(
+        dir: *const bindings::path,
+        dentry: *mut bindings::dentry,
+    ) -> c_int {
+        // SAFETY: the framework passes a valid path and dentry.
+        ret(unsafe { T::path_remove(Path::from_raw(dir), Dentry::from_raw(dentry), true) })
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_link`.
+    pub unsafe fn path_link<T: HasBlobSizes>(
+        old: *mut bindings::dentry,
+        new_dir: *const bindings::path,
+        new: *mut bindings::dentry,
+    ) -> c_int {
+        // SAFETY: the framework passes valid dentries and path.
+        ret(unsafe {
+            T::path_link(
+                Dentry::from_raw(old),
+                Path::from_raw(new_dir),
+                Dentry::from_raw(new),
+            )
+        })
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_rename`.
+    pub unsafe fn path_rename<T: HasBlobSizes>(
+        old_dir: *const bindings::path,
+        old: *mut bindings::dentry,
+        new_dir: *const bindings::path,
+        new: *mut bindings::dentry,
+        flags: c_uint,
+    ) -> c_int {
+        // SAFETY: the framework passes valid dentries and paths.
+        ret(unsafe {
+            T::path_rename(
+                Path::from_raw(old_dir),
+                Dentry::from_raw(old),
+                Path::from_raw(new_dir),
+                Dentry::from_raw(new),
+                flags,
+            )
+        })
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `path_truncate`.
+    pub unsafe fn path_truncate<T: HasBlobSizes>(path: *const bindings::path) -> c_int {
+        // SAFETY: the framework passes a valid path.
+        ret(T::path_truncate(unsafe { Path::from_raw(path) }))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `sb_mount`.
+    pub unsafe fn sb_mount<T: HasBlobSizes>(
+        _dev: *const c_char,
+        _path: *const bindings::path,
+        _type: *const c_char,
+        _flags: c_ulong,
+        _data: *mut c_void,
+    ) -> c_int {
+        ret(T::mount_change())
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `move_mount`.
+    pub unsafe fn move_mount<T: HasBlobSizes>(
+        _from: *const bindings::path,
+        _to: *const bindings::path,
+    ) -> c_int {
+        ret(T::mount_change())
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `sb_umount`.
+    pub unsafe fn sb_umount<T: HasBlobSizes>(
+        _mnt: *mut bindings::vfsmount,
+        _flags: c_int,
+    ) -> c_int {
+        ret(T::mount_change())
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `sb_remount`.
+    pub unsafe fn sb_remount<T: HasBlobSizes>(
+        _sb: *mut bindings::super_block,
+        _opts: *mut c_void,
+    ) -> c_int {
+        ret(T::mount_change())
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `sb_pivotroot`.
+    pub unsafe fn sb_pivotroot<T: HasBlobSizes>(
+        _old: *const bindings::path,
+        _new: *const bindings::path,
+    ) -> c_int {
+        ret(T::mount_change())
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `ptrace_access_check`.
+    pub unsafe fn ptrace_access_check<T: HasBlobSizes>(
+        child: *mut bindings::task_struct,
+        _mode: c_uint,
+    ) -> c_int {
+        // SAFETY: the framework passes a valid task, `Task` is a transparent wrapper.
+        ret(T::ptrace(unsafe { &*child.cast::<Task>() }, true))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `ptrace_traceme`.
+    pub unsafe fn ptrace_traceme<T: HasBlobSizes>(parent: *mut bindings::task_struct) -> c_int {
+        // SAFETY: the framework passes a valid task, `Task` is a transparent wrapper.
+        ret(T::ptrace(unsafe { &*parent.cast::<Task>() }, false))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hooks `socket_bind` and `socket_connect`: `addr` holds `len` bytes.
+    pub unsafe fn socket_addr<T: HasBlobSizes>(
+        sock: *mut bindings::socket,
+        addr: *mut bindings::sockaddr,
+        len: c_int,
+        connect: bool,
+    ) -> c_int {
+        let len = usize::try_from(len).unwrap_or(0);
+        let bytes = if addr.is_null() || len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: the socket layer copied `len` bytes of address into kernel memory.
+            unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) }
+        };
+        // SAFETY: the framework passes a valid socket, `Socket` is a transparent wrapper.
+        ret(T::socket_addr(
+            unsafe { &*sock.cast::<Socket>() },
+            bytes,
+            connect,
+        ))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `socket_bind`.
+    pub unsafe fn socket_bind<T: HasBlobSizes>(
+        sock: *mut bindings::socket,
+        addr: *mut bindings::sockaddr,
+        len: c_int,
+    ) -> c_int {
+        // SAFETY: as for `socket_addr`.
+        unsafe { socket_addr::<T>(sock, addr, len, false) }
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `socket_connect`.
+    pub unsafe fn socket_connect<T: HasBlobSizes>(
+        sock: *mut bindings::socket,
+        addr: *mut bindings::sockaddr,
+        len: c_int,
+    ) -> c_int {
+        // SAFETY: as for `socket_addr`.
+        unsafe { socket_addr::<T>(sock, addr, len, true) }
+    }
+}
+
+/// Defines a Rust LSM's C-callable symbols: its blob sizes (for `DEFINE_LSM`'s `.blobs`),
+/// its init function, the hook functions its C hook list names (`symbol => hook`, `hook`
+/// being a function of [`tramp`]), and other entry points (system calls) as plain
+/// `extern "C"` functions calling safe Rust ones.
+///
+/// ```ignore
+/// kernel::define_lsm! {
+///     lsm: MyLsm,
+///     blob_sizes: my_lsm_blob_sizes,
+///     init: my_lsm_init,
+///     hooks: { my_lsm_file_open => file_open(file: *mut bindings::file) -> c_int },
+///     entries: { fn my_lsm_sys(a: usize) -> isize = crate::sys; },
+/// }
+/// ```
+#[macro_export]
+macro_rules! define_lsm {
+    (
+        lsm: $lsm:ty,
+        blob_sizes: $blobs:ident,
+        init: $init:ident,
+        hooks: { $($sym:ident => $hook:ident($($arg:ident: $argty:ty),* $(,)?) $(-> $ret:ty)?),* $(,)? },
+        entries: { $(fn $esym:ident($($earg:ident: $ety:ty),* $(,)?) -> $eret:ty = $target:path;)* } $(,)?
+    ) => {
+        /// The LSM's blob sizes (offsets after boot), for `DEFINE_LSM`.
+        #[no_mangle]
+        #[allow(non_upper_case_globals)]
+        pub static $blobs: $crate::lsm::BlobSizes = $crate::lsm::BlobSizes::new::<$lsm>();
+
+        impl $crate::lsm::HasBlobSizes for $lsm {
+            fn blob_sizes() -> &'static $crate::lsm::BlobSizes {
+                &$blobs
+            }
+        }
+
+        /// The LSM's init, called by the C `DEFINE_LSM` init after the hooks are added.
+        #[no_mangle]
+        pub extern "C" fn $init() -> $crate::ffi::c_int {
+            // SAFETY: called once by the LSM framework at boot, after the blob offsets are set.
+            unsafe { $crate::lsm::tramp::init::<$lsm>() }
+        }
+
+        $(
+            /// An LSM hook, named by the C hook list.
+            #[no_mangle]
+            pub unsafe extern "C" fn $sym($($arg: $argty),*) $(-> $ret)? {
+                // SAFETY: called by the LSM framework with the hook's arguments.
+                unsafe { $crate::lsm::tramp::$hook::<$lsm>($($arg),*) }
+            }
+        )*
+
+        $(
+            /// An entry point called from C.
+            #[no_mangle]
+            pub extern "C" fn $esym($($earg: $ety),*) -> $eret {
+                $target($($earg),*)
+            }
+        )*
+    };
+}

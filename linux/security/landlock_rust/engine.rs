@@ -1,0 +1,729 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The Landlock policy engine: access rights, rulesets, layered domains and access decisions,
+//! in safe Rust and without kernel types, so that it is tested both as KUnit tests and on the
+//! host (`cargo test -p landlock-engine`, which includes this file with `#[path]`).
+//!
+//! Objects are numbers here: a filesystem rule is keyed by the id the kernel side gives an
+//! inode (never reused), a network rule by a TCP port. The kernel side walks paths and feeds
+//! the ids it meets to a [`FsCheck`].
+
+use super::shim::{AllocError, KVec, GFP};
+
+/// A negative `errno`-style error code (positive number here, e.g. [`EINVAL`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+/// `EPERM`.
+pub const EPERM: Errno = Errno(1);
+/// `ENOENT`.
+pub const ENOENT: Errno = Errno(2);
+/// `E2BIG`.
+pub const E2BIG: Errno = Errno(7);
+/// `EBADF`.
+pub const EBADF: Errno = Errno(9);
+/// `ENOMEM`.
+pub const ENOMEM: Errno = Errno(12);
+/// `EACCES`.
+pub const EACCES: Errno = Errno(13);
+/// `EFAULT`.
+pub const EFAULT: Errno = Errno(14);
+/// `EXDEV`.
+pub const EXDEV: Errno = Errno(18);
+/// `EINVAL`.
+pub const EINVAL: Errno = Errno(22);
+/// `ENOMSG`.
+pub const ENOMSG: Errno = Errno(42);
+/// `EBADFD`.
+pub const EBADFD: Errno = Errno(77);
+/// `EAFNOSUPPORT`.
+pub const EAFNOSUPPORT: Errno = Errno(97);
+/// `EOPNOTSUPP`.
+pub const EOPNOTSUPP: Errno = Errno(95);
+
+impl From<AllocError> for Errno {
+    fn from(_: AllocError) -> Self {
+        ENOMEM
+    }
+}
+
+/// Result of the engine.
+pub type Result<T = ()> = core::result::Result<T, Errno>;
+
+// Filesystem access rights (`LANDLOCK_ACCESS_FS_*`).
+/// Execute a file.
+pub const FS_EXECUTE: u64 = 1 << 0;
+/// Open a file with write access.
+pub const FS_WRITE_FILE: u64 = 1 << 1;
+/// Open a file with read access.
+pub const FS_READ_FILE: u64 = 1 << 2;
+/// Open a directory or list its content.
+pub const FS_READ_DIR: u64 = 1 << 3;
+/// Remove an empty directory or rename one.
+pub const FS_REMOVE_DIR: u64 = 1 << 4;
+/// Unlink (or rename) a file.
+pub const FS_REMOVE_FILE: u64 = 1 << 5;
+/// Create (or rename or link) a character device.
+pub const FS_MAKE_CHAR: u64 = 1 << 6;
+/// Create (or rename) a directory.
+pub const FS_MAKE_DIR: u64 = 1 << 7;
+/// Create (or rename or link) a regular file.
+pub const FS_MAKE_REG: u64 = 1 << 8;
+/// Create (or rename or link) a UNIX domain socket.
+pub const FS_MAKE_SOCK: u64 = 1 << 9;
+/// Create (or rename or link) a named pipe.
+pub const FS_MAKE_FIFO: u64 = 1 << 10;
+/// Create (or rename or link) a block device.
+pub const FS_MAKE_BLOCK: u64 = 1 << 11;
+/// Create (or rename or link) a symbolic link.
+pub const FS_MAKE_SYM: u64 = 1 << 12;
+/// Link or rename a file from or to a different directory.
+pub const FS_REFER: u64 = 1 << 13;
+/// Truncate a file.
+pub const FS_TRUNCATE: u64 = 1 << 14;
+/// Invoke `ioctl(2)` on an opened character or block device.
+pub const FS_IOCTL_DEV: u64 = 1 << 15;
+/// Every filesystem access right of the uapi (ABI 11: up to `RESOLVE_UNIX`).
+pub const FS_MASK_UAPI: u64 = (1 << 17) - 1;
+/// The filesystem access rights this implementation enforces (ABI 5).
+pub const FS_MASK: u64 = (FS_IOCTL_DEV << 1) - 1;
+/// Rights that make sense on a file (not a directory) rule.
+pub const FS_FILE: u64 = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV;
+/// Number of filesystem access rights (array size).
+pub const FS_NUM: usize = 17;
+
+/// Bind a TCP socket to a port.
+pub const NET_BIND_TCP: u64 = 1 << 0;
+/// Connect a TCP socket to a port.
+pub const NET_CONNECT_TCP: u64 = 1 << 1;
+/// The network access rights this implementation enforces (ABI 5: TCP).
+pub const NET_MASK: u64 = NET_BIND_TCP | NET_CONNECT_TCP;
+
+/// The scopes this implementation enforces (none yet: ABI 6 adds them).
+pub const SCOPE_MASK: u64 = 0;
+
+/// `LANDLOCK_CREATE_RULESET_VERSION`.
+pub const CREATE_RULESET_VERSION: u32 = 1 << 0;
+/// `LANDLOCK_CREATE_RULESET_ERRATA`.
+pub const CREATE_RULESET_ERRATA: u32 = 1 << 1;
+/// `LANDLOCK_RULE_PATH_BENEATH`.
+pub const RULE_PATH_BENEATH: i32 = 1;
+/// `LANDLOCK_RULE_NET_PORT`.
+pub const RULE_NET_PORT: i32 = 2;
+/// The `restrict_self` flags this implementation accepts (ABI 5: none).
+pub const RESTRICT_SELF_MASK: u32 = 0;
+/// The `add_rule` flags this implementation accepts (ABI 5: none).
+pub const ADD_RULE_MASK: u32 = 0;
+
+/// The ABI version: every feature up to ABI 5 (filesystem rights up to `IOCTL_DEV`, TCP
+/// bind/connect) is enforced; later features are refused like an ABI 5 kernel does.
+pub const ABI_VERSION: i32 = 5;
+/// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 5:
+/// erratum 1 (only TCP sockets are subject to TCP rights) and erratum 4 (whiteouts need
+/// `MAKE_REG`).
+pub const ERRATA: i32 = (1 << 0) | (1 << 3);
+
+/// Maximum number of stacked domains.
+pub const MAX_LAYERS: usize = 16;
+/// Maximum number of rules in a ruleset (as C: `U32_MAX`).
+pub const MAX_RULES: usize = u32::MAX as usize;
+
+/// The size of `struct landlock_ruleset_attr` in ABI 11.
+pub const RULESET_ATTR_SIZE: usize = 48;
+/// The minimal size user space may pass (`handled_access_fs` only).
+pub const RULESET_ATTR_MIN: usize = 8;
+/// `PAGE_SIZE`: the largest attribute size accepted.
+pub const PAGE_SIZE: usize = 4096;
+
+/// The handled masks of one layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Handled {
+    /// Filesystem rights.
+    pub fs: u64,
+    /// Network rights.
+    pub net: u64,
+    /// Scopes.
+    pub scope: u64,
+}
+
+/// `struct landlock_ruleset_attr`, decoded from its little-endian bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RulesetAttr {
+    /// `handled_access_fs`.
+    pub handled_access_fs: u64,
+    /// `handled_access_net`.
+    pub handled_access_net: u64,
+    /// `scoped`.
+    pub scoped: u64,
+    /// `quiet_access_fs`.
+    pub quiet_access_fs: u64,
+    /// `quiet_access_net`.
+    pub quiet_access_net: u64,
+    /// `quiet_scoped`.
+    pub quiet_scoped: u64,
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        v.copy_from_slice(s);
+    }
+    u64::from_le_bytes(v)
+}
+
+impl RulesetAttr {
+    /// Decodes the attribute from (zero-extended) user bytes.
+    pub fn from_bytes(b: &[u8; RULESET_ATTR_SIZE]) -> Self {
+        Self {
+            handled_access_fs: le_u64(b, 0),
+            handled_access_net: le_u64(b, 8),
+            scoped: le_u64(b, 16),
+            quiet_access_fs: le_u64(b, 24),
+            quiet_access_net: le_u64(b, 32),
+            quiet_scoped: le_u64(b, 40),
+        }
+    }
+
+    /// Checks the attribute as `landlock_create_ruleset(2)` does and gives the handled masks.
+    pub fn validate(&self) -> Result<Handled> {
+        if self.handled_access_fs & !FS_MASK != 0
+            || self.handled_access_net & !NET_MASK != 0
+            || self.scoped & !SCOPE_MASK != 0
+        {
+            return Err(EINVAL);
+        }
+        if self.quiet_access_fs & !self.handled_access_fs != 0
+            || self.quiet_access_net & !self.handled_access_net != 0
+            || self.quiet_scoped & !self.scoped != 0
+        {
+            return Err(EINVAL);
+        }
+        // Quiet flags only matter for audit logging, which needs ABI 7.
+        if self.quiet_access_fs | self.quiet_access_net | self.quiet_scoped != 0 {
+            return Err(EINVAL);
+        }
+        if self.handled_access_fs | self.handled_access_net | self.scoped == 0 {
+            return Err(ENOMSG);
+        }
+        Ok(Handled {
+            fs: self.handled_access_fs,
+            net: self.handled_access_net,
+            scope: self.scoped,
+        })
+    }
+}
+
+/// The checks of `landlock_create_ruleset(2)` done before the attribute is read: flags, and
+/// the pointer and size. `Ok(Some(n))` is a value to return right away (version, errata).
+pub fn create_ruleset_prelude(attr_is_null: bool, size: usize, flags: u32) -> Result<Option<i32>> {
+    if flags != 0 {
+        if !attr_is_null || size != 0 {
+            return Err(EINVAL);
+        }
+        return match flags {
+            CREATE_RULESET_VERSION => Ok(Some(ABI_VERSION)),
+            CREATE_RULESET_ERRATA => Ok(Some(ERRATA)),
+            _ => Err(EINVAL),
+        };
+    }
+    if attr_is_null {
+        return Err(EFAULT);
+    }
+    if size < RULESET_ATTR_MIN {
+        return Err(EINVAL);
+    }
+    if size > PAGE_SIZE {
+        return Err(E2BIG);
+    }
+    Ok(None)
+}
+
+/// A rule of a ruleset: an object and the rights granted beneath it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RulesetRule {
+    key: u64,
+    access: u64,
+}
+
+/// Inserts or merges (`OR`) a rule in a list sorted by key.
+fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64) -> Result {
+    match rules.binary_search_by(|r| r.key.cmp(&key)) {
+        Ok(i) => {
+            if let Some(r) = rules.get_mut(i) {
+                r.access |= access;
+            }
+            Ok(())
+        }
+        Err(i) => {
+            if rules.len() >= MAX_RULES {
+                return Err(E2BIG);
+            }
+            rules.push(RulesetRule { key, access }, GFP)?;
+            if let Some(tail) = rules.get_mut(i..) {
+                tail.rotate_right(1);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A ruleset being built by `landlock_add_rule(2)`.
+pub struct Ruleset {
+    handled: Handled,
+    fs: KVec<RulesetRule>,
+    net: KVec<RulesetRule>,
+}
+
+impl Ruleset {
+    /// An empty ruleset handling `handled`.
+    pub fn new(handled: Handled) -> Self {
+        Self {
+            handled,
+            fs: KVec::new(),
+            net: KVec::new(),
+        }
+    }
+
+    /// The handled masks.
+    pub fn handled(&self) -> Handled {
+        self.handled
+    }
+
+    /// Number of rules.
+    pub fn num_rules(&self) -> usize {
+        self.fs.len() + self.net.len()
+    }
+
+    /// Checks a `LANDLOCK_RULE_PATH_BENEATH` rule's access before its file descriptor is
+    /// looked at.
+    pub fn check_fs_access(&self, allowed: u64) -> Result {
+        if allowed == 0 {
+            return Err(ENOMSG);
+        }
+        if allowed & !self.handled.fs != 0 {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Adds a filesystem rule on the object `key` (a directory if `is_dir`).
+    pub fn add_fs_rule(&mut self, key: u64, is_dir: bool, allowed: u64) -> Result {
+        self.check_fs_access(allowed)?;
+        if !is_dir && allowed & !FS_FILE != 0 {
+            return Err(EINVAL);
+        }
+        insert_rule(&mut self.fs, key, allowed)
+    }
+
+    /// Adds a `LANDLOCK_RULE_NET_PORT` rule.
+    pub fn add_net_rule(&mut self, port: u64, allowed: u64) -> Result {
+        if allowed == 0 {
+            return Err(ENOMSG);
+        }
+        if allowed & !self.handled.net != 0 {
+            return Err(EINVAL);
+        }
+        if port > u64::from(u16::MAX) {
+            return Err(EINVAL);
+        }
+        insert_rule(&mut self.net, port, allowed)
+    }
+}
+
+/// A rule of a domain: an object, the layer that granted it (0-based) and the rights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DomainRule {
+    key: u64,
+    level: u8,
+    access: u64,
+}
+
+/// An enforced, immutable, stack of up to [`MAX_LAYERS`] rulesets.
+pub struct Domain {
+    /// `lineage[i]` is the id of the domain that added layer `i + 1` (the last is this one).
+    lineage: [u64; MAX_LAYERS],
+    layers: [Handled; MAX_LAYERS],
+    num_layers: usize,
+    fs: KVec<DomainRule>,
+    net: KVec<DomainRule>,
+}
+
+/// Merges the rules of a parent domain (sorted by key then level) with a ruleset's (sorted
+/// by key), the latter at `level`, which is above every parent level.
+fn merge_rules(
+    parent: Option<&KVec<DomainRule>>,
+    new: &KVec<RulesetRule>,
+    level: u8,
+    handled: u64,
+    all: u64,
+) -> Result<KVec<DomainRule>> {
+    let parent: &[DomainRule] = parent.map_or(&[], |p| p);
+    let mut out = KVec::with_capacity(parent.len() + new.len(), GFP)?;
+    let mut p = parent.iter().peekable();
+    for r in new.iter() {
+        while let Some(pr) = p.next_if(|pr| pr.key <= r.key) {
+            out.push(*pr, GFP)?;
+        }
+        // Rights a layer does not handle are granted by its rules (they are never checked,
+        // but it keeps a rule's rights absolute).
+        let access = r.access | (all & !handled);
+        out.push(
+            DomainRule {
+                key: r.key,
+                level,
+                access,
+            },
+            GFP,
+        )?;
+    }
+    for pr in p {
+        out.push(*pr, GFP)?;
+    }
+    Ok(out)
+}
+
+/// The rules of `key` in a domain's sorted list.
+fn rules_of(rules: &[DomainRule], key: u64) -> &[DomainRule] {
+    let start = rules.partition_point(|r| r.key < key);
+    let len = rules
+        .get(start..)
+        .map_or(0, |t| t.iter().take_while(|r| r.key == key).count());
+    rules.get(start..start + len).unwrap_or(&[])
+}
+
+impl Domain {
+    /// Stacks `ruleset` on `parent` (the current domain, if any) as a new domain `id`.
+    pub fn merge(parent: Option<&Domain>, ruleset: &Ruleset, id: u64) -> Result<Self> {
+        let (mut lineage, mut layers, n) = match parent {
+            Some(p) => (p.lineage, p.layers, p.num_layers),
+            None => ([0; MAX_LAYERS], [Handled::default(); MAX_LAYERS], 0),
+        };
+        if n >= MAX_LAYERS {
+            return Err(E2BIG);
+        }
+        let level = u8::try_from(n).map_err(|_| E2BIG)?;
+        let slot = layers.get_mut(n).ok_or(E2BIG)?;
+        *slot = ruleset.handled;
+        if let Some(l) = lineage.get_mut(n) {
+            *l = id;
+        }
+        let fs = merge_rules(
+            parent.map(|p| &p.fs),
+            &ruleset.fs,
+            level,
+            ruleset.handled.fs | FS_REFER,
+            FS_MASK_UAPI,
+        )?;
+        let net = merge_rules(
+            parent.map(|p| &p.net),
+            &ruleset.net,
+            level,
+            ruleset.handled.net,
+            NET_MASK,
+        )?;
+        Ok(Self {
+            lineage,
+            layers,
+            num_layers: n + 1,
+            fs,
+            net,
+        })
+    }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.num_layers
+    }
+
+    /// This domain's id.
+    pub fn id(&self) -> u64 {
+        self.lineage
+            .get(self.num_layers.wrapping_sub(1))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn layers(&self) -> &[Handled] {
+        self.layers.get(..self.num_layers).unwrap_or(&[])
+    }
+
+    /// The union of the filesystem rights the layers handle (as given by user space).
+    pub fn handled_fs(&self) -> u64 {
+        self.layers().iter().fold(0, |a, l| a | l.fs)
+    }
+
+    /// The union of the network rights the layers handle.
+    pub fn handled_net(&self) -> u64 {
+        self.layers().iter().fold(0, |a, l| a | l.net)
+    }
+
+    /// Whether `self` is `other` or one of its ancestors: a task in `other` may then be
+    /// ptraced by a task in `self` (no domain is the ancestor of all).
+    pub fn is_ancestor_of(&self, other: &Domain) -> bool {
+        self.num_layers <= other.num_layers
+            && self
+                .num_layers
+                .checked_sub(1)
+                .and_then(|i| other.lineage.get(i))
+                == Some(&self.id())
+    }
+
+    /// Starts a filesystem access check for `request`; `None` when no layer handles any of
+    /// it (allowed).
+    pub fn fs_check(&self, request: u64) -> Option<FsCheck<'_>> {
+        let mut masks = [0u16; FS_NUM];
+        let mut any = false;
+        for (level, layer) in self.layers().iter().enumerate() {
+            // `REFER` is denied by every layer unless a rule grants it.
+            let handled = (layer.fs | FS_REFER) & request;
+            for (bit, m) in masks.iter_mut().enumerate() {
+                if handled & (1 << bit) != 0 {
+                    *m |= 1 << level;
+                    any = true;
+                }
+            }
+        }
+        any.then_some(FsCheck {
+            domain: self,
+            masks,
+        })
+    }
+
+    /// Checks a network access (`NET_BIND_TCP` or `NET_CONNECT_TCP`) to `port`.
+    pub fn net_check(&self, request: u64, port: u16) -> Result {
+        let mut needed = 0u16;
+        for (level, layer) in self.layers().iter().enumerate() {
+            if layer.net & request != 0 {
+                needed |= 1 << level;
+            }
+        }
+        for r in rules_of(&self.net, u64::from(port)) {
+            if r.access & request == request {
+                needed &= !(1u16 << r.level);
+            }
+        }
+        if needed == 0 {
+            Ok(())
+        } else {
+            Err(EACCES)
+        }
+    }
+}
+
+/// A filesystem access check in progress: for each right, the layers that have not granted it
+/// yet.
+#[derive(Clone)]
+pub struct FsCheck<'a> {
+    domain: &'a Domain,
+    masks: [u16; FS_NUM],
+}
+
+impl FsCheck<'_> {
+    /// Accounts for the rules on the object `key` met on the way up; returns `true` when
+    /// everything requested is granted (the walk can stop).
+    pub fn visit(&mut self, key: u64) -> bool {
+        for r in rules_of(&self.domain.fs, key) {
+            let layer = 1u16 << r.level;
+            for (bit, m) in self.masks.iter_mut().enumerate() {
+                if r.access & (1 << bit) != 0 {
+                    *m &= !layer;
+                }
+            }
+        }
+        self.done()
+    }
+
+    /// Whether everything requested is granted.
+    pub fn done(&self) -> bool {
+        self.masks.iter().all(|m| *m == 0)
+    }
+
+    /// The requested rights still denied by at least one layer.
+    pub fn denied(&self) -> u64 {
+        self.masks
+            .iter()
+            .enumerate()
+            .fold(0, |a, (bit, m)| if *m != 0 { a | (1 << bit) } else { a })
+    }
+
+    /// The rights still denied by each layer.
+    fn denied_by_layer(&self) -> [u64; MAX_LAYERS] {
+        let mut out = [0u64; MAX_LAYERS];
+        for (bit, m) in self.masks.iter().enumerate() {
+            for (level, o) in out.iter_mut().enumerate() {
+                if m & (1 << level) != 0 {
+                    *o |= 1 << bit;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The right needed to create a file of type `mode` (`S_IFMT` bits) with device `dev`.
+pub fn make_access(mode: u32, dev: u32) -> u64 {
+    match mode & 0o170000 {
+        0o120000 => FS_MAKE_SYM,
+        0o040000 => FS_MAKE_DIR,
+        // A whiteout is a character device 0/0 (erratum 4).
+        0o020000 if dev == 0 => FS_MAKE_REG,
+        0o020000 => FS_MAKE_CHAR,
+        0o060000 => FS_MAKE_BLOCK,
+        0o010000 => FS_MAKE_FIFO,
+        0o140000 => FS_MAKE_SOCK,
+        _ => FS_MAKE_REG,
+    }
+}
+
+/// The right needed to remove a file of type `mode`.
+pub fn remove_access(mode: u32) -> u64 {
+    if mode & 0o170000 == 0o040000 {
+        FS_REMOVE_DIR
+    } else {
+        FS_REMOVE_FILE
+    }
+}
+
+/// The rights `open(2)` needs for the `f_mode` bits read/write, `f_flags` exec bit and
+/// whether the file is a directory.
+pub fn open_access(read: bool, write: bool, exec: bool, is_dir: bool) -> u64 {
+    let mut a = 0;
+    if read {
+        if is_dir {
+            return FS_READ_DIR;
+        }
+        a |= FS_READ_FILE;
+    }
+    if write {
+        a |= FS_WRITE_FILE;
+    }
+    if exec {
+        a |= FS_EXECUTE;
+    }
+    a
+}
+
+/// Whether a device `ioctl` command is always allowed (as `is_masked_device_ioctl` in C):
+/// file descriptor and filesystem commands that do not reach the device driver. The 32-bit
+/// compat variants that differ are not in the list either, so `compat` changes nothing.
+pub fn ioctl_always_allowed(cmd: u32, _compat: bool) -> bool {
+    const FIOCLEX: u32 = 0x5451;
+    const FIONCLEX: u32 = 0x5450;
+    const FIONBIO: u32 = 0x5421;
+    const FIOASYNC: u32 = 0x5452;
+    const FIOQSIZE: u32 = 0x5460;
+    const FIFREEZE: u32 = 0xc004_5877;
+    const FITHAW: u32 = 0xc004_5878;
+    const FS_IOC_FIEMAP: u32 = 0xc020_660b;
+    const FIGETBSZ: u32 = 0x0000_0002;
+    const FICLONE: u32 = 0x4004_9409;
+    const FICLONERANGE: u32 = 0x4020_940d;
+    const FIDEDUPERANGE: u32 = 0xc018_9436;
+    const FS_IOC_GETFSUUID: u32 = 0x8011_1500;
+    const FS_IOC_GETFSSYSFSPATH: u32 = 0x8081_1501;
+    matches!(
+        cmd,
+        FIOCLEX
+            | FIONCLEX
+            | FIONBIO
+            | FIOASYNC
+            | FIOQSIZE
+            | FIFREEZE
+            | FITHAW
+            | FS_IOC_FIEMAP
+            | FIGETBSZ
+            | FICLONE
+            | FICLONERANGE
+            | FIDEDUPERANGE
+            | FS_IOC_GETFSUUID
+            | FS_IOC_GETFSSYSFSPATH
+    )
+}
+
+/// The decision for a link or rename that changes the parent directory (reparenting), given
+/// the finished checks of both parents for every handled filesystem right (`REFER`
+/// included): the source must grant `src_request`, the destination `dst_request`, and the
+/// destination must not grant a moved object of kind `moved_rights` more than the source did.
+/// `EACCES` comes before `EXDEV`, as in C.
+pub fn reparent_decision(
+    src: &FsCheck<'_>,
+    src_request: u64,
+    dst: &FsCheck<'_>,
+    dst_request: u64,
+    moved_rights: u64,
+) -> Result {
+    let not_refer = !FS_REFER;
+    if src.denied() & src_request & not_refer != 0 || dst.denied() & dst_request & not_refer != 0 {
+        return Err(EACCES);
+    }
+    if (src.denied() | dst.denied()) & FS_REFER != 0 {
+        return Err(EXDEV);
+    }
+    let s = src.denied_by_layer();
+    let d = dst.denied_by_layer();
+    for (sl, dl) in s.iter().zip(d.iter()) {
+        // Denied at the source but granted at the destination: more rights once moved.
+        if sl & !dl & moved_rights != 0 {
+            return Err(EXDEV);
+        }
+    }
+    Ok(())
+}
+
+/// `AF_UNSPEC`.
+pub const AF_UNSPEC: u16 = 0;
+/// `AF_INET`.
+pub const AF_INET: u16 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u16 = 10;
+
+/// What a TCP `bind(2)`/`connect(2)` address means for Landlock (as C's
+/// `current_check_access_socket`): `Ok(None)` when no port check applies, `Ok(Some(port))`
+/// for the port (host order) to check, or the error to return right away.
+pub fn tcp_port_of(addr: &[u8], sock_family: u16, connect: bool) -> Result<Option<u16>> {
+    let family = match addr.get(0..2) {
+        Some(f) => u16::from_ne_bytes([f[0], f[1]]),
+        None => return Err(EINVAL),
+    };
+    let port_at =
+        |b: &[u8]| -> Option<u16> { b.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]])) };
+    const SIN_LEN: usize = 16;
+    const SIN6_LEN_RFC2133: usize = 24;
+    let port = match family {
+        AF_UNSPEC => {
+            if connect {
+                return Ok(None);
+            }
+            if sock_family == AF_INET {
+                if addr.len() < SIN_LEN {
+                    return Err(EINVAL);
+                }
+                if addr.get(4..8) != Some(&[0, 0, 0, 0][..]) {
+                    return Err(EAFNOSUPPORT);
+                }
+            } else if addr.len() < SIN6_LEN_RFC2133 {
+                return Err(EINVAL);
+            } else {
+                return Err(EAFNOSUPPORT);
+            }
+            port_at(addr)
+        }
+        AF_INET => {
+            if addr.len() < SIN_LEN {
+                return Err(EINVAL);
+            }
+            port_at(addr)
+        }
+        AF_INET6 => {
+            if addr.len() < SIN6_LEN_RFC2133 {
+                return Err(EINVAL);
+            }
+            port_at(addr)
+        }
+        _ => return Ok(None),
+    };
+    if family != sock_family && family != AF_UNSPEC {
+        return Err(EINVAL);
+    }
+    port.map(Some).ok_or(EINVAL)
+}

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tests of the policy engine, shared by KUnit (`landlock_rust.rs`) and the host
+//! (`lab/host/landlock-engine`): each returns `Err(line)` on the first failed check, and
+//! each harness asserts `Ok(())`.
+
+use super::engine::*;
+
+/// A test's outcome: the line of the first failed check.
+pub type Outcome = core::result::Result<(), u32>;
+
+macro_rules! check {
+    ($c:expr) => {
+        if !$c {
+            return Err(line!());
+        }
+    };
+}
+
+fn handled(fs: u64, net: u64) -> Handled {
+    Handled { fs, net, scope: 0 }
+}
+
+/// Attribute validation, with the errnos of C.
+pub fn attr_validation() -> Outcome {
+    let ok = RulesetAttr {
+        handled_access_fs: FS_READ_FILE,
+        ..Default::default()
+    };
+    check!(ok.validate() == Ok(handled(FS_READ_FILE, 0)));
+    check!(RulesetAttr::default().validate() == Err(ENOMSG));
+    let unknown = RulesetAttr {
+        handled_access_fs: 1 << 40,
+        ..Default::default()
+    };
+    check!(unknown.validate() == Err(EINVAL));
+    let net = RulesetAttr {
+        handled_access_net: 1 << 5,
+        ..Default::default()
+    };
+    check!(net.validate() == Err(EINVAL));
+    let scope = RulesetAttr {
+        handled_access_fs: FS_READ_FILE,
+        scoped: 1,
+        ..Default::default()
+    };
+    check!(scope.validate() == Err(EINVAL));
+    let quiet = RulesetAttr {
+        handled_access_fs: FS_READ_FILE,
+        quiet_access_fs: FS_WRITE_FILE,
+        ..Default::default()
+    };
+    check!(quiet.validate() == Err(EINVAL));
+    let mut bytes = [0u8; RULESET_ATTR_SIZE];
+    bytes[0] = 0x04;
+    bytes[8] = 0x02;
+    let a = RulesetAttr::from_bytes(&bytes);
+    check!(a.handled_access_fs == FS_READ_FILE && a.handled_access_net == NET_CONNECT_TCP);
+    Ok(())
+}
+
+/// The flags and size checks before the attribute is read.
+pub fn create_prelude() -> Outcome {
+    check!(create_ruleset_prelude(true, 0, CREATE_RULESET_VERSION) == Ok(Some(ABI_VERSION)));
+    check!(create_ruleset_prelude(true, 0, CREATE_RULESET_ERRATA) == Ok(Some(ERRATA)));
+    check!(create_ruleset_prelude(false, 0, CREATE_RULESET_VERSION) == Err(EINVAL));
+    check!(create_ruleset_prelude(true, 8, CREATE_RULESET_VERSION) == Err(EINVAL));
+    check!(create_ruleset_prelude(true, 0, 1 << 2) == Err(EINVAL));
+    check!(create_ruleset_prelude(true, 0, 3) == Err(EINVAL));
+    check!(create_ruleset_prelude(true, 8, 0) == Err(EFAULT));
+    check!(create_ruleset_prelude(false, 7, 0) == Err(EINVAL));
+    check!(create_ruleset_prelude(false, 4097, 0) == Err(E2BIG));
+    check!(create_ruleset_prelude(false, usize::MAX, 0) == Err(E2BIG));
+    check!(create_ruleset_prelude(false, 8, 0) == Ok(None));
+    Ok(())
+}
+
+/// Rules: access checks against the handled masks, files, ports, merging.
+pub fn rules() -> Outcome {
+    let mut rs = Ruleset::new(handled(
+        FS_READ_FILE | FS_READ_DIR | FS_TRUNCATE,
+        NET_BIND_TCP,
+    ));
+    check!(rs.add_fs_rule(1, true, 0) == Err(ENOMSG));
+    check!(rs.add_fs_rule(1, true, FS_WRITE_FILE) == Err(EINVAL));
+    check!(rs.add_fs_rule(1, false, FS_READ_DIR) == Err(EINVAL));
+    check!(rs.add_fs_rule(1, false, FS_READ_FILE | FS_TRUNCATE) == Ok(()));
+    check!(rs.add_fs_rule(9, true, FS_READ_DIR) == Ok(()));
+    check!(rs.add_fs_rule(5, true, FS_READ_DIR) == Ok(()));
+    check!(rs.add_fs_rule(5, true, FS_READ_FILE) == Ok(()));
+    check!(rs.num_rules() == 3);
+    check!(rs.add_net_rule(80, 0) == Err(ENOMSG));
+    check!(rs.add_net_rule(80, NET_CONNECT_TCP) == Err(EINVAL));
+    check!(rs.add_net_rule(65536, NET_BIND_TCP) == Err(EINVAL));
+    check!(rs.add_net_rule(u64::MAX, NET_BIND_TCP) == Err(EINVAL));
+    check!(rs.add_net_rule(65535, NET_BIND_TCP) == Ok(()));
+    check!(rs.num_rules() == 4);
+    Ok(())
+}
+
+/// A path walk: rights granted by a rule on an ancestor, per layer.
+pub fn fs_walk() -> Outcome {
+    // Layer 1: read files beneath 10; layer 2: read files beneath 20 (a child of 10).
+    let mut r1 = Ruleset::new(handled(FS_READ_FILE | FS_WRITE_FILE, 0));
+    check!(r1.add_fs_rule(10, true, FS_READ_FILE) == Ok(()));
+    let d1 = match Domain::merge(None, &r1, 100) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    // /10/20/30 (30 is the file): reading is allowed, writing is not.
+    let walk = [30u64, 20, 10, 1];
+    let run = |d: &Domain, req: u64| -> u64 {
+        match d.fs_check(req) {
+            None => 0,
+            Some(mut c) => {
+                for k in walk {
+                    if c.visit(k) {
+                        break;
+                    }
+                }
+                c.denied()
+            }
+        }
+    };
+    check!(run(&d1, FS_READ_FILE) == 0);
+    check!(run(&d1, FS_WRITE_FILE) == FS_WRITE_FILE);
+    check!(run(&d1, FS_READ_FILE | FS_WRITE_FILE) == FS_WRITE_FILE);
+    // Not handled: allowed.
+    check!(run(&d1, FS_EXECUTE) == 0);
+    check!(d1.fs_check(FS_EXECUTE).is_none());
+    let mut r2 = Ruleset::new(handled(FS_READ_FILE, 0));
+    check!(r2.add_fs_rule(40, true, FS_READ_FILE) == Ok(()));
+    let d2 = match Domain::merge(Some(&d1), &r2, 101) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    check!(d2.num_layers() == 2);
+    // Layer 2 does not grant reading beneath 10.
+    check!(run(&d2, FS_READ_FILE) == FS_READ_FILE);
+    let mut r3 = Ruleset::new(handled(FS_READ_FILE, 0));
+    check!(r3.add_fs_rule(20, true, FS_READ_FILE) == Ok(()));
+    let d3 = match Domain::merge(Some(&d1), &r3, 102) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    check!(run(&d3, FS_READ_FILE) == 0);
+    check!(d1.is_ancestor_of(&d3) && !d3.is_ancestor_of(&d1) && !d2.is_ancestor_of(&d3));
+    check!(d3.is_ancestor_of(&d3));
+    Ok(())
+}
+
+/// At most 16 layers.
+pub fn layer_limit() -> Outcome {
+    let rs = Ruleset::new(handled(FS_EXECUTE, 0));
+    let mut d = match Domain::merge(None, &rs, 1) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    for i in 2..=16 {
+        d = match Domain::merge(Some(&d), &rs, i) {
+            Ok(d) => d,
+            Err(_) => return Err(line!()),
+        };
+    }
+    check!(d.num_layers() == MAX_LAYERS);
+    check!(Domain::merge(Some(&d), &rs, 17).err() == Some(E2BIG));
+    Ok(())
+}
+
+/// TCP ports, per layer.
+pub fn net() -> Outcome {
+    let mut r1 = Ruleset::new(handled(0, NET_BIND_TCP | NET_CONNECT_TCP));
+    check!(r1.add_net_rule(80, NET_CONNECT_TCP) == Ok(()));
+    let d1 = match Domain::merge(None, &r1, 1) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    check!(d1.net_check(NET_CONNECT_TCP, 80) == Ok(()));
+    check!(d1.net_check(NET_CONNECT_TCP, 81) == Err(EACCES));
+    check!(d1.net_check(NET_BIND_TCP, 80) == Err(EACCES));
+    check!(d1.handled_fs() == 0 && d1.handled_net() == NET_BIND_TCP | NET_CONNECT_TCP);
+    let r2 = Ruleset::new(handled(0, NET_BIND_TCP));
+    let d2 = match Domain::merge(Some(&d1), &r2, 2) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    check!(d2.net_check(NET_CONNECT_TCP, 80) == Ok(()));
+    Ok(())
+}
+
+/// Socket addresses as C reads them.
+pub fn sockaddr() -> Outcome {
+    let mut sin = [0u8; 16];
+    sin[0..2].copy_from_slice(&AF_INET.to_ne_bytes());
+    sin[2..4].copy_from_slice(&8080u16.to_be_bytes());
+    check!(tcp_port_of(&sin, AF_INET, true) == Ok(Some(8080)));
+    check!(tcp_port_of(&sin[..15], AF_INET, true) == Err(EINVAL));
+    check!(tcp_port_of(&sin[..1], AF_INET, true) == Err(EINVAL));
+    check!(tcp_port_of(&sin, AF_INET6, true) == Err(EINVAL));
+    let mut sin6 = [0u8; 28];
+    sin6[0..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+    sin6[2..4].copy_from_slice(&443u16.to_be_bytes());
+    check!(tcp_port_of(&sin6, AF_INET6, false) == Ok(Some(443)));
+    check!(tcp_port_of(&sin6[..23], AF_INET6, false) == Err(EINVAL));
+    let mut unspec = sin;
+    unspec[0..2].copy_from_slice(&AF_UNSPEC.to_ne_bytes());
+    check!(tcp_port_of(&unspec, AF_INET, true) == Ok(None));
+    check!(tcp_port_of(&unspec, AF_INET, false) == Ok(Some(8080)));
+    unspec[4] = 1;
+    check!(tcp_port_of(&unspec, AF_INET, false) == Err(EAFNOSUPPORT));
+    check!(tcp_port_of(&sin6[..24], AF_INET6, false).is_ok());
+    let mut unspec6 = [0u8; 24];
+    unspec6[0..2].copy_from_slice(&AF_UNSPEC.to_ne_bytes());
+    check!(tcp_port_of(&unspec6, AF_INET6, false) == Err(EAFNOSUPPORT));
+    check!(tcp_port_of(&unspec6[..20], AF_INET6, false) == Err(EINVAL));
+    let unix = [1u8, 0, 0, 0];
+    check!(tcp_port_of(&unix, AF_INET, false) == Ok(None));
+    Ok(())
+}
+
+/// Access rights of open, mknod and unlink, and the ioctl commands always allowed.
+pub fn access_of_operations() -> Outcome {
+    check!(open_access(true, false, false, true) == FS_READ_DIR);
+    check!(open_access(true, true, false, false) == FS_READ_FILE | FS_WRITE_FILE);
+    check!(open_access(false, false, true, false) == FS_EXECUTE);
+    check!(open_access(false, false, false, false) == 0);
+    check!(make_access(0o100644, 0) == FS_MAKE_REG);
+    check!(make_access(0o020000, 0) == FS_MAKE_REG);
+    check!(make_access(0o020000, 0x0501) == FS_MAKE_CHAR);
+    check!(make_access(0o060000, 1) == FS_MAKE_BLOCK);
+    check!(make_access(0o040755, 0) == FS_MAKE_DIR);
+    check!(make_access(0o120777, 0) == FS_MAKE_SYM);
+    check!(make_access(0o010644, 0) == FS_MAKE_FIFO);
+    check!(make_access(0o140644, 0) == FS_MAKE_SOCK);
+    check!(remove_access(0o040755) == FS_REMOVE_DIR);
+    check!(remove_access(0o100644) == FS_REMOVE_FILE);
+    check!(ioctl_always_allowed(0x5451, false));
+    check!(!ioctl_always_allowed(0x5401, false));
+    Ok(())
+}
+
+/// Reparenting: `REFER` is needed on both sides, and the destination may not grant more.
+pub fn reparent() -> Outcome {
+    let all = FS_MASK;
+    // src dir 10, dst dir 20, both children of 1.
+    let mut rs = Ruleset::new(handled(
+        FS_READ_FILE | FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER,
+        0,
+    ));
+    check!(rs.add_fs_rule(1, true, FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER) == Ok(()));
+    check!(rs.add_fs_rule(20, true, FS_READ_FILE) == Ok(()));
+    let d = match Domain::merge(None, &rs, 1) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    let walk = |start: u64| match d.fs_check(all) {
+        Some(mut c) => {
+            c.visit(start);
+            c.visit(1);
+            Some(c)
+        }
+        None => None,
+    };
+    let (Some(src), Some(dst)) = (walk(10), walk(20)) else {
+        return Err(line!());
+    };
+    // 10 -> 20: the file gains READ_FILE: EXDEV.
+    check!(
+        reparent_decision(
+            &src,
+            FS_REMOVE_FILE | FS_REFER,
+            &dst,
+            FS_MAKE_REG | FS_REFER,
+            FS_FILE
+        ) == Err(EXDEV)
+    );
+    // 20 -> 10: loses READ_FILE: fine.
+    check!(
+        reparent_decision(
+            &dst,
+            FS_REMOVE_FILE | FS_REFER,
+            &src,
+            FS_MAKE_REG | FS_REFER,
+            FS_FILE
+        ) == Ok(())
+    );
+    // Missing READ_FILE at the destination: EACCES first.
+    check!(
+        reparent_decision(
+            &dst,
+            FS_REMOVE_FILE | FS_REFER,
+            &src,
+            FS_READ_FILE | FS_REFER,
+            FS_FILE
+        ) == Err(EACCES)
+    );
+    // Without REFER handled, reparenting is denied (EXDEV).
+    let mut rs2 = Ruleset::new(handled(FS_MAKE_REG | FS_REMOVE_FILE, 0));
+    check!(rs2.add_fs_rule(1, true, FS_MAKE_REG | FS_REMOVE_FILE) == Ok(()));
+    let d2 = match Domain::merge(None, &rs2, 2) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    let Some(mut c) = d2.fs_check(all) else {
+        return Err(line!());
+    };
+    c.visit(10);
+    c.visit(1);
+    check!(
+        reparent_decision(
+            &c,
+            FS_REMOVE_FILE | FS_REFER,
+            &c,
+            FS_MAKE_REG | FS_REFER,
+            FS_FILE
+        ) == Err(EXDEV)
+    );
+    Ok(())
+}

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The LSM hooks: what a Landlock domain denies.
+
+use crate::engine::{self, Domain, Errno, FsCheck};
+use crate::Landlock;
+use core::ops::ControlFlow;
+use core::sync::atomic::Ordering;
+use kernel::{
+    lsm::{self, CurrentCred, Dentry, File, Path, Socket, WalkEnd},
+    prelude::*,
+    task::Task,
+};
+
+/// `__FMODE_EXEC` in `f_flags`: the file is opened for `execve(2)`.
+const FMODE_EXEC_FLAG: u32 = 0x20;
+
+fn to_err(e: Errno) -> Error {
+    Error::from_errno(-e.0)
+}
+
+/// Feeds the inodes of a walk from `path` to `check` until everything is granted; returns the
+/// rights still denied.
+fn walk_check(mut check: FsCheck<'_>, path: &Path) -> u64 {
+    let end = path.walk_up(|inode| {
+        let id = inode.blob::<Landlock>().load(Ordering::Acquire);
+        if id != 0 && check.visit(id) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    match end {
+        WalkEnd::Stopped | WalkEnd::Internal => 0,
+        WalkEnd::Root | WalkEnd::Disconnected => check.denied(),
+    }
+}
+
+/// The rights of `request` that `domain` denies on `path`. Internal (private) inodes and
+/// filesystems user space cannot mount are not restricted.
+fn denied_on_path(domain: &Domain, path: &Path, request: u64) -> u64 {
+    let dentry = path.dentry();
+    if dentry.sb_nouser() || dentry.inode().is_some_and(|i| i.is_private()) {
+        return 0;
+    }
+    match domain.fs_check(request) {
+        Some(check) => walk_check(check, path),
+        None => 0,
+    }
+}
+
+/// Checks `request` on `path` for the current task.
+fn check_current_path(path: &Path, request: u64) -> Result {
+    let cred = CurrentCred::<Landlock>::get();
+    let c = cred.cred();
+    let Some(domain) = c.get() else {
+        return Ok(());
+    };
+    if domain.handled_fs() == 0 {
+        return Ok(());
+    }
+    if denied_on_path(&domain, path, request) != 0 {
+        Err(EACCES)
+    } else {
+        Ok(())
+    }
+}
+
+fn mode_of(d: &Dentry) -> Option<u32> {
+    d.inode().map(|i| u32::from(i.mode()))
+}
+
+/// A walk of every right from a rename's or link's source directory (`None`: from `dir`).
+fn full_check<'a>(domain: &'a Domain, dir: &Path, child: Option<&Dentry>) -> Option<FsCheck<'a>> {
+    let mut check = domain.fs_check(engine::FS_MASK)?;
+    let visit = |inode: &lsm::Inode| {
+        let id = inode.blob::<Landlock>().load(Ordering::Acquire);
+        if id != 0 {
+            check.visit(id);
+        }
+        ControlFlow::Continue(())
+    };
+    let end = match child {
+        Some(c) => dir.walk_up_from_parent_of(c, visit),
+        None => dir.walk_up(visit),
+    };
+    if end == WalkEnd::Internal {
+        return None;
+    }
+    Some(check)
+}
+
+/// Link (`removable == false`) or rename of `old` into `new_dir` as `new`.
+fn check_refer(
+    old: &Dentry,
+    new_dir: &Path,
+    new: &Dentry,
+    removable: bool,
+    exchange: bool,
+) -> Result {
+    let cred = CurrentCred::<Landlock>::get();
+    let c = cred.cred();
+    let Some(domain) = c.get() else {
+        return Ok(());
+    };
+    if domain.handled_fs() == 0 {
+        return Ok(());
+    }
+    let old_mode = mode_of(old).ok_or(ENOENT)?;
+    let new_mode = mode_of(new);
+    // Rights needed in the source directory and in the destination one.
+    let mut src = 0;
+    if exchange {
+        src |= engine::make_access(new_mode.ok_or(ENOENT)?, 1);
+    }
+    let mut dst = engine::make_access(old_mode, 1);
+    if removable {
+        src |= engine::remove_access(old_mode);
+        if let Some(m) = new_mode {
+            dst |= engine::remove_access(m);
+        }
+    }
+    if old.same_parent_dir(new_dir.dentry()) {
+        // No reparenting: `REFER` is not needed.
+        return if denied_on_path(&domain, new_dir, src | dst) != 0 {
+            Err(EACCES)
+        } else {
+            Ok(())
+        };
+    }
+    let (Some(s), Some(d)) = (
+        full_check(&domain, new_dir, Some(old)),
+        full_check(&domain, new_dir, None),
+    ) else {
+        return Ok(());
+    };
+    let rights_of = |mode: u32| {
+        if mode & 0o170000 == 0o040000 {
+            engine::FS_MASK
+        } else {
+            engine::FS_FILE
+        }
+    };
+    engine::reparent_decision(
+        &s,
+        src | engine::FS_REFER,
+        &d,
+        dst | engine::FS_REFER,
+        rights_of(old_mode),
+    )
+    .map_err(to_err)?;
+    if exchange {
+        if let Some(m) = new_mode {
+            engine::reparent_decision(
+                &d,
+                dst | engine::FS_REFER,
+                &s,
+                src | engine::FS_REFER,
+                rights_of(m),
+            )
+            .map_err(to_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// `RENAME_EXCHANGE`.
+const RENAME_EXCHANGE: u32 = 1 << 1;
+
+impl lsm::Hooks for Landlock {
+    type Cred = Domain;
+    type Inode = core::sync::atomic::AtomicU64;
+    type File = core::sync::atomic::AtomicU64;
+
+    fn init() -> Result {
+        crate::INITIALIZED.store(true, Ordering::Release);
+        pr_info!(
+            "Up and running (Rust implementation, ABI {}).\n",
+            engine::ABI_VERSION
+        );
+        Ok(())
+    }
+
+    fn file_open(file: &File) -> Result {
+        let cred = file.cred::<Landlock>();
+        let Some(domain) = cred.get() else {
+            return Ok(());
+        };
+        if domain.handled_fs() == 0 {
+            return Ok(());
+        }
+        let path = file.path();
+        let Some(inode) = path.dentry().inode() else {
+            return Ok(());
+        };
+        let mode = file.mode();
+        let open = engine::open_access(
+            mode & lsm::FMODE_READ != 0,
+            mode & lsm::FMODE_WRITE != 0,
+            file.flags() & FMODE_EXEC_FLAG != 0,
+            inode.is_dir(),
+        );
+        // Rights checked later on the opened file: looked up now.
+        let mut optional = engine::FS_TRUNCATE;
+        if inode.is_device() {
+            optional |= engine::FS_IOCTL_DEV;
+        }
+        let denied = denied_on_path(&domain, path, open | optional);
+        file.blob::<Landlock>()
+            .store(denied & optional, Ordering::Release);
+        if denied & open != 0 {
+            Err(EACCES)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn file_truncate(file: &File) -> Result {
+        if file.blob::<Landlock>().load(Ordering::Acquire) & engine::FS_TRUNCATE != 0 {
+            Err(EACCES)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn file_ioctl(file: &File, cmd: u32, compat: bool) -> Result {
+        if file.blob::<Landlock>().load(Ordering::Acquire) & engine::FS_IOCTL_DEV == 0 {
+            return Ok(());
+        }
+        if engine::ioctl_always_allowed(cmd, compat) {
+            return Ok(());
+        }
+        Err(EACCES)
+    }
+
+    fn path_create(dir: &Path, _dentry: &Dentry, mode: u16, dev: u32) -> Result {
+        check_current_path(dir, engine::make_access(u32::from(mode), dev))
+    }
+
+    fn path_remove(dir: &Path, _dentry: &Dentry, is_dir: bool) -> Result {
+        let access = if is_dir {
+            engine::FS_REMOVE_DIR
+        } else {
+            engine::FS_REMOVE_FILE
+        };
+        check_current_path(dir, access)
+    }
+
+    fn path_link(old: &Dentry, new_dir: &Path, new_dentry: &Dentry) -> Result {
+        check_refer(old, new_dir, new_dentry, false, false)
+    }
+
+    fn path_rename(
+        _old_dir: &Path,
+        old_dentry: &Dentry,
+        new_dir: &Path,
+        new_dentry: &Dentry,
+        flags: u32,
+    ) -> Result {
+        check_refer(
+            old_dentry,
+            new_dir,
+            new_dentry,
+            true,
+            flags & RENAME_EXCHANGE != 0,
+        )
+    }
+
+    fn path_truncate(path: &Path) -> Result {
+        check_current_path(path, engine::FS_TRUNCATE)
+    }
+
+    fn mount_change() -> Result {
+        let cred = CurrentCred::<Landlock>::get();
+        let c = cred.cred();
+        match c.get() {
+            Some(d) if d.handled_fs() != 0 => Err(EPERM),
+            _ => Ok(()),
+        }
+    }
+
+    fn ptrace(other: &Task, tracer_is_current: bool) -> Result {
+        let cur = CurrentCred::<Landlock>::get();
+        let oth = lsm::task_cred::<Landlock>(other);
+        let (cur, oth) = (cur.cred(), oth.cred());
+        let (tracer, tracee) = if tracer_is_current {
+            (cur.get(), oth.get())
+        } else {
+            (oth.get(), cur.get())
+        };
+        match (tracer, tracee) {
+            (None, _) => Ok(()),
+            (Some(_), None) => Err(EPERM),
+            (Some(t), Some(e)) if t.is_ancestor_of(&e) => Ok(()),
+            _ => Err(EPERM),
+        }
+    }
+
+    fn socket_addr(sock: &Socket, addr: &[u8], connect: bool) -> Result {
+        let request = if connect {
+            engine::NET_CONNECT_TCP
+        } else {
+            engine::NET_BIND_TCP
+        };
+        let cred = CurrentCred::<Landlock>::get();
+        let c = cred.cred();
+        let Some(domain) = c.get() else {
+            return Ok(());
+        };
+        if domain.handled_net() & request == 0 || !sock.is_tcp() {
+            return Ok(());
+        }
+        match engine::tcp_port_of(addr, sock.family(), connect).map_err(to_err)? {
+            None => Ok(()),
+            Some(port) => domain.net_check(request, port).map_err(to_err),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The three Landlock system calls, with the checks (and errnos) of the C implementation.
+
+use crate::engine::{self, Domain, Errno, Ruleset, RulesetAttr};
+use crate::{Landlock, INITIALIZED};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    c_str,
+    lsm::{self, FdFile, NewCred},
+    new_mutex,
+    prelude::*,
+    sync::{Arc, Mutex},
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// A ruleset as its file descriptor holds it.
+pub(crate) type SharedRuleset = Mutex<Ruleset>;
+
+/// `FMODE_PATH`: an `O_PATH` file.
+const FMODE_PATH: u32 = 1 << 14;
+
+fn err(e: Errno) -> isize {
+    -(e.0 as isize)
+}
+
+fn kerr(e: Error) -> isize {
+    e.to_errno() as isize
+}
+
+/// Ids of domains, never reused.
+static NEXT_DOMAIN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Reads a struct of `N` bytes that user space says is `usize` bytes long (as
+/// `copy_struct_from_user`): a shorter one is zero-extended, a longer one must be zero beyond
+/// `N` (`E2BIG`).
+fn copy_struct_from_user<const N: usize>(addr: usize, usize_: usize) -> Result<[u8; N], Errno> {
+    let mut buf = [0u8; N];
+    let mut reader = UserSlice::new(UserPtr::from_addr(addr), usize_).reader();
+    let n = usize_.min(N);
+    let head = buf.get_mut(..n).ok_or(engine::EFAULT)?;
+    reader.read_slice(head).map_err(|_| engine::EFAULT)?;
+    let mut rest = usize_.saturating_sub(N);
+    let mut chunk = [0u8; 64];
+    while rest > 0 {
+        let k = rest.min(chunk.len());
+        let c = chunk.get_mut(..k).ok_or(engine::EFAULT)?;
+        reader.read_slice(c).map_err(|_| engine::EFAULT)?;
+        if c.iter().any(|b| *b != 0) {
+            return Err(engine::E2BIG);
+        }
+        rest -= k;
+    }
+    Ok(buf)
+}
+
+/// Reads exactly `N` bytes (`copy_from_user`).
+fn copy_from_user<const N: usize>(addr: usize) -> Result<[u8; N], Errno> {
+    let mut buf = [0u8; N];
+    UserSlice::new(UserPtr::from_addr(addr), N)
+        .reader()
+        .read_slice(&mut buf)
+        .map_err(|_| engine::EFAULT)?;
+    Ok(buf)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        v.copy_from_slice(s);
+    }
+    u64::from_le_bytes(v)
+}
+
+fn le_i32(b: &[u8], at: usize) -> i32 {
+    let mut v = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        v.copy_from_slice(s);
+    }
+    i32::from_le_bytes(v)
+}
+
+/// `landlock_create_ruleset(attr, size, flags)`.
+pub(crate) fn create_ruleset(attr: usize, size: usize, flags: u32) -> isize {
+    if !INITIALIZED.load(Ordering::Acquire) {
+        return err(engine::EOPNOTSUPP);
+    }
+    match engine::create_ruleset_prelude(attr == 0, size, flags) {
+        Err(e) => return err(e),
+        Ok(Some(v)) => return v as isize,
+        Ok(None) => {}
+    }
+    let bytes = match copy_struct_from_user::<{ engine::RULESET_ATTR_SIZE }>(attr, size) {
+        Ok(b) => b,
+        Err(e) => return err(e),
+    };
+    let handled = match RulesetAttr::from_bytes(&bytes).validate() {
+        Ok(h) => h,
+        Err(e) => return err(e),
+    };
+    let ruleset = match Arc::pin_init(new_mutex!(Ruleset::new(handled)), GFP_KERNEL) {
+        Ok(r) => r,
+        Err(e) => return kerr(e),
+    };
+    match lsm::new_object_fd(c_str!("[landlock-ruleset]"), ruleset) {
+        Ok(fd) => fd as isize,
+        Err(e) => kerr(e),
+    }
+}
+
+/// The ruleset of a ruleset file descriptor opened with `mode` (`FMODE_CAN_*`).
+fn ruleset_of_fd(fd: i32, mode: u32) -> Result<Arc<SharedRuleset>, Errno> {
+    let f = FdFile::get(fd).map_err(|_| engine::EBADF)?;
+    if f.file().mode() & FMODE_PATH != 0 {
+        return Err(engine::EBADF);
+    }
+    let rs = f.object::<SharedRuleset>().ok_or(engine::EBADFD)?;
+    if f.file().mode() & mode == 0 {
+        return Err(engine::EPERM);
+    }
+    Ok(rs)
+}
+
+/// Ids of inodes with rules, never reused (0: none yet).
+static NEXT_INODE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The id of an inode, given on first use.
+pub(crate) fn inode_id_or_new(inode: &lsm::Inode) -> u64 {
+    let slot = inode.blob::<Landlock>();
+    let id = slot.load(Ordering::Acquire);
+    if id != 0 {
+        return id;
+    }
+    let new = NEXT_INODE_ID.fetch_add(1, Ordering::Relaxed);
+    match slot.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => new,
+        Err(existing) => existing,
+    }
+}
+
+fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<(), Errno> {
+    if flags & !engine::ADD_RULE_MASK != 0 {
+        return Err(engine::EINVAL);
+    }
+    let ruleset = ruleset_of_fd(fd, lsm::FMODE_CAN_WRITE)?;
+    match rule_type {
+        engine::RULE_PATH_BENEATH => {
+            let b = copy_from_user::<12>(attr)?;
+            let allowed = le_u64(&b, 0);
+            let parent_fd = le_i32(&b, 8);
+            ruleset.lock().check_fs_access(allowed)?;
+            let pf = FdFile::get(parent_fd).map_err(|_| engine::EBADF)?;
+            let path = pf.file().path();
+            let dentry = path.dentry();
+            if pf.is_object_file() || path.is_internal_mount() || dentry.sb_nouser() {
+                return Err(engine::EBADFD);
+            }
+            let inode = dentry.inode().ok_or(engine::EBADFD)?;
+            if inode.is_private() {
+                return Err(engine::EBADFD);
+            }
+            let key = inode_id_or_new(inode);
+            let is_dir = inode.is_dir();
+            ruleset.lock().add_fs_rule(key, is_dir, allowed)
+        }
+        engine::RULE_NET_PORT => {
+            let b = copy_from_user::<16>(attr)?;
+            ruleset.lock().add_net_rule(le_u64(&b, 8), le_u64(&b, 0))
+        }
+        _ => Err(engine::EINVAL),
+    }
+}
+
+/// `landlock_add_rule(ruleset_fd, rule_type, rule_attr, flags)`.
+pub(crate) fn add_rule(fd: i32, rule_type: i32, attr: usize, flags: u32) -> isize {
+    if !INITIALIZED.load(Ordering::Acquire) {
+        return err(engine::EOPNOTSUPP);
+    }
+    match add_rule_inner(fd, rule_type, attr, flags) {
+        Ok(()) => 0,
+        Err(e) => err(e),
+    }
+}
+
+fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
+    if flags & !engine::RESTRICT_SELF_MASK != 0 {
+        return Err(engine::EINVAL);
+    }
+    if !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
+        return Err(engine::EPERM);
+    }
+    let ruleset = ruleset_of_fd(fd, lsm::FMODE_CAN_READ)?;
+    let mut new = NewCred::<Landlock>::prepare().map_err(|_| engine::ENOMEM)?;
+    let id = NEXT_DOMAIN_ID.fetch_add(1, Ordering::Relaxed);
+    let domain = {
+        let rs = ruleset.lock();
+        let parent = new.get();
+        Domain::merge(parent.as_deref(), &rs, id)?
+    };
+    let domain = Arc::new(domain, GFP_KERNEL).map_err(|_| engine::ENOMEM)?;
+    new.set(Some(domain));
+    new.commit();
+    Ok(())
+}
+
+/// `landlock_restrict_self(ruleset_fd, flags)`.
+pub(crate) fn restrict_self(fd: i32, flags: u32) -> isize {
+    if !INITIALIZED.load(Ordering::Acquire) {
+        return err(engine::EOPNOTSUPP);
+    }
+    match restrict_self_inner(fd, flags) {
+        Ok(()) => 0,
+        Err(e) => err(e),
+    }
+}
