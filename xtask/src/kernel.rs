@@ -25,9 +25,44 @@ impl Flavour {
     }
 }
 
+/// The same kernel as a flavour's, with one choice changed: one more fragment merged last
+/// (its options override the flavour's). Built in its own directory, only when asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    pub name: &'static str,
+    /// Relative to the repository.
+    pub fragment: &'static str,
+    /// The Kconfig symbol (without `CONFIG_`) the variant needs in the tree; without it the
+    /// variant cannot be built, and the lab says so rather than fail.
+    pub requires: &'static str,
+}
+
+/// The Rust Landlock (issue 4) in place of the C one, everything else as the flavour has it.
+pub const LANDLOCK_RUST: Variant = Variant {
+    name: "landlock-rust",
+    fragment: "lab/configs/variants/landlock-rust.config",
+    requires: "SECURITY_LANDLOCK_RUST",
+};
+
+/// Whether some `Kconfig*` file under the tree's `security/` defines `config SYMBOL`.
+pub fn kconfig_defines(tree: &Path, symbol: &str) -> bool {
+    let want = format!("config {symbol}");
+    crate::tree::walk(&tree.join("security"))
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("Kconfig"))
+        })
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .any(|text| text.lines().any(|l| l.trim() == want))
+}
+
 /// A built kernel: what booting and packaging need from it.
 pub struct Kernel {
-    pub flavour: Flavour,
+    /// `test`, `bench`, or `test-landlock-rust` for a variant: names its build directory,
+    /// logs and initramfs.
+    pub name: String,
     pub out: PathBuf,
     pub release: String,
     pub bzimage: PathBuf,
@@ -37,7 +72,12 @@ pub struct Kernel {
 
 /// The fragment files merged, in order, onto `tinyconfig`: the kernel's own
 /// `kvm_guest.config`, Ferrite's common options, each component's, then the flavour's.
-fn fragments(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
+fn fragments(
+    lab: &Lab,
+    tree: &Path,
+    flavour: Flavour,
+    variant: Option<Variant>,
+) -> Result<Vec<PathBuf>> {
     let configs = lab.repo.join("lab/configs");
     let mut list = vec![
         tree.join("kernel/configs/kvm_guest.config"),
@@ -50,6 +90,9 @@ fn fragments(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
     components.sort();
     list.extend(components);
     list.push(configs.join(format!("{}.config", flavour.name())));
+    if let Some(v) = variant {
+        list.push(lab.repo.join(v.fragment));
+    }
     Ok(list)
 }
 
@@ -68,8 +111,15 @@ pub fn make(lab: &Lab, tree: &Path, out: &Path) -> Command {
 
 /// Writes the flavour's `.config` when its inputs changed, and checks that every option
 /// Ferrite asks for took effect.
-fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()> {
-    let frags = fragments(lab, tree, flavour)?;
+fn configure(
+    lab: &Lab,
+    tree: &Path,
+    flavour: Flavour,
+    variant: Option<Variant>,
+    name: &str,
+    out: &Path,
+) -> Result<()> {
+    let frags = fragments(lab, tree, flavour, variant)?;
     let mut key = KeyHasher::default();
     key.update(tree.display().to_string().as_bytes())
         .update(lab.toolchain.as_bytes());
@@ -83,11 +133,11 @@ fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()>
     {
         return Ok(());
     }
-    let stage = Stage::begin(format!("configuring the {} kernel", flavour.name()));
-    let scratch = lab.cache.join(format!("build/{}-config", flavour.name()));
+    let stage = Stage::begin(format!("configuring the {name} kernel"));
+    let scratch = lab.cache.join(format!("build/{name}-config"));
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch)?;
-    let log = lab.log_path(&format!("config-{}.log", flavour.name()));
+    let log = lab.log_path(&format!("config-{name}.log"));
     run_logged(make(lab, tree, &scratch).arg("tinyconfig"), &log)?;
     let mut merge = Command::new("bash");
     merge
@@ -103,17 +153,26 @@ fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()>
     let config = fs::read_to_string(scratch.join(".config"))?;
     let mut wrong = Vec::new();
     // kvm_guest.config names options for other architectures; only Ferrite's own are checked.
+    // A later fragment overrides an earlier one (a variant's choice): the last word counts.
+    let mut wanted: BTreeMap<String, (Option<String>, String)> = BTreeMap::new();
     for f in frags.iter().skip(1) {
+        let file = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         for (option, want) in parse_fragment(&fs::read_to_string(f)?) {
-            let got = config_value(&config, &option);
-            if got != want {
-                wrong.push(format!(
-                    "{option}: {} asks for {}, the kernel has {}",
-                    f.file_name().unwrap_or_default().to_string_lossy(),
-                    want.as_deref().unwrap_or("n"),
-                    got.as_deref().unwrap_or("n")
-                ));
-            }
+            wanted.insert(option, (want, file.clone()));
+        }
+    }
+    for (option, (want, file)) in wanted {
+        let got = config_value(&config, &option);
+        if got != want {
+            wrong.push(format!(
+                "{option}: {file} asks for {}, the kernel has {}",
+                want.as_deref().unwrap_or("n"),
+                got.as_deref().unwrap_or("n")
+            ));
         }
     }
     if !wrong.is_empty() {
@@ -160,12 +219,34 @@ fn config_value(config: &str, option: &str) -> Option<String> {
 /// Configures and builds the flavour's kernel and modules, showing a condensed one-line
 /// status; on failure, shows the compiler's errors rather than the whole make output.
 pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
-    let out = lab.cache.join(format!("build/{}", flavour.name()));
-    fs::create_dir_all(&out)?;
-    configure(lab, tree, flavour, &out)?;
+    build_variant(lab, tree, flavour, None)
+}
 
-    let mut stage = Stage::begin(format!("building the {} kernel", flavour.name()));
-    let log_path = lab.log_path(&format!("build-{}.log", flavour.name()));
+/// [`build`] for a flavour's variant (in `build/FLAVOUR-VARIANT`), or the flavour itself.
+pub fn build_variant(
+    lab: &Lab,
+    tree: &Path,
+    flavour: Flavour,
+    variant: Option<Variant>,
+) -> Result<Kernel> {
+    let name = match variant {
+        Some(v) => format!("{}-{}", flavour.name(), v.name),
+        None => flavour.name().to_owned(),
+    };
+    if let Some(v) = variant {
+        if !kconfig_defines(tree, v.requires) {
+            return Err(Error::new(format!(
+                "the {name} kernel needs CONFIG_{}, which the kernel tree does not define",
+                v.requires
+            )));
+        }
+    }
+    let out = lab.cache.join(format!("build/{name}"));
+    fs::create_dir_all(&out)?;
+    configure(lab, tree, flavour, variant, &name, &out)?;
+
+    let mut stage = Stage::begin(format!("building the {name} kernel"));
+    let log_path = lab.log_path(&format!("build-{name}.log"));
     let log = fs::File::create(&log_path)?;
     let steps_file = out.join(".ferrite-steps");
     let expected: usize = fs::read_to_string(&steps_file)
@@ -207,7 +288,7 @@ pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
         let text = fs::read_to_string(&log_path).unwrap_or_default();
         return Err(Error::new(format!(
             "the {} kernel failed to build:\n{}\n  (full log: {})",
-            flavour.name(),
+            name,
             build_errors(&text),
             log_path.display()
         )));
@@ -231,7 +312,7 @@ pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
     )?;
     stage.done(&format!("{release}, {steps} steps"));
     Ok(Kernel {
-        flavour,
+        name,
         bzimage: out.join("arch/x86/boot/bzImage"),
         modules: mods_root.join("lib/modules").join(&release),
         out,
