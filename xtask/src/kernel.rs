@@ -379,6 +379,23 @@ mod tests {
     }
 
     #[test]
+    fn variant_needs_its_symbol_in_a_security_kconfig() {
+        let tree = std::env::temp_dir().join(format!("ferrite-kconfig-{}", std::process::id()));
+        let dir = tree.join("security/landlock_rust");
+        fs::create_dir_all(&dir).unwrap();
+        assert!(!kconfig_defines(&tree, "SECURITY_LANDLOCK_RUST"));
+        fs::write(dir.join("Kconfig"), "config SECURITY_LANDLOCK_RUSTY\n").unwrap();
+        assert!(!kconfig_defines(&tree, "SECURITY_LANDLOCK_RUST"));
+        fs::write(
+            dir.join("Kconfig"),
+            "# x\nconfig SECURITY_LANDLOCK_RUST\n\tbool \"Landlock in Rust\"\n",
+        )
+        .unwrap();
+        assert!(kconfig_defines(&tree, "SECURITY_LANDLOCK_RUST"));
+        fs::remove_dir_all(&tree).unwrap();
+    }
+
+    #[test]
     fn recognises_kbuild_steps() {
         assert_eq!(
             kbuild_step("  CC      mm/slub.o").as_deref(),
