@@ -25,24 +25,45 @@ impl Flavour {
     }
 }
 
-/// The same kernel as a flavour's, with one choice changed: one more fragment merged last
-/// (its options override the flavour's). Built in its own directory, only when asked for.
+/// Which Landlock a kernel carries (issue 4). The C and the Rust Landlock never build
+/// together (`SECURITY_LANDLOCK_RUST` depends on `!SECURITY_LANDLOCK`); each is one fragment,
+/// merged after every other, over the options both need (`components/landlock.config`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Variant {
-    pub name: &'static str,
-    /// Relative to the repository.
-    pub fragment: &'static str,
-    /// The Kconfig symbol (without `CONFIG_`) the variant needs in the tree; without it the
-    /// variant cannot be built, and the lab says so rather than fail.
-    pub requires: &'static str,
+pub enum Landlock {
+    C,
+    Rust,
 }
 
-/// The Rust Landlock (issue 4) in place of the C one, everything else as the flavour has it.
-pub const LANDLOCK_RUST: Variant = Variant {
-    name: "landlock-rust",
-    fragment: "lab/configs/variants/landlock-rust.config",
-    requires: "SECURITY_LANDLOCK_RUST",
-};
+impl Landlock {
+    pub fn name(self) -> &'static str {
+        match self {
+            Landlock::C => "c",
+            Landlock::Rust => "rust",
+        }
+    }
+
+    /// Relative to the repository.
+    fn fragment(self) -> &'static str {
+        match self {
+            Landlock::C => "lab/configs/variants/landlock-c.config",
+            Landlock::Rust => "lab/configs/variants/landlock-rust.config",
+        }
+    }
+}
+
+/// The Kconfig symbol of the Rust Landlock (security/landlock_rust/, branch landlock-rust).
+pub const LANDLOCK_RUST_SYMBOL: &str = "SECURITY_LANDLOCK_RUST";
+
+/// The Landlock of the main kernels (`test`, `bench`): the Rust one once the tree defines its
+/// symbol, else the C one. The other one is a variant kernel (`test-landlock-c`), built only
+/// when Landlock's tests or benchmark ask for it.
+pub fn main_landlock(tree: &Path) -> Landlock {
+    if kconfig_defines(tree, LANDLOCK_RUST_SYMBOL) {
+        Landlock::Rust
+    } else {
+        Landlock::C
+    }
+}
 
 /// Whether some `Kconfig*` file under the tree's `security/` defines `config SYMBOL`.
 pub fn kconfig_defines(tree: &Path, symbol: &str) -> bool {
@@ -60,9 +81,10 @@ pub fn kconfig_defines(tree: &Path, symbol: &str) -> bool {
 
 /// A built kernel: what booting and packaging need from it.
 pub struct Kernel {
-    /// `test`, `bench`, or `test-landlock-rust` for a variant: names its build directory,
-    /// logs and initramfs.
+    /// `test`, `bench`, or `test-landlock-c` for a variant: names its build directory, logs
+    /// and initramfs.
     pub name: String,
+    pub landlock: Landlock,
     pub out: PathBuf,
     pub release: String,
     pub bzimage: PathBuf,
@@ -72,12 +94,7 @@ pub struct Kernel {
 
 /// The fragment files merged, in order, onto `tinyconfig`: the kernel's own
 /// `kvm_guest.config`, Ferrite's common options, each component's, then the flavour's.
-fn fragments(
-    lab: &Lab,
-    tree: &Path,
-    flavour: Flavour,
-    variant: Option<Variant>,
-) -> Result<Vec<PathBuf>> {
+fn fragments(lab: &Lab, tree: &Path, flavour: Flavour, landlock: Landlock) -> Result<Vec<PathBuf>> {
     let configs = lab.repo.join("lab/configs");
     let mut list = vec![
         tree.join("kernel/configs/kvm_guest.config"),
@@ -90,9 +107,7 @@ fn fragments(
     components.sort();
     list.extend(components);
     list.push(configs.join(format!("{}.config", flavour.name())));
-    if let Some(v) = variant {
-        list.push(lab.repo.join(v.fragment));
-    }
+    list.push(lab.repo.join(landlock.fragment()));
     Ok(list)
 }
 
@@ -115,11 +130,11 @@ fn configure(
     lab: &Lab,
     tree: &Path,
     flavour: Flavour,
-    variant: Option<Variant>,
+    landlock: Landlock,
     name: &str,
     out: &Path,
 ) -> Result<()> {
-    let frags = fragments(lab, tree, flavour, variant)?;
+    let frags = fragments(lab, tree, flavour, landlock)?;
     let mut key = KeyHasher::default();
     key.update(tree.display().to_string().as_bytes())
         .update(lab.toolchain.as_bytes());
@@ -219,31 +234,25 @@ fn config_value(config: &str, option: &str) -> Option<String> {
 /// Configures and builds the flavour's kernel and modules, showing a condensed one-line
 /// status; on failure, shows the compiler's errors rather than the whole make output.
 pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
-    build_variant(lab, tree, flavour, None)
+    build_with(lab, tree, flavour, main_landlock(tree))
 }
 
-/// [`build`] for a flavour's variant (in `build/FLAVOUR-VARIANT`), or the flavour itself.
-pub fn build_variant(
-    lab: &Lab,
-    tree: &Path,
-    flavour: Flavour,
-    variant: Option<Variant>,
-) -> Result<Kernel> {
-    let name = match variant {
-        Some(v) => format!("{}-{}", flavour.name(), v.name),
-        None => flavour.name().to_owned(),
+/// [`build`] with the given Landlock: the flavour's own kernel when that is its Landlock,
+/// else the variant `FLAVOUR-landlock-c` / `FLAVOUR-landlock-rust` in its own directory.
+pub fn build_with(lab: &Lab, tree: &Path, flavour: Flavour, landlock: Landlock) -> Result<Kernel> {
+    let name = if landlock == main_landlock(tree) {
+        flavour.name().to_owned()
+    } else {
+        format!("{}-landlock-{}", flavour.name(), landlock.name())
     };
-    if let Some(v) = variant {
-        if !kconfig_defines(tree, v.requires) {
-            return Err(Error::new(format!(
-                "the {name} kernel needs CONFIG_{}, which the kernel tree does not define",
-                v.requires
-            )));
-        }
+    if landlock == Landlock::Rust && !kconfig_defines(tree, LANDLOCK_RUST_SYMBOL) {
+        return Err(Error::new(format!(
+            "the {name} kernel needs CONFIG_{LANDLOCK_RUST_SYMBOL}, which the kernel tree does not define"
+        )));
     }
     let out = lab.cache.join(format!("build/{name}"));
     fs::create_dir_all(&out)?;
-    configure(lab, tree, flavour, variant, &name, &out)?;
+    configure(lab, tree, flavour, landlock, &name, &out)?;
 
     let mut stage = Stage::begin(format!("building the {name} kernel"));
     let log_path = lab.log_path(&format!("build-{name}.log"));
@@ -313,6 +322,7 @@ pub fn build_variant(
     stage.done(&format!("{release}, {steps} steps"));
     Ok(Kernel {
         name,
+        landlock,
         bzimage: out.join("arch/x86/boot/bzImage"),
         modules: mods_root.join("lib/modules").join(&release),
         out,

@@ -1,10 +1,10 @@
 //! Landlock (issue 4): the C and the Rust implementation held to the same tests.
 //!
-//! The main kernels (`test`, `bench`) carry the C Landlock (`lab/configs/components/
-//! landlock.config`). The Rust side is the kernel variant [`kernel::LANDLOCK_RUST`]: the same
-//! fragments with `lab/configs/variants/landlock-rust.config` merged last, built only when
-//! the tree defines `CONFIG_SECURITY_LANDLOCK_RUST` and Landlock is asked for. Both sides run
-//! the same guest tests (`lab/guest/tests/landlock/`: the kernel's selftests, the sandboxer
+//! Every kernel has what Landlock's tests need (`lab/configs/components/landlock.config`)
+//! and one Landlock, a fragment merged last ([`kernel::Landlock`]): the main kernels (`test`,
+//! `bench`) the Rust one once the tree defines `CONFIG_SECURITY_LANDLOCK_RUST`, else the C
+//! one; the other side, when there is one, is the variant `FLAVOUR-landlock-c`, built only
+//! when Landlock's tests or benchmark ask for it. Both sides run the same guest tests (`lab/guest/tests/landlock/`: the kernel's selftests, the sandboxer
 //! demo, the lab's hostile-input tests); the verdict for the Rust side is parity: every test
 //! that passes on C must pass on Rust.
 //!
@@ -28,17 +28,12 @@ const LAB_PROGRAMS: &[&str] = &["ll-hostile", "ll-bench", "ll-audit"];
 /// A counted result: (name, outcome, note).
 pub type Entry = (String, Outcome, String);
 
-/// Whether the tree has the Rust Landlock (the landlock-rust branch merged).
-pub fn rust_available(tree: &Path) -> bool {
-    kernel::kconfig_defines(tree, kernel::LANDLOCK_RUST.requires)
-}
-
 /// What is said when the Rust side cannot run.
 pub fn rust_absent_note() -> String {
     format!(
         "CONFIG_{} is not defined in the kernel tree (the Rust Landlock, branch landlock-rust, \
          is not merged): only the C Landlock ran",
-        kernel::LANDLOCK_RUST.requires
+        kernel::LANDLOCK_RUST_SYMBOL
     )
 }
 

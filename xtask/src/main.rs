@@ -269,16 +269,14 @@ fn cmd_test(lab: &mut Lab, args: &[String]) -> Result<bool> {
         } else {
             Vec::new()
         };
-        let results = guest_tests(
-            lab,
-            &kernel,
-            &chosen,
-            &extra,
-            "ferrite.landlock=c",
-            &mut tally,
-        )?;
+        let cmdline = format!("ferrite.landlock={}", kernel.landlock.name());
         if with_landlock {
-            landlock_rust_side(lab, &tree, &kernel, &extra, &results, &mut tally)?;
+            // The main kernel's Landlock results wait for the other side's (parity).
+            let mut main = Tally::default();
+            guest_tests(lab, &kernel, &chosen, &extra, &cmdline, &mut main)?;
+            landlock_sides(lab, &tree, &kernel, &extra, main.entries, &mut tally)?;
+        } else {
+            guest_tests(lab, &kernel, &chosen, &extra, &cmdline, &mut tally)?;
         }
     }
 
@@ -400,22 +398,29 @@ fn clippy_findings(log: &str, files: &[String]) -> Vec<String> {
     out
 }
 
-/// The C Landlock ran in the main boot (its results are `c`); the Rust Landlock, when the
-/// tree has it, runs the same tests in its own kernel, and is held to parity with C.
-fn landlock_rust_side(
+/// Landlock's two sides. The main boot ran the chosen components on the main kernel's
+/// Landlock (`main`: every result of that boot). While the tree has no Rust Landlock, that is
+/// the C one, counted as it is, and the Rust side is reported absent. Once it has, the main
+/// kernel carries the Rust one: the C variant kernel runs the same Landlock tests, its results
+/// count as they are (`landlock-c: …`), and the Rust results are held to parity with them.
+fn landlock_sides(
     lab: &Lab,
     tree: &Path,
-    c_kernel: &Kernel,
+    main_kernel: &Kernel,
     extra: &[(PathBuf, PathBuf)],
-    c: &[(String, Outcome, String)],
+    main: Vec<landlock::Entry>,
     tally: &mut Tally,
 ) -> Result<()> {
-    let c: Vec<(String, Outcome, String)> = c
-        .iter()
-        .filter(|(n, _, _)| landlock::is_landlock(n))
-        .cloned()
-        .collect();
-    if !landlock::rust_available(tree) {
+    let (main_ll, others): (Vec<_>, Vec<_>) = main
+        .into_iter()
+        .partition(|(n, _, _)| landlock::is_landlock(n));
+    for (name, outcome, why) in &others {
+        tally.add(name, *outcome, why);
+    }
+    if main_kernel.landlock == kernel::Landlock::C {
+        for (name, outcome, why) in &main_ll {
+            tally.add(name, *outcome, why);
+        }
         let note = landlock::rust_absent_note();
         eprintln!("==> landlock: the Rust side is absent: {note}");
         tally.add(
@@ -423,34 +428,35 @@ fn landlock_rust_side(
             Outcome::Skip,
             &note,
         );
-        let md = landlock::write_report(lab, c_kernel, &c, None)?;
+        let md = landlock::write_report(lab, main_kernel, &main_ll, None)?;
         eprintln!("\n{md}");
         return Ok(());
     }
-    let kernel = kernel::build_variant(lab, tree, Flavour::Test, Some(kernel::LANDLOCK_RUST))?;
+    let c_kernel = kernel::build_with(lab, tree, Flavour::Test, kernel::Landlock::C)?;
     let mut scratch = Tally::default();
-    kernel_checks(lab, tree, &kernel, &mut scratch)?;
+    kernel_checks(lab, tree, &c_kernel, &mut scratch)?;
     let landlock = components::find("landlock").expect("the landlock component");
     guest_tests(
         lab,
-        &kernel,
+        &c_kernel,
         &[landlock],
         extra,
-        "ferrite.landlock=rust",
+        "ferrite.landlock=c",
         &mut scratch,
     )?;
-    let (rust, others): (Vec<_>, Vec<_>) = scratch
+    let c_ll: Vec<landlock::Entry> = scratch
         .entries
         .iter()
+        .filter(|(n, _, _)| landlock::is_landlock(n))
         .cloned()
-        .partition(|(n, _, _)| landlock::is_landlock(n));
-    for (name, outcome, why) in &others {
-        tally.add(&format!("landlock-rust: {name}"), *outcome, why);
+        .collect();
+    for (name, outcome, why) in &scratch.entries {
+        tally.add(&format!("landlock-c: {name}"), *outcome, why);
     }
-    for (name, outcome, why) in landlock::parity(&c, &rust) {
-        tally.add(&format!("landlock-rust: {name}"), outcome, &why);
+    for (name, outcome, why) in landlock::parity(&c_ll, &main_ll) {
+        tally.add(&name, outcome, &why);
     }
-    let md = landlock::write_report(lab, c_kernel, &c, Some((&kernel, &rust)))?;
+    let md = landlock::write_report(lab, &c_kernel, &c_ll, Some((main_kernel, &main_ll)))?;
     eprintln!("\n{md}");
     Ok(())
 }
@@ -633,7 +639,7 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
 fn bench_kernels(
     lab: &Lab,
     tree: &Path,
-    c_kernel: &Kernel,
+    main_kernel: &Kernel,
     suite: &components::Suite,
     pairs: u32,
     runtime: u32,
@@ -642,30 +648,29 @@ fn bench_kernels(
 ) -> Result<()> {
     let mut tools = initramfs::ferrite_tools(lab)?;
     tools.extend(landlock::guest_programs(lab, tree)?);
-    let rust_kernel = if landlock::rust_available(tree) {
-        Some(kernel::build_variant(
-            lab,
-            tree,
-            Flavour::Bench,
-            Some(kernel::LANDLOCK_RUST),
-        )?)
+    // The main `bench` kernel carries the Rust Landlock once the tree has it; the C one is
+    // then the variant `bench-landlock-c`.
+    let c_variant;
+    let (c_kernel, rust_kernel) = if main_kernel.landlock == kernel::Landlock::Rust {
+        c_variant = kernel::build_with(lab, tree, Flavour::Bench, kernel::Landlock::C)?;
+        (&c_variant, Some(main_kernel))
     } else {
         eprintln!(
             "==> {}: the Rust side is absent ({}); running C against C",
             suite.name,
             landlock::rust_absent_note()
         );
-        None
+        (main_kernel, None)
     };
     let c_initrd = initramfs::build(lab, c_kernel, &tools)?;
-    let rust_initrd = match &rust_kernel {
+    let rust_initrd = match rust_kernel {
         Some(k) => Some(initramfs::build(lab, k, &tools)?),
         None => None,
     };
     let mut results = String::new();
     for pair in 1..=pairs {
         for side in ["c", "rust"] {
-            let (kernel, initrd) = match (side, &rust_kernel, &rust_initrd) {
+            let (kernel, initrd) = match (side, rust_kernel, &rust_initrd) {
                 ("rust", Some(k), Some(i)) => (k, i),
                 _ => (c_kernel, &c_initrd),
             };
@@ -714,7 +719,7 @@ fn bench_kernels(
         case: format!("{rust_dir}/*.o / {c_dir}/*.o"),
         metric: "object text+data",
         unit: "bytes",
-        rust: match &rust_kernel {
+        rust: match rust_kernel {
             Some(k) => landlock::object_size(lab, &k.out.join(rust_dir))?,
             None => absent,
         },
@@ -731,7 +736,7 @@ fn bench_kernels(
         },
         c: loc(c_dir)?,
     });
-    let sides = match &rust_kernel {
+    let sides = match rust_kernel {
         Some(k) => format!(
             "C: kernel `{}`; Rust: kernel `{}` ({})",
             c_kernel.name, k.name, k.release
