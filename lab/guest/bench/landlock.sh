@@ -29,7 +29,7 @@ echo "$cases" | while IFS=: read -r name args; do
 done
 
 # fs_bench counts system time in clock ticks (USER_HZ, 100 a second).
-n=20000
+n=5000
 for mode in landlock baseline; do
 	flag=""
 	[ $mode = baseline ] && flag=-L
