@@ -69,7 +69,7 @@ must_fail "a sandboxed shell cannot connect to another port" "Permission denied"
 	sbx /bin/sh -c "echo hello | nc -w 2 127.0.0.1 7002"
 check "outside the sandbox that port accepts" sh -c "echo hello | nc -w 2 127.0.0.1 7002"
 kill $l1 $l2 2>/dev/null
-wait 2>/dev/null
+wait $l1 $l2 2>/dev/null
 
 # The audit records of the denials above (kauditd sends them asynchronously).
 sleep 1
