@@ -83,6 +83,6 @@ check "the denied listing is in the audit log" \
 check "the denied write is in the audit log" \
 	grep -q "^type=1423 .*blockers=fs\.make_reg .*/tmp/sbx/ro" /tmp/sbx-audit
 check "the denied connect is in the audit log" \
-	grep -q "^type=1423 .*blockers=net\.connect_tcp .*dest=7002" /tmp/sbx-audit
+	grep -q "^type=1423 .*blockers=net\.connect_tcp daddr=127" /tmp/sbx-audit
 check "the domains are in the audit log" grep -q "^type=1424 .*status=allocated" /tmp/sbx-audit
 check "ll-audit turns audit off" ll-audit off
