@@ -78,6 +78,58 @@ pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
     Ok(samples)
 }
 
+/// Parses `BENCH-VALUE case=… side=rust|c pair=N FIGURE=value…` lines (benchmarks that are
+/// not fio: one value per known figure).
+pub fn parse_value_lines(text: &str) -> Result<Vec<Sample>> {
+    let mut samples = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(err) = line.strip_prefix("BENCH-ERROR ") {
+            return Err(Error::new(format!("the benchmark guest reported: {err}")));
+        }
+        let Some(rest) = line.strip_prefix("BENCH-VALUE ") else {
+            continue;
+        };
+        let fields: BTreeMap<&str, &str> = rest
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let (Some(case), Some(side), Some(pair)) =
+            (fields.get("case"), fields.get("side"), fields.get("pair"))
+        else {
+            return Err(Error::new(format!("malformed benchmark line: {line}")));
+        };
+        let side = match *side {
+            "rust" => Side::Rust,
+            "c" => Side::C,
+            other => return Err(Error::new(format!("unknown side `{other}` in: {line}"))),
+        };
+        let pair: u32 = pair
+            .parse()
+            .map_err(|_| Error::new(format!("bad pair in: {line}")))?;
+        for (key, metric, unit, higher) in [
+            ("ops_per_s", "throughput", "ops/s", true),
+            ("ns_per_op", "time per call", "ns", false),
+            ("sys_us_per_op", "system time per call", "µs", false),
+        ] {
+            if let Some(v) = fields.get(key) {
+                let value: f64 = v
+                    .parse()
+                    .map_err(|_| Error::new(format!("bad {key} in: {line}")))?;
+                samples.push(Sample {
+                    case: case.to_string(),
+                    metric,
+                    unit,
+                    higher_is_better: higher,
+                    side,
+                    pair,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(samples)
+}
+
 /// IOPS, bandwidth and mean completion latency of the job's active direction(s).
 fn fio_figures(fio: &Value) -> Result<Vec<(&'static str, &'static str, bool, f64)>> {
     let job = fio
@@ -273,13 +325,21 @@ pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: 
         for f in footprint {
             let _ = writeln!(
                 md,
-                "| {} — {} ({}) | {} | {} | {:.2} |",
+                "| {} — {} ({}) | {} | {} | {} |",
                 f.case,
                 f.metric,
                 f.unit,
-                f.rust,
+                if f.rust.is_finite() {
+                    f.rust.to_string()
+                } else {
+                    "absent".into()
+                },
                 f.c,
-                f.c / f.rust
+                if f.rust.is_finite() {
+                    format!("{:.2}", f.c / f.rust)
+                } else {
+                    "–".into()
+                }
             );
         }
     }
@@ -359,6 +419,20 @@ pub fn to_svg(suite: &str, rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_lines_give_samples() {
+        let text = "BENCH-META x\nBENCH-VALUE case=open side=c pair=2 ops_per_s=1000.5 ns_per_op=999.5 ops=64\n\
+                    BENCH-VALUE case=fsb side=rust pair=1 sys_us_per_op=12.5\nBENCH-DONE\n";
+        let s = parse_value_lines(text).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].metric, "throughput");
+        assert_eq!(s[0].side, Side::C);
+        assert_eq!(s[0].pair, 2);
+        assert!(!s[1].higher_is_better);
+        assert_eq!(s[2].side, Side::Rust);
+        assert!(parse_value_lines("BENCH-ERROR boom").is_err());
+    }
 
     fn fio(read_iops: f64, write_iops: f64) -> String {
         format!(

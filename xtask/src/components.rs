@@ -65,6 +65,13 @@ pub const COMPONENTS: &[Component] = &[
         kunit: Some("rust_virtio*"),
         guest_tests: true,
     },
+    Component {
+        name: "landlock",
+        about: "Landlock: the kernel's selftests, the sandboxer, hostile input; C, and Rust when merged",
+        host_tests: false,
+        kunit: Some("landlock*"),
+        guest_tests: true,
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Component> {
@@ -81,8 +88,12 @@ pub struct Suite {
     /// Source files (relative to the build tree) of each side.
     pub rust_sources: &'static [&'static str],
     pub c_sources: &'static [&'static str],
-    /// Whole-boot deadline in seconds for the default number of pairs.
+    /// Whole-boot deadline in seconds for the default number of pairs (for a suite whose
+    /// sides are kernels: of one boot).
     pub deadline_secs: u64,
+    /// The two sides are two kernels (a kernel variant), not two modules of one: the host
+    /// alternates boots, one batch of every case a boot, instead of alternating in the guest.
+    pub kernels: bool,
 }
 
 pub const SUITES: &[Suite] = &[Suite {
@@ -93,6 +104,16 @@ pub const SUITES: &[Suite] = &[Suite {
     rust_sources: &["drivers/block/rnull/"],
     c_sources: &["drivers/block/null_blk/"],
     deadline_secs: 3600,
+    kernels: false,
+}, Suite {
+    name: "landlock",
+    about: "the Rust Landlock against the C one: open/stat in deep sandboxes, the selftests' fs_bench",
+    rust_module: "",
+    c_module: "",
+    rust_sources: &["security/landlock_rust/"],
+    c_sources: &["security/landlock/"],
+    deadline_secs: 900,
+    kernels: true,
 }];
 
 pub fn find_suite(name: &str) -> Option<&'static Suite> {

@@ -59,10 +59,8 @@ pub fn ferrite_tools(lab: &Lab) -> Result<Vec<(PathBuf, PathBuf)>> {
 /// Packs the guest's initramfs; `tools` are (host path, guest path) pairs copied in with
 /// the libraries they load.
 pub fn build(lab: &Lab, kernel: &Kernel, tools: &[(PathBuf, PathBuf)]) -> Result<PathBuf> {
-    let stage = Stage::begin(format!("packing the {} initramfs", kernel.flavour.name()));
-    let root = lab
-        .cache
-        .join(format!("initramfs/{}", kernel.flavour.name()));
+    let stage = Stage::begin(format!("packing the {} initramfs", kernel.name));
+    let root = lab.cache.join(format!("initramfs/{}", kernel.name));
     let _ = fs::remove_dir_all(&root);
     for dir in [
         "bin", "sbin", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "etc", "mnt",
@@ -118,9 +116,7 @@ pub fn build(lab: &Lab, kernel: &Kernel, tools: &[(PathBuf, PathBuf)]) -> Result
         fs::copy(host, &dest).context(|| format!("copy {}", host.display()))?;
     }
 
-    let cpio = lab
-        .cache
-        .join(format!("initramfs/{}.cpio", kernel.flavour.name()));
+    let cpio = lab.cache.join(format!("initramfs/{}.cpio", kernel.name));
     let mut pack = Command::new("sh");
     pack.current_dir(&root).arg("-c").arg(format!(
         "find . -print0 | LC_ALL=C sort -z | cpio --null --create --format=newc --owner=0:0 --quiet > '{}'",

@@ -25,9 +25,66 @@ impl Flavour {
     }
 }
 
+/// Which Landlock a kernel carries (issue 4). The C and the Rust Landlock never build
+/// together (`SECURITY_LANDLOCK_RUST` depends on `!SECURITY_LANDLOCK`); each is one fragment,
+/// merged after every other, over the options both need (`components/landlock.config`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Landlock {
+    C,
+    Rust,
+}
+
+impl Landlock {
+    pub fn name(self) -> &'static str {
+        match self {
+            Landlock::C => "c",
+            Landlock::Rust => "rust",
+        }
+    }
+
+    /// Relative to the repository.
+    fn fragment(self) -> &'static str {
+        match self {
+            Landlock::C => "lab/configs/variants/landlock-c.config",
+            Landlock::Rust => "lab/configs/variants/landlock-rust.config",
+        }
+    }
+}
+
+/// The Kconfig symbol of the Rust Landlock (security/landlock_rust/, branch landlock-rust).
+pub const LANDLOCK_RUST_SYMBOL: &str = "SECURITY_LANDLOCK_RUST";
+
+/// The Landlock of the main kernels (`test`, `bench`): the Rust one once the tree defines its
+/// symbol, else the C one. The other one is a variant kernel (`test-landlock-c`), built only
+/// when Landlock's tests or benchmark ask for it.
+pub fn main_landlock(tree: &Path) -> Landlock {
+    if kconfig_defines(tree, LANDLOCK_RUST_SYMBOL) {
+        Landlock::Rust
+    } else {
+        Landlock::C
+    }
+}
+
+/// Whether some `Kconfig*` file under the tree's `security/` defines `config SYMBOL`.
+pub fn kconfig_defines(tree: &Path, symbol: &str) -> bool {
+    let want = format!("config {symbol}");
+    crate::tree::walk(&tree.join("security"))
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("Kconfig"))
+        })
+        .filter_map(|p| fs::read_to_string(p).ok())
+        .any(|text| text.lines().any(|l| l.trim() == want))
+}
+
 /// A built kernel: what booting and packaging need from it.
 pub struct Kernel {
-    pub flavour: Flavour,
+    /// `test`, `bench`, or `test-landlock-c` for a variant: names its build directory, logs
+    /// and initramfs.
+    pub name: String,
+    pub landlock: Landlock,
     pub out: PathBuf,
     pub release: String,
     pub bzimage: PathBuf,
@@ -37,7 +94,7 @@ pub struct Kernel {
 
 /// The fragment files merged, in order, onto `tinyconfig`: the kernel's own
 /// `kvm_guest.config`, Ferrite's common options, each component's, then the flavour's.
-fn fragments(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
+fn fragments(lab: &Lab, tree: &Path, flavour: Flavour, landlock: Landlock) -> Result<Vec<PathBuf>> {
     let configs = lab.repo.join("lab/configs");
     let mut list = vec![
         tree.join("kernel/configs/kvm_guest.config"),
@@ -50,6 +107,7 @@ fn fragments(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Vec<PathBuf>> {
     components.sort();
     list.extend(components);
     list.push(configs.join(format!("{}.config", flavour.name())));
+    list.push(lab.repo.join(landlock.fragment()));
     Ok(list)
 }
 
@@ -68,8 +126,15 @@ pub fn make(lab: &Lab, tree: &Path, out: &Path) -> Command {
 
 /// Writes the flavour's `.config` when its inputs changed, and checks that every option
 /// Ferrite asks for took effect.
-fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()> {
-    let frags = fragments(lab, tree, flavour)?;
+fn configure(
+    lab: &Lab,
+    tree: &Path,
+    flavour: Flavour,
+    landlock: Landlock,
+    name: &str,
+    out: &Path,
+) -> Result<()> {
+    let frags = fragments(lab, tree, flavour, landlock)?;
     let mut key = KeyHasher::default();
     key.update(tree.display().to_string().as_bytes())
         .update(lab.toolchain.as_bytes());
@@ -83,11 +148,11 @@ fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()>
     {
         return Ok(());
     }
-    let stage = Stage::begin(format!("configuring the {} kernel", flavour.name()));
-    let scratch = lab.cache.join(format!("build/{}-config", flavour.name()));
+    let stage = Stage::begin(format!("configuring the {name} kernel"));
+    let scratch = lab.cache.join(format!("build/{name}-config"));
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch)?;
-    let log = lab.log_path(&format!("config-{}.log", flavour.name()));
+    let log = lab.log_path(&format!("config-{name}.log"));
     run_logged(make(lab, tree, &scratch).arg("tinyconfig"), &log)?;
     let mut merge = Command::new("bash");
     merge
@@ -103,17 +168,26 @@ fn configure(lab: &Lab, tree: &Path, flavour: Flavour, out: &Path) -> Result<()>
     let config = fs::read_to_string(scratch.join(".config"))?;
     let mut wrong = Vec::new();
     // kvm_guest.config names options for other architectures; only Ferrite's own are checked.
+    // A later fragment overrides an earlier one (a variant's choice): the last word counts.
+    let mut wanted: BTreeMap<String, (Option<String>, String)> = BTreeMap::new();
     for f in frags.iter().skip(1) {
+        let file = f
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
         for (option, want) in parse_fragment(&fs::read_to_string(f)?) {
-            let got = config_value(&config, &option);
-            if got != want {
-                wrong.push(format!(
-                    "{option}: {} asks for {}, the kernel has {}",
-                    f.file_name().unwrap_or_default().to_string_lossy(),
-                    want.as_deref().unwrap_or("n"),
-                    got.as_deref().unwrap_or("n")
-                ));
-            }
+            wanted.insert(option, (want, file.clone()));
+        }
+    }
+    for (option, (want, file)) in wanted {
+        let got = config_value(&config, &option);
+        if got != want {
+            wrong.push(format!(
+                "{option}: {file} asks for {}, the kernel has {}",
+                want.as_deref().unwrap_or("n"),
+                got.as_deref().unwrap_or("n")
+            ));
         }
     }
     if !wrong.is_empty() {
@@ -160,12 +234,28 @@ fn config_value(config: &str, option: &str) -> Option<String> {
 /// Configures and builds the flavour's kernel and modules, showing a condensed one-line
 /// status; on failure, shows the compiler's errors rather than the whole make output.
 pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
-    let out = lab.cache.join(format!("build/{}", flavour.name()));
-    fs::create_dir_all(&out)?;
-    configure(lab, tree, flavour, &out)?;
+    build_with(lab, tree, flavour, main_landlock(tree))
+}
 
-    let mut stage = Stage::begin(format!("building the {} kernel", flavour.name()));
-    let log_path = lab.log_path(&format!("build-{}.log", flavour.name()));
+/// [`build`] with the given Landlock: the flavour's own kernel when that is its Landlock,
+/// else the variant `FLAVOUR-landlock-c` / `FLAVOUR-landlock-rust` in its own directory.
+pub fn build_with(lab: &Lab, tree: &Path, flavour: Flavour, landlock: Landlock) -> Result<Kernel> {
+    let name = if landlock == main_landlock(tree) {
+        flavour.name().to_owned()
+    } else {
+        format!("{}-landlock-{}", flavour.name(), landlock.name())
+    };
+    if landlock == Landlock::Rust && !kconfig_defines(tree, LANDLOCK_RUST_SYMBOL) {
+        return Err(Error::new(format!(
+            "the {name} kernel needs CONFIG_{LANDLOCK_RUST_SYMBOL}, which the kernel tree does not define"
+        )));
+    }
+    let out = lab.cache.join(format!("build/{name}"));
+    fs::create_dir_all(&out)?;
+    configure(lab, tree, flavour, landlock, &name, &out)?;
+
+    let mut stage = Stage::begin(format!("building the {name} kernel"));
+    let log_path = lab.log_path(&format!("build-{name}.log"));
     let log = fs::File::create(&log_path)?;
     let steps_file = out.join(".ferrite-steps");
     let expected: usize = fs::read_to_string(&steps_file)
@@ -207,7 +297,7 @@ pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
         let text = fs::read_to_string(&log_path).unwrap_or_default();
         return Err(Error::new(format!(
             "the {} kernel failed to build:\n{}\n  (full log: {})",
-            flavour.name(),
+            name,
             build_errors(&text),
             log_path.display()
         )));
@@ -231,7 +321,8 @@ pub fn build(lab: &Lab, tree: &Path, flavour: Flavour) -> Result<Kernel> {
     )?;
     stage.done(&format!("{release}, {steps} steps"));
     Ok(Kernel {
-        flavour,
+        name,
+        landlock,
         bzimage: out.join("arch/x86/boot/bzImage"),
         modules: mods_root.join("lib/modules").join(&release),
         out,
@@ -295,6 +386,23 @@ mod tests {
         assert_eq!(f["CONFIG_C"], Some("\"x\"".into()));
         assert_eq!(f["CONFIG_D"], None);
         assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn variant_needs_its_symbol_in_a_security_kconfig() {
+        let tree = std::env::temp_dir().join(format!("ferrite-kconfig-{}", std::process::id()));
+        let dir = tree.join("security/landlock_rust");
+        fs::create_dir_all(&dir).unwrap();
+        assert!(!kconfig_defines(&tree, "SECURITY_LANDLOCK_RUST"));
+        fs::write(dir.join("Kconfig"), "config SECURITY_LANDLOCK_RUSTY\n").unwrap();
+        assert!(!kconfig_defines(&tree, "SECURITY_LANDLOCK_RUST"));
+        fs::write(
+            dir.join("Kconfig"),
+            "# x\nconfig SECURITY_LANDLOCK_RUST\n\tbool \"Landlock in Rust\"\n",
+        )
+        .unwrap();
+        assert!(kconfig_defines(&tree, "SECURITY_LANDLOCK_RUST"));
+        fs::remove_dir_all(&tree).unwrap();
     }
 
     #[test]

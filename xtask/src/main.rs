@@ -8,6 +8,7 @@ mod host;
 mod initramfs;
 mod kernel;
 mod ktap;
+mod landlock;
 mod qemu;
 mod source;
 mod tree;
@@ -244,10 +245,14 @@ struct Tally {
     failed: usize,
     skipped: usize,
     failures: Vec<String>,
+    /// Every result as counted: (name, outcome, note).
+    entries: Vec<(String, Outcome, String)>,
 }
 
 impl Tally {
     fn add(&mut self, name: &str, outcome: Outcome, why: &str) {
+        self.entries
+            .push((name.to_owned(), outcome, why.to_owned()));
         match outcome {
             Outcome::Pass => self.passed += 1,
             Outcome::Skip => self.skipped += 1,
@@ -303,7 +308,21 @@ fn cmd_test(lab: &mut Lab, args: &[String]) -> Result<bool> {
     if needs_guest {
         let (tree, kernel) = prepare(lab, Flavour::Test)?;
         kernel_checks(lab, &tree, &kernel, &mut tally)?;
-        guest_tests(lab, &kernel, &chosen, &mut tally)?;
+        let with_landlock = chosen.iter().any(|c| c.name == "landlock");
+        let extra = if with_landlock {
+            landlock::guest_programs(lab, &tree)?
+        } else {
+            Vec::new()
+        };
+        let cmdline = format!("ferrite.landlock={}", kernel.landlock.name());
+        if with_landlock {
+            // The main kernel's Landlock results wait for the other side's (parity).
+            let mut main = Tally::default();
+            guest_tests(lab, &kernel, &chosen, &extra, &cmdline, &mut main)?;
+            landlock_sides(lab, &tree, &kernel, &extra, main.entries, &mut tally)?;
+        } else {
+            guest_tests(lab, &kernel, &chosen, &extra, &cmdline, &mut tally)?;
+        }
     }
 
     println!();
@@ -379,7 +398,8 @@ fn kernel_checks(lab: &Lab, tree: &Path, kernel: &Kernel, tally: &mut Tally) -> 
         &util::tail_lines(&text, 10),
     );
     if lab.clippy {
-        let log = fs::read_to_string(lab.log_path("build-test.log")).unwrap_or_default();
+        let log = fs::read_to_string(lab.log_path(&format!("build-{}.log", kernel.name)))
+            .unwrap_or_default();
         let ours = overlay_rust_files(lab);
         let findings = clippy_findings(&log, &ours);
         tally.pass_or_fail(
@@ -423,8 +443,83 @@ fn clippy_findings(log: &str, files: &[String]) -> Vec<String> {
     out
 }
 
-fn guest_tests(lab: &Lab, kernel: &Kernel, chosen: &[&Component], tally: &mut Tally) -> Result<()> {
-    let initrd = initramfs::build(lab, kernel, &initramfs::ferrite_tools(lab)?)?;
+/// Landlock's two sides. The main boot ran the chosen components on the main kernel's
+/// Landlock (`main`: every result of that boot). While the tree has no Rust Landlock, that is
+/// the C one, counted as it is, and the Rust side is reported absent. Once it has, the main
+/// kernel carries the Rust one: the C variant kernel runs the same Landlock tests, its results
+/// count as they are (`landlock-c: …`), and the Rust results are held to parity with them.
+fn landlock_sides(
+    lab: &Lab,
+    tree: &Path,
+    main_kernel: &Kernel,
+    extra: &[(PathBuf, PathBuf)],
+    main: Vec<landlock::Entry>,
+    tally: &mut Tally,
+) -> Result<()> {
+    let (main_ll, others): (Vec<_>, Vec<_>) = main
+        .into_iter()
+        .partition(|(n, _, _)| landlock::is_landlock(n));
+    for (name, outcome, why) in &others {
+        tally.add(name, *outcome, why);
+    }
+    if main_kernel.landlock == kernel::Landlock::C {
+        for (name, outcome, why) in &main_ll {
+            tally.add(name, *outcome, why);
+        }
+        let note = landlock::rust_absent_note();
+        eprintln!("==> landlock: the Rust side is absent: {note}");
+        tally.add(
+            "landlock-rust: the Rust Landlock in the tree",
+            Outcome::Skip,
+            &note,
+        );
+        let md = landlock::write_report(lab, main_kernel, &main_ll, None)?;
+        eprintln!("\n{md}");
+        return Ok(());
+    }
+    let c_kernel = kernel::build_with(lab, tree, Flavour::Test, kernel::Landlock::C)?;
+    let mut scratch = Tally::default();
+    kernel_checks(lab, tree, &c_kernel, &mut scratch)?;
+    let landlock = components::find("landlock").expect("the landlock component");
+    guest_tests(
+        lab,
+        &c_kernel,
+        &[landlock],
+        extra,
+        "ferrite.landlock=c",
+        &mut scratch,
+    )?;
+    let c_ll: Vec<landlock::Entry> = scratch
+        .entries
+        .iter()
+        .filter(|(n, _, _)| landlock::is_landlock(n))
+        .cloned()
+        .collect();
+    for (name, outcome, why) in &scratch.entries {
+        tally.add(&format!("landlock-c: {name}"), *outcome, why);
+    }
+    for (name, outcome, why) in landlock::parity(&c_ll, &main_ll) {
+        tally.add(&name, outcome, &why);
+    }
+    let md = landlock::write_report(lab, &c_kernel, &c_ll, Some((main_kernel, &main_ll)))?;
+    eprintln!("\n{md}");
+    Ok(())
+}
+
+/// Boots the kernel for the chosen components' KUnit suites and guest tests and counts the
+/// results; returns them as counted (name, outcome, note).
+fn guest_tests(
+    lab: &Lab,
+    kernel: &Kernel,
+    chosen: &[&Component],
+    extra_tools: &[(PathBuf, PathBuf)],
+    extra_cmdline: &str,
+    tally: &mut Tally,
+) -> Result<Vec<(String, Outcome, String)>> {
+    let start = tally.entries.len();
+    let mut tools = initramfs::ferrite_tools(lab)?;
+    tools.extend(extra_tools.iter().cloned());
+    let initrd = initramfs::build(lab, kernel, &tools)?;
     let accel = qemu::choose_accel(lab, kernel, &initrd)?;
     let guest_names: Vec<&str> = chosen
         .iter()
@@ -433,7 +528,7 @@ fn guest_tests(lab: &Lab, kernel: &Kernel, chosen: &[&Component], tally: &mut Ta
         .collect();
     let kunit_globs: Vec<&str> = chosen.iter().filter_map(|c| c.kunit).collect();
     let mut cmdline = format!(
-        "ferrite.mode=test ferrite.tests={}",
+        "ferrite.mode=test ferrite.tests={} {extra_cmdline}",
         if guest_names.is_empty() {
             "none".to_owned()
         } else {
@@ -454,13 +549,13 @@ fn guest_tests(lab: &Lab, kernel: &Kernel, chosen: &[&Component], tally: &mut Ta
         deadline: Duration::from_secs(45 * 60),
         quiet_limit: Duration::from_secs(600),
         disks: standard_disks(lab)?,
-        name: "test".into(),
+        name: kernel.name.clone(),
     };
     let out = match qemu::boot_scripted(lab, &boot) {
         Ok(out) => out,
         Err(e) => {
             tally.add("guest: boot and run to power-off", Outcome::Fail, &e.what);
-            return Ok(());
+            return Ok(tally.entries[start..].to_vec());
         }
     };
     let kunit = ktap::parse(&out.console);
@@ -503,7 +598,7 @@ fn guest_tests(lab: &Lab, kernel: &Kernel, chosen: &[&Component], tally: &mut Ta
         qemu::accel_name(accel),
         fmt_duration(out.took)
     );
-    Ok(())
+    Ok(tally.entries[start..].to_vec())
 }
 
 fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
@@ -535,6 +630,10 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
     let dir = lab.repo.join("target/ferrite/bench");
     fs::create_dir_all(&dir)?;
     for suite in suites {
+        if suite.kernels {
+            bench_kernels(lab, &tree, &kernel, suite, pairs, runtime, accel, &dir)?;
+            continue;
+        }
         let boot = Boot {
             kernel: &kernel,
             initrd: &initrd,
@@ -574,6 +673,147 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
         println!("{md}");
         eprintln!("==> wrote {}/{}.{{json,md,svg}}", dir.display(), suite.name);
     }
+    Ok(())
+}
+
+/// A suite whose sides are two kernels (Landlock: the `bench` kernel carries the C one, the
+/// `bench-landlock-rust` variant the Rust one): boots alternate, C then Rust, one batch of
+/// every case a boot, `pairs` times. Without the Rust side in the tree, the C kernel takes
+/// the Rust slot too (C against C: the noise floor), and the report says so.
+#[allow(clippy::too_many_arguments)]
+fn bench_kernels(
+    lab: &Lab,
+    tree: &Path,
+    main_kernel: &Kernel,
+    suite: &components::Suite,
+    pairs: u32,
+    runtime: u32,
+    accel: qemu::Accel,
+    dir: &Path,
+) -> Result<()> {
+    let mut tools = initramfs::ferrite_tools(lab)?;
+    tools.extend(landlock::guest_programs(lab, tree)?);
+    // The main `bench` kernel carries the Rust Landlock once the tree has it; the C one is
+    // then the variant `bench-landlock-c`.
+    let c_variant;
+    let (c_kernel, rust_kernel) = if main_kernel.landlock == kernel::Landlock::Rust {
+        c_variant = kernel::build_with(lab, tree, Flavour::Bench, kernel::Landlock::C)?;
+        (&c_variant, Some(main_kernel))
+    } else {
+        eprintln!(
+            "==> {}: the Rust side is absent ({}); running C against C",
+            suite.name,
+            landlock::rust_absent_note()
+        );
+        (main_kernel, None)
+    };
+    let c_initrd = initramfs::build(lab, c_kernel, &tools)?;
+    let rust_initrd = match rust_kernel {
+        Some(k) => Some(initramfs::build(lab, k, &tools)?),
+        None => None,
+    };
+    let mut results = String::new();
+    for pair in 1..=pairs {
+        for side in ["c", "rust"] {
+            let (kernel, initrd) = match (side, rust_kernel, &rust_initrd) {
+                ("rust", Some(k), Some(i)) => (k, i),
+                _ => (c_kernel, &c_initrd),
+            };
+            let boot = Boot {
+                kernel,
+                initrd,
+                cmdline: format!(
+                    "ferrite.mode=bench ferrite.suite={} ferrite.side={side} ferrite.pair={pair} \
+                     ferrite.runtime={runtime}",
+                    suite.name
+                ),
+                accel,
+                deadline: Duration::from_secs(suite.deadline_secs),
+                quiet_limit: Duration::from_secs(300),
+                disks: Vec::new(),
+                name: format!("bench-{}-{side}", suite.name),
+            };
+            let out = qemu::boot_scripted(lab, &boot)?;
+            if !out.results.contains("BENCH-DONE") {
+                return Err(Error::new(format!(
+                    "the {} suite did not finish on the {side} side (pair {pair}); see \
+                     target/ferrite/runs/bench-{}-{side}",
+                    suite.name, suite.name
+                )));
+            }
+            results.push_str(&out.results);
+        }
+    }
+    fs::write(dir.join(format!("{}.log", suite.name)), &results)?;
+    let rows = bench::summarise(&bench::parse_value_lines(&results)?);
+    let mut footprint = Vec::new();
+    let loc = |p: &str| -> Result<f64> {
+        let mut total = 0usize;
+        for f in tree::walk(&tree.join(p))? {
+            let ext = f.extension().and_then(|x| x.to_str()).unwrap_or("");
+            if matches!(ext, "rs" | "c" | "h") {
+                total += code_lines(&fs::read_to_string(&f)?);
+            }
+        }
+        Ok(total as f64)
+    };
+    let c_dir = suite.c_sources[0].trim_end_matches('/');
+    let rust_dir = suite.rust_sources[0].trim_end_matches('/');
+    let absent = f64::NAN;
+    footprint.push(bench::Footprint {
+        case: format!("{rust_dir}/*.o / {c_dir}/*.o"),
+        metric: "object text+data",
+        unit: "bytes",
+        rust: match rust_kernel {
+            Some(k) => landlock::object_size(lab, &k.out.join(rust_dir))?,
+            None => absent,
+        },
+        c: landlock::object_size(lab, &c_kernel.out.join(c_dir))?,
+    });
+    footprint.push(bench::Footprint {
+        case: format!("{rust_dir}/ / {c_dir}/"),
+        metric: "lines of code",
+        unit: "non-blank, non-comment",
+        rust: if rust_kernel.is_some() {
+            loc(rust_dir)?
+        } else {
+            absent
+        },
+        c: loc(c_dir)?,
+    });
+    let sides = match rust_kernel {
+        Some(k) => format!(
+            "C: kernel `{}`; Rust: kernel `{}` ({})",
+            c_kernel.name, k.name, k.release
+        ),
+        None => format!(
+            "**The Rust side is absent** ({}): both columns are the C Landlock of the `{}` \
+             kernel, the \"Rust\" column from its second boot of each pair — C against C, \
+             which shows the noise floor",
+            landlock::rust_absent_note(),
+            c_kernel.name
+        ),
+    };
+    let context = format!(
+        "{}. {sides}. Kernel {} (`bench` flavour), QEMU {} on this machine, {pairs} pairs of \
+         boots (C, then Rust), each boot one batch of {runtime} s runs. Generated by \
+         `cargo xtask bench {}`.",
+        suite.about,
+        c_kernel.release,
+        qemu::accel_name(accel),
+        suite.name
+    );
+    let json = serde_json::to_string_pretty(&bench::to_json(&rows, &footprint))
+        .map_err(|e| Error::new(e.to_string()))?;
+    fs::write(dir.join(format!("{}.json", suite.name)), json + "\n")?;
+    let md = bench::to_markdown(suite.name, &rows, &footprint, &context);
+    fs::write(dir.join(format!("{}.md", suite.name)), &md)?;
+    fs::write(
+        dir.join(format!("{}.svg", suite.name)),
+        bench::to_svg(suite.name, &rows),
+    )?;
+    println!("{md}");
+    eprintln!("==> wrote {}/{}.{{json,md,svg}}", dir.display(), suite.name);
     Ok(())
 }
 

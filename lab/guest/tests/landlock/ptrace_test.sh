@@ -1,0 +1,5 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The kernel's Landlock selftest ptrace_test, one result a test (see selftest.inc).
+. /ferrite/tests/landlock/selftest.inc
+run_selftest ptrace_test

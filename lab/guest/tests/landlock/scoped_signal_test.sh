@@ -1,0 +1,5 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The kernel's Landlock selftest scoped_signal_test, one result a test (see selftest.inc).
+. /ferrite/tests/landlock/selftest.inc
+run_selftest scoped_signal_test
