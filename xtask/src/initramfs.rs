@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Host programs every guest gets, at the same path as on the host.
-const HOST_PROGRAMS: &[&str] = &["/usr/bin/fio"];
+/// util-linux `fallocate`: busybox's cannot punch holes (write-zeroes requests).
+const HOST_PROGRAMS: &[&str] = &["/usr/bin/fio", "/usr/bin/fallocate"];
 
 /// Ferrite's own userspace tools: (cargo package, binary, path in the guest).
 const FERRITE_TOOLS: &[(&str, &str, &str)] = &[

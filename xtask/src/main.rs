@@ -130,6 +130,8 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
     )?;
     // Discards punch holes in the image, so a discarded range reads back as zeroes.
     vda.blockdev.push_str(",discard=unmap,file.discard=unmap");
+    // A cylinder/head/sector geometry the drivers report to HDIO_GETGEO (8192 * 4 * 16 sectors).
+    vda.device_props.push_str(",cyls=8192,heads=4,secs=16");
     // A small read-only disk with one queue, for the virtio block drivers' tests.
     let mut vdb = Disk::raw_image(
         "vdb",
@@ -150,7 +152,36 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
          file.inject-error.1.event=write_aio,file.inject-error.1.errno=5,file.inject-error.1.sector=12288",
         vdc_img.display()
     );
-    Ok(vec![vda, vdb, vdc])
+    // A 64 MiB disk the virtio block tests grow at run time (`block_resize vdd-drive …`);
+    // set back to 64 MiB at every boot.
+    let vdd_img = lab.cache.join("disks/vdd.img");
+    {
+        fs::create_dir_all(vdd_img.parent().unwrap_or(Path::new(".")))?;
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&vdd_img)?;
+        f.set_len(64 << 20)?;
+    }
+    let vdd = Disk {
+        id: "vdd".into(),
+        blockdev: format!(
+            "file={},format=raw,cache=writeback,aio=threads",
+            vdd_img.display()
+        ),
+        device_props: "serial=ferrite-vdd".into(),
+        legacy_drive: true,
+    };
+    // A disk the virtio block tests hot-unplug under I/O (`device_del vde`) and plug again
+    // (`device_add virtio-blk-pci,drive=vde,id=vde,bus=rp5,serial=ferrite-vde`).
+    let vde = Disk::raw_image(
+        "vde",
+        &lab.cache.join("disks/vde.img"),
+        64 << 20,
+        "ferrite-vde",
+    )?;
+    Ok(vec![vda, vdb, vdc, vdd, vde])
 }
 
 /// The virtio block benchmark's disks: `ferrite-null` on QEMU's `null-co` (reads return
@@ -161,6 +192,7 @@ fn virtio_bench_disks(lab: &Lab) -> Result<Vec<Disk>> {
         id: "vdn".into(),
         blockdev: "driver=null-co,node-name=vdn,size=1073741824,read-zeroes=on".into(),
         device_props: "serial=ferrite-null".into(),
+        legacy_drive: false,
     };
     let img = lab.cache.join("disks/bench-raw.img");
     let size: u64 = 512 << 20;
