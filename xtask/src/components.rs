@@ -94,27 +94,56 @@ pub struct Suite {
     /// The two sides are two kernels (a kernel variant), not two modules of one: the host
     /// alternates boots, one batch of every case a boot, instead of alternating in the guest.
     pub kernels: bool,
+    /// The disks the guest gets.
+    pub disks: BenchDisks,
 }
 
-pub const SUITES: &[Suite] = &[Suite {
-    name: "rnull",
-    about: "rnull (Rust) against null_blk (C): fio on the raw block device",
-    rust_module: "drivers/block/rnull/rnull_mod.ko",
-    c_module: "drivers/block/null_blk/null_blk.ko",
-    rust_sources: &["drivers/block/rnull/"],
-    c_sources: &["drivers/block/null_blk/"],
-    deadline_secs: 3600,
-    kernels: false,
-}, Suite {
-    name: "landlock",
-    about: "the Rust Landlock against the C one: open/stat in deep sandboxes, the selftests' fs_bench",
-    rust_module: "",
-    c_module: "",
-    rust_sources: &["security/landlock_rust/"],
-    c_sources: &["security/landlock/"],
-    deadline_secs: 900,
-    kernels: true,
-}];
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchDisks {
+    /// The test disks (`standard_disks`).
+    Standard,
+    /// Two virtio disks for the virtio block drivers: serial `ferrite-null` on QEMU's
+    /// `null-co` backend (no storage behind it: the drivers' and the transport's overhead)
+    /// and `ferrite-raw` on a raw image file.
+    VirtioBench,
+}
+
+pub const SUITES: &[Suite] = &[
+    Suite {
+        name: "rnull",
+        about: "rnull (Rust) against null_blk (C): fio on the raw block device",
+        rust_module: "drivers/block/rnull/rnull_mod.ko",
+        c_module: "drivers/block/null_blk/null_blk.ko",
+        rust_sources: &["drivers/block/rnull/"],
+        c_sources: &["drivers/block/null_blk/"],
+        deadline_secs: 3600,
+        disks: BenchDisks::Standard,
+        kernels: false,
+    },
+    Suite {
+        name: "virtio-blk",
+        about: "rvirtio_blk (Rust) against virtio_blk (C) on the same QEMU virtio-blk devices: \
+                fio direct I/O on a null-co backend and on a raw image",
+        rust_module: "drivers/block/rvirtio_blk/rvirtio_blk.ko",
+        c_module: "drivers/block/virtio_blk.ko",
+        rust_sources: &["drivers/block/rvirtio_blk/"],
+        c_sources: &["drivers/block/virtio_blk.c"],
+        deadline_secs: 3 * 3600,
+        disks: BenchDisks::VirtioBench,
+        kernels: false,
+    },
+    Suite {
+        name: "landlock",
+        about: "the Rust Landlock against the C one: open/stat in deep sandboxes, the selftests' fs_bench",
+        rust_module: "",
+        c_module: "",
+        rust_sources: &["security/landlock_rust/"],
+        c_sources: &["security/landlock/"],
+        deadline_secs: 900,
+        disks: BenchDisks::Standard,
+        kernels: true,
+    },
+];
 
 pub fn find_suite(name: &str) -> Option<&'static Suite> {
     SUITES.iter().find(|s| s.name == name)

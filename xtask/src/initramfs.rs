@@ -11,10 +11,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Host programs every guest gets, at the same path as on the host: fio; stress-ng and
-/// dbench for ferfs's FUSE mount; btrfs-progs for ferfs's compression comparison.
+/// Host programs every guest gets, at the same path as on the host: fio; util-linux
+/// `fallocate` (busybox's cannot punch holes: write-zeroes requests); stress-ng and dbench
+/// for ferfs's FUSE mount; btrfs-progs for ferfs's compression comparison.
 const HOST_PROGRAMS: &[&str] = &[
     "/usr/bin/fio",
+    "/usr/bin/fallocate",
     "/usr/bin/stress-ng",
     "/usr/bin/dbench",
     "/usr/sbin/mkfs.btrfs",
@@ -29,7 +31,11 @@ const FERRITE_TOOLS: &[(&str, &str, &str)] = &[
     ("ferfs-tools", "ferfs", "/usr/bin/ferfs"),
     ("ferfs-tools", "mkfs-ferfs", "/usr/sbin/mkfs.ferfs"),
     ("ferfs-tools", "fsck-ferfs", "/usr/sbin/fsck.ferfs"),
-    ("landlock-probe", "landlock-probe", "/usr/bin/landlock-probe"),
+    (
+        "landlock-probe",
+        "landlock-probe",
+        "/usr/bin/landlock-probe",
+    ),
 ];
 
 /// Builds Ferrite's userspace tools (release) for the guest; returns (host path, guest path).

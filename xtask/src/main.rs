@@ -131,6 +131,8 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
     )?;
     // Discards punch holes in the image, so a discarded range reads back as zeroes.
     vda.blockdev.push_str(",discard=unmap,file.discard=unmap");
+    // A cylinder/head/sector geometry the drivers report to HDIO_GETGEO (8192 * 4 * 16 sectors).
+    vda.device_props.push_str(",cyls=8192,heads=4,secs=16");
     // A small read-only disk with one queue, for the virtio block drivers' tests.
     let mut vdb = Disk::raw_image(
         "vdb",
@@ -151,11 +153,40 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
          file.inject-error.1.event=write_aio,file.inject-error.1.errno=5,file.inject-error.1.sector=12288",
         vdc_img.display()
     );
+    // A 64 MiB disk the virtio block tests grow at run time (`block_resize vdd-drive …`);
+    // set back to 64 MiB at every boot.
+    let vdd_img = lab.cache.join("disks/vdd.img");
+    {
+        fs::create_dir_all(vdd_img.parent().unwrap_or(Path::new(".")))?;
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&vdd_img)?;
+        f.set_len(64 << 20)?;
+    }
+    let vdd = Disk {
+        id: "vdd".into(),
+        blockdev: format!(
+            "file={},format=raw,cache=writeback,aio=threads",
+            vdd_img.display()
+        ),
+        device_props: "serial=ferrite-vdd".into(),
+        legacy_drive: true,
+    };
+    // A disk the virtio block tests hot-unplug under I/O (`device_del vde`) and plug again
+    // (`device_add virtio-blk-pci,drive=vde,id=vde,bus=rp5,serial=ferrite-vde`).
+    let vde = Disk::raw_image(
+        "vde",
+        &lab.cache.join("disks/vde.img"),
+        64 << 20,
+        "ferrite-vde",
+    )?;
     // A read-only disk holding a tar of part of the kernel source: the dataset ferfs and
-    // btrfs both store in ferfs's compression comparison.
-    let mut vdd = Disk::raw_image("vdd", &dataset_tar(lab)?, 0, "ferrite-dataset")?;
-    vdd.blockdev.push_str(",read-only=on");
-    Ok(vec![vda, vdb, vdc, vdd])
+    // btrfs both store in ferfs's compression comparison (found by its serial).
+    let mut vdf = Disk::raw_image("vdf", &dataset_tar(lab)?, 0, "ferrite-dataset")?;
+    vdf.blockdev.push_str(",read-only=on");
+    Ok(vec![vda, vdb, vdc, vdd, vde, vdf])
 }
 
 /// Directories of the kernel source in the compression dataset (about 7 MB in 197 files:
@@ -197,6 +228,32 @@ fn dataset_tar(lab: &Lab) -> Result<PathBuf> {
     )?;
     fs::rename(&tmp, &tar)?;
     Ok(tar)
+}
+
+/// The virtio block benchmark's disks: `ferrite-null` on QEMU's `null-co` (reads return
+/// zeroes, writes go nowhere: what is measured is the guest driver and the transport) and
+/// `ferrite-raw` on a raw image file, written in full once so no run meets a hole.
+fn virtio_bench_disks(lab: &Lab) -> Result<Vec<Disk>> {
+    let null = Disk {
+        id: "vdn".into(),
+        blockdev: "driver=null-co,node-name=vdn,size=1073741824,read-zeroes=on".into(),
+        device_props: "serial=ferrite-null".into(),
+        legacy_drive: false,
+    };
+    let img = lab.cache.join("disks/bench-raw.img");
+    let size: u64 = 512 << 20;
+    if fs::metadata(&img).map(|m| m.len()).unwrap_or(0) != size {
+        use std::io::Write;
+        fs::create_dir_all(img.parent().unwrap_or(Path::new(".")))?;
+        let mut f = fs::File::create(&img)?;
+        let chunk = vec![0xa5u8; 1 << 20];
+        for _ in 0..(size >> 20) {
+            f.write_all(&chunk)?;
+        }
+        f.sync_all()?;
+    }
+    let raw = Disk::raw_image("vdr", &img, size, "ferrite-raw")?;
+    Ok(vec![null, raw])
 }
 
 fn cmd_run(lab: &mut Lab) -> Result<()> {
@@ -641,7 +698,10 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
             accel,
             deadline: Duration::from_secs(suite.deadline_secs),
             quiet_limit: Duration::from_secs(300),
-            disks: standard_disks(lab)?,
+            disks: match suite.disks {
+                components::BenchDisks::Standard => standard_disks(lab)?,
+                components::BenchDisks::VirtioBench => virtio_bench_disks(lab)?,
+            },
             name: format!("bench-{}", suite.name),
         };
         let out = qemu::boot_scripted(lab, &boot)?;
@@ -851,7 +911,13 @@ fn footprint(
     let loc = |paths: &[&str]| -> Result<f64> {
         let mut total = 0usize;
         for p in paths {
-            for f in tree::walk(&tree.join(p))? {
+            let path = tree.join(p);
+            let files = if path.is_file() {
+                vec![path]
+            } else {
+                tree::walk(&path)?
+            };
+            for f in files {
                 let ext = f.extension().and_then(|x| x.to_str()).unwrap_or("");
                 if matches!(ext, "rs" | "c" | "h") {
                     total += code_lines(&fs::read_to_string(&f)?);

@@ -39,6 +39,10 @@ pub struct Disk {
     pub blockdev: String,
     /// Extra `-device virtio-blk-pci` properties, e.g. `serial=…`.
     pub device_props: String,
+    /// `blockdev` is a `-drive if=none` description instead, whose backend `ID-drive` the
+    /// human monitor can name (e.g. `block_resize ID-drive 128M`); unlike a `-blockdev` node
+    /// it goes when its device is unplugged.
+    pub legacy_drive: bool,
 }
 
 impl Disk {
@@ -56,6 +60,7 @@ impl Disk {
                 path.display()
             ),
             device_props: format!("serial={serial}"),
+            legacy_drive: false,
         })
     }
 }
@@ -109,15 +114,31 @@ fn qemu_command(boot: &Boot, run_dir: &Path, interactive: bool) -> Command {
         "unix:{},server=on,wait=off",
         run_dir.join("monitor.sock").display()
     ));
-    for d in &boot.disks {
-        c.arg("-blockdev").arg(&d.blockdev);
+    // Each disk sits behind its own PCIe root port `rpN` (N from 1, in order), so that it can
+    // be hot-unplugged (`device_del ID`) and plugged again (`device_add …,bus=rpN`).
+    for (i, d) in boot.disks.iter().enumerate() {
+        let port = i + 1;
+        c.arg("-device").arg(format!(
+            "pcie-root-port,id=rp{port},bus=pcie.0,chassis={port},slot={port}"
+        ));
+        let drive = if d.legacy_drive {
+            let drive = format!("{}-drive", d.id);
+            c.arg("-drive")
+                .arg(format!("if=none,id={drive},{}", d.blockdev));
+            drive
+        } else {
+            c.arg("-blockdev").arg(&d.blockdev);
+            d.id.clone()
+        };
         let props = if d.device_props.is_empty() {
             String::new()
         } else {
             format!(",{}", d.device_props)
         };
-        c.arg("-device")
-            .arg(format!("virtio-blk-pci,drive={},id={}{props}", d.id, d.id));
+        c.arg("-device").arg(format!(
+            "virtio-blk-pci,drive={drive},id={},bus=rp{port}{props}",
+            d.id
+        ));
     }
     // A NIC with no way out: user networking restricted to the guest itself.
     c.args([

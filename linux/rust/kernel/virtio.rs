@@ -56,7 +56,7 @@ pub struct Adapter<T: Driver>(T);
 // - `struct virtio_driver` embeds a `struct device_driver` at `DEVICE_DRIVER_OFFSET`.
 unsafe impl<T: Driver> driver::DriverLayout for Adapter<T> {
     type DriverType = bindings::virtio_driver;
-    type DriverData<'bound> = T;
+    type DriverData<'bound> = DriverData<T>;
     const DEVICE_DRIVER_OFFSET: usize = offset_of!(bindings::virtio_driver, driver);
 }
 
@@ -91,13 +91,71 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
     }
 }
 
+/// The data of a bound device: the driver's, and the work item that runs
+/// [`Driver::config_changed`] in process context.
+///
+/// # Invariants
+///
+/// `config_work` is initialised with [`config_work_fn::<T>`] and is only queued while the
+/// device is bound (between the end of `probe` and the start of `remove`, which waits for it);
+/// `vdev` is the device this data belongs to.
+#[pin_data]
+pub struct DriverData<T> {
+    #[pin]
+    config_work: Opaque<bindings::work_struct>,
+    vdev: *mut bindings::virtio_device,
+    #[pin]
+    data: T,
+}
+
+impl<T> DriverData<T> {
+    fn data(self: Pin<&Self>) -> Pin<&T> {
+        // SAFETY: `data` is structurally pinned (`#[pin]`); it is never moved out.
+        unsafe { self.map_unchecked(|d| &d.data) }
+    }
+}
+
+/// The work function of [`DriverData::config_work`].
+///
+/// # Safety
+///
+/// `work` is the `config_work` of a live `DriverData<T>` of a bound device.
+unsafe extern "C" fn config_work_fn<T: Driver>(work: *mut bindings::work_struct) {
+    let work = Opaque::cast_from(work).cast_mut();
+    // SAFETY: By the safety requirements `work` is the `config_work` field of a `DriverData<T>`.
+    let data = unsafe { &*crate::container_of!(work, DriverData<T>, config_work) };
+    // SAFETY: By the type invariants the work runs only while the device is bound: `vdev` is a
+    // valid, bound `struct virtio_device`.
+    let dev = unsafe { &*data.vdev.cast::<Device<device::BoundInternal>>() };
+    // SAFETY: The data lives in the `Pin<KBox<_>>` stored by `probe`, until `remove`, which
+    // waits for this work first.
+    let data = unsafe { Pin::new_unchecked(data) };
+    T::config_changed(dev, data.data());
+}
+
 impl<T: Driver> Adapter<T> {
     extern "C" fn probe_callback(vdev: *mut bindings::virtio_device) -> c_int {
         // SAFETY: The virtio core only calls probe with a valid `struct virtio_device`, which
         // stays valid for the duration of the call.
         let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
         from_result(|| {
-            let data = T::probe(dev);
+            let data = try_pin_init!(DriverData::<T> {
+                config_work <- Opaque::ffi_init(|slot| {
+                    // SAFETY: `slot` is a `work_struct` to initialise; `config_work_fn::<T>`
+                    // is its function, as the type invariants of `DriverData` require.
+                    unsafe {
+                        bindings::init_work_with_key(
+                            slot,
+                            Some(config_work_fn::<T>),
+                            false,
+                            c"virtio_config_work".as_char_ptr(),
+                            crate::static_lock_class!().as_ptr(),
+                        )
+                    }
+                }),
+                vdev,
+                data <- T::probe(dev),
+            });
             dev.as_ref().set_drvdata(data)?;
             Ok(0)
         })
@@ -107,13 +165,17 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: The virtio core only calls remove with a valid, bound `struct virtio_device`.
         let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
         // SAFETY: `remove` is only called after a successful `probe`, which stored a
-        // `Pin<KBox<T>>` with `set_drvdata`.
-        let data = unsafe { dev.as_ref().drvdata_borrow::<T>() };
-        T::remove(dev, data);
+        // `Pin<KBox<DriverData<T>>>` with `set_drvdata`.
+        let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
+        // The core stopped configuration change reports before `remove`; wait for one still
+        // being handled, so that none runs once the data is gone.
+        // SAFETY: `config_work` was initialised in `probe_callback`.
+        unsafe { bindings::cancel_work_sync(data.config_work.get()) };
+        T::remove(dev, data.data());
         // The virtio core expects the device reset when `remove` returns, so the driver's data
         // (its queues, whose drop resets the device) goes now rather than after unbinding.
         // SAFETY: The type matches the one stored in `probe_callback`.
-        drop(unsafe { dev.as_ref().drvdata_obtain::<T>() });
+        drop(unsafe { dev.as_ref().drvdata_obtain::<DriverData<T>>() });
         // SAFETY: `vdev` is valid; a device still running (a driver that kept its queues
         // alive elsewhere) is stopped here, as the core requires.
         unsafe {
@@ -128,9 +190,20 @@ impl<T: Driver> Adapter<T> {
         // end of a successful `probe` and the start of `remove` (`virtio_config_enable` and
         // `virtio_config_disable`), so the driver is bound.
         let dev = unsafe { &*vdev.cast::<Device<device::BoundInternal>>() };
-        // SAFETY: See above: `probe` stored a `Pin<KBox<T>>`, `remove` has not taken it yet.
-        let data = unsafe { dev.as_ref().drvdata_borrow::<T>() };
-        T::config_changed(dev, data);
+        // SAFETY: See above: `probe` stored a `Pin<KBox<DriverData<T>>>`, `remove` has not taken
+        // it yet.
+        let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
+        // The driver's handler may sleep (configuration reads, disk updates): it runs from a
+        // work item, which `remove` waits for.
+        // SAFETY: `config_work` was initialised in `probe_callback`; the device is bound, as the
+        // type invariants of `DriverData` require for queueing it.
+        unsafe {
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
+                bindings::system_wq,
+                data.config_work.get(),
+            )
+        };
     }
 }
 
@@ -195,8 +268,10 @@ pub trait Driver: Send + Sync + Sized + 'static {
         let _ = (dev, this);
     }
 
-    /// The device's configuration changed. May be called in interrupt context: reading the
-    /// configuration may sleep, so a driver defers that work.
+    /// The device's configuration changed. Called in process context (from a work item the
+    /// abstraction queues when the core reports the change, possibly in interrupt context), so
+    /// it may sleep; never after [`Driver::remove`] has started. Changes reported while it runs
+    /// call it again.
     fn config_changed(dev: &Device<device::Bound>, this: Pin<&Self>) {
         let _ = (dev, this);
     }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Compression against btrfs: the same dataset (a tar of part of the kernel source, on the
-# read-only disk /dev/vdd) extracted into ferfs (through FUSE) and into btrfs, both with
+# read-only disk with serial ferrite-dataset) extracted into ferfs (through FUSE) and into btrfs, both with
 # metadata DUP and the same algorithm, on the same virtio disk. Reports stored bytes side
 # by side ("# compress: ..." lines, collected into the README) and checks that both
 # compress and that ferfs is clean after each run.
@@ -10,10 +10,20 @@
 
 modprobe virtio_blk
 wait_for /dev/vda
-wait_for /dev/vdd
+# The dataset disk, found by its serial (its vdX name depends on how many disks come before).
+dataset=
+n=100
+while [ -z "$dataset" ] && [ $n -gt 0 ]; do
+	for s in /sys/block/vd*/serial; do
+		[ "$(cat "$s" 2>/dev/null)" = ferrite-dataset ] && { d=${s%/serial}; dataset=/dev/${d##*/}; }
+	done
+	[ -n "$dataset" ] || sleep 0.1
+	n=$((n - 1))
+done
+check "the dataset disk is there (serial ferrite-dataset)" [ -b "$dataset" ]
 dev=/dev/vda
-logical=$(tar -tvf /dev/vdd | awk '{s += $3} END {print s}')
-files=$(tar -tf /dev/vdd | grep -vc '/$')
+logical=$(tar -tvf "$dataset" | awk '{s += $3} END {print s}')
+files=$(tar -tf "$dataset" | grep -vc '/$')
 echo "# compress: dataset $files files, $logical bytes"
 check "the dataset disk holds a tar of at least 5 MB" [ "$logical" -gt 5000000 ]
 
@@ -27,7 +37,7 @@ for alg in zstd lzo zlib; do
 	check "$alg: mkfs.ferfs -z $alg" mkfs.ferfs -z $alg "$dev"
 	fuse_mount "$dev" || exit 1
 	t0=$(date +%s)
-	check "$alg: ferfs takes the dataset" tar -xf /dev/vdd -C $mnt
+	check "$alg: ferfs takes the dataset" tar -xf "$dataset" -C $mnt
 	t1=$(date +%s)
 	unmount_and_fsck "$alg" "$dev"
 	ferfs stats "$dev" >/tmp/stats
@@ -39,7 +49,7 @@ for alg in zstd lzo zlib; do
 	mkdir -p /mnt/btrfs
 	check "$alg: btrfs mounts with compress=$alg" mount -t btrfs -o compress=$alg "$dev" /mnt/btrfs
 	t2=$(date +%s)
-	check "$alg: btrfs takes the dataset" tar -xf /dev/vdd -C /mnt/btrfs
+	check "$alg: btrfs takes the dataset" tar -xf "$dataset" -C /mnt/btrfs
 	sync
 	btrfs filesystem sync /mnt/btrfs
 	t3=$(date +%s)

@@ -11,7 +11,7 @@
 use kernel::{
     block::mq::{
         self,
-        gen_disk::{GenDisk, GenDiskBuilder, QueueLimits},
+        gen_disk::{self, GenDisk, GenDiskBuilder, QueueLimits},
         Operation, Request, SgMapping, TagSet,
     },
     device, new_spinlock_irq, pr_warn_once,
@@ -68,6 +68,9 @@ const F_RING_INDIRECT_DESC: u32 = 28;
 const CFG_CAPACITY: u32 = 0;
 const CFG_SIZE_MAX: u32 = 8;
 const CFG_SEG_MAX: u32 = 12;
+const CFG_CYLINDERS: u32 = 16;
+const CFG_HEADS: u32 = 18;
+const CFG_SECTORS: u32 = 19;
 const CFG_BLK_SIZE: u32 = 20;
 const CFG_PHYSICAL_BLOCK_EXP: u32 = 24;
 const CFG_MIN_IO_SIZE: u32 = 26;
@@ -279,7 +282,7 @@ impl mq::Operations for Blk {
 /// A bound virtio block device. The disk goes first on unbind (draining its requests), then
 /// the queues (resetting the device).
 struct RVirtioBlk {
-    _disk: GenDisk<Blk>,
+    disk: GenDisk<Blk>,
     _shared: Arc<Shared>,
     _index: DiskIndex,
 }
@@ -333,6 +336,30 @@ fn parse_id(answer: &[u8]) -> Result<Option<KVec<u8>>> {
     Ok(Some(serial))
 }
 
+/// The disk geometry for `HDIO_GETGEO`: the device's when it offers one, else 64 heads of 32
+/// sectors (cylinders from the capacity, at most 65535).
+fn read_chs(dev: &virtio::Device<device::Bound>, capacity: u64) -> Result<gen_disk::Geometry> {
+    if dev.has_feature(F_GEOMETRY) {
+        let (cylinders, heads, sectors) = dev.config_consistent(|d| {
+            Ok((
+                d.config_u16(CFG_CYLINDERS)?,
+                d.config_u8(CFG_HEADS)?,
+                d.config_u8(CFG_SECTORS)?,
+            ))
+        })?;
+        return Ok(gen_disk::Geometry {
+            cylinders,
+            heads,
+            sectors,
+        });
+    }
+    Ok(gen_disk::Geometry {
+        cylinders: u16::try_from(capacity >> 11).unwrap_or(u16::MAX),
+        heads: 64,
+        sectors: 32,
+    })
+}
+
 /// The block geometry the device describes, validated.
 struct Geometry {
     logical: u32,
@@ -381,6 +408,7 @@ impl RVirtioBlk {
     fn bind(dev: &virtio::Device<device::Core<'_>>) -> Result<Self> {
         let capacity = dev.config_u64(CFG_CAPACITY)?;
         let geometry = read_geometry(dev)?;
+        let chs = read_chs(dev, capacity)?;
 
         let mut nqueues = 1u32;
         if dev.has_feature(F_MQ) {
@@ -491,6 +519,7 @@ impl RVirtioBlk {
             .and_then(|b| b.physical_block_size(geometry.physical))
             .map(|b| {
                 b.limits(limits)
+                    .geometry(chs)
                     .read_only(dev.has_feature(F_RO))
                     .parent(vdev.as_ref())
             })
@@ -516,7 +545,7 @@ impl RVirtioBlk {
             depth
         );
         Ok(Self {
-            _disk: disk,
+            disk,
             _shared: shared,
             _index: index,
         })
@@ -542,5 +571,20 @@ impl virtio::Driver for RVirtioBlk {
 
     fn probe(dev: &virtio::Device<device::Core<'_>>) -> impl PinInit<Self, Error> {
         Self::bind(dev)
+    }
+
+    /// A resize: the host changed the capacity.
+    fn config_changed(dev: &virtio::Device<device::Bound>, this: Pin<&Self>) {
+        match dev.config_u64(CFG_CAPACITY) {
+            Ok(capacity) => {
+                dev_info!(
+                    dev.as_ref(),
+                    "capacity is now {} 512-byte blocks\n",
+                    capacity
+                );
+                this.disk.set_capacity(capacity);
+            }
+            Err(e) => dev_warn!(dev.as_ref(), "cannot read the new capacity: {:?}\n", e),
+        }
     }
 }

@@ -31,6 +31,19 @@ pub struct GenDiskBuilder {
     read_only: bool,
     parent: Option<ARef<device::Device>>,
     serial: Option<KVec<u8>>,
+    geometry: Option<Geometry>,
+}
+
+/// The cylinder/head/sector geometry a disk reports to `HDIO_GETGEO`, for partitioning tools
+/// that still ask for it.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Cylinders.
+    pub cylinders: u16,
+    /// Heads.
+    pub heads: u8,
+    /// Sectors per track.
+    pub sectors: u8,
 }
 
 /// Queue limits beyond the block sizes, for [`GenDiskBuilder::limits`]. Zero means the block
@@ -74,6 +87,7 @@ impl Default for GenDiskBuilder {
             read_only: false,
             parent: None,
             serial: None,
+            geometry: None,
         }
     }
 }
@@ -160,6 +174,12 @@ impl GenDiskBuilder {
         Ok(self)
     }
 
+    /// Report `geometry` to `HDIO_GETGEO` (without it the ioctl fails with `ENOTTY`).
+    pub fn geometry(mut self, geometry: Geometry) -> Self {
+        self.geometry = Some(geometry);
+        self
+    }
+
     /// Build a new `GenDisk` and add it to the VFS.
     pub fn build<T: Operations>(
         mut self,
@@ -216,7 +236,7 @@ impl GenDiskBuilder {
             compat_ioctl: None,
             check_events: None,
             unlock_native_capacity: None,
-            getgeo: None,
+            getgeo: Some(getgeo),
             set_read_only: None,
             swap_slot_free_notify: None,
             report_zones: None,
@@ -226,7 +246,7 @@ impl GenDiskBuilder {
             // TODO: Set to `THIS_MODULE`.
             owner: core::ptr::null_mut(),
             pr_ops: core::ptr::null_mut(),
-            free_disk: None,
+            free_disk: Some(free_disk),
             poll_bio: None,
         };
 
@@ -270,9 +290,17 @@ impl GenDiskBuilder {
             .as_ref()
             .map_or(core::ptr::null_mut(), |p| p.as_raw());
 
-        let attrs = match self.serial.take() {
-            Some(serial) => KBox::new(DiskAttrs { serial }, GFP_KERNEL)?.into_foreign(),
-            None => core::ptr::null_mut(),
+        let attrs = if self.serial.is_some() || self.geometry.is_some() {
+            KBox::new(
+                DiskAttrs {
+                    serial: self.serial.take(),
+                    geometry: self.geometry,
+                },
+                GFP_KERNEL,
+            )?
+            .into_foreign()
+        } else {
+            core::ptr::null_mut()
         };
         // SAFETY: `gendisk` is valid and not yet added; `private_data` is the driver's.
         unsafe { (*gendisk).private_data = attrs };
@@ -360,15 +388,9 @@ impl<T: Operations> Drop for GenDisk<T> {
         // to the VFS.
         unsafe { bindings::del_gendisk(self.gendisk) };
 
-        // SAFETY: `self.gendisk` is valid; `private_data` is null or came from `into_foreign`
-        // in `build`. `del_gendisk` removed the sysfs attributes that read it.
-        unsafe {
-            let attrs = (*self.gendisk).private_data;
-            if !attrs.is_null() {
-                (*self.gendisk).private_data = core::ptr::null_mut();
-                drop(KBox::<DiskAttrs>::from_foreign(attrs));
-            }
-        }
+        // The disk's `DiskAttrs` (`private_data`) go in `free_disk`, with the last reference
+        // to the disk: an opened block device may still ask for its geometry after
+        // `del_gendisk`.
 
         // SAFETY: By type invariant, `self.gendisk` was added to the VFS, so
         // `put_disk()` must follow `del_gendisk()` to drop the final gendisk
@@ -382,9 +404,55 @@ impl<T: Operations> Drop for GenDisk<T> {
     }
 }
 
-/// The driver-provided sysfs attributes of a disk, in `gendisk.private_data`.
+/// What the driver told the builder about a disk beyond its queue (sysfs `serial`, geometry),
+/// in `gendisk.private_data` from `build` until `free_disk`.
 struct DiskAttrs {
-    serial: KVec<u8>,
+    serial: Option<KVec<u8>>,
+    geometry: Option<Geometry>,
+}
+
+/// `getgeo` of the disk's operations (`HDIO_GETGEO`): the geometry given to the builder.
+///
+/// # Safety
+///
+/// Called by the block layer with a disk built by [`GenDiskBuilder::build`] (which holds a
+/// reference to it) and a valid `hd_geometry`.
+unsafe extern "C" fn getgeo(
+    disk: *mut bindings::gendisk,
+    geo: *mut bindings::hd_geometry,
+) -> crate::ffi::c_int {
+    // SAFETY: `disk` is valid; `private_data` is null or a `DiskAttrs` from `build`, freed only
+    // in `free_disk`, after the last reference to the disk (the caller holds one) is gone.
+    let attrs = unsafe { (*disk).private_data.cast::<DiskAttrs>().as_ref() };
+    match attrs.and_then(|a| a.geometry) {
+        Some(g) => {
+            // SAFETY: `geo` is valid for writes, by the safety requirements.
+            unsafe {
+                (*geo).cylinders = g.cylinders;
+                (*geo).heads = g.heads;
+                (*geo).sectors = g.sectors;
+            }
+            0
+        }
+        None => ENOTTY.to_errno(),
+    }
+}
+
+/// `free_disk` of the disk's operations: the disk's last reference is gone.
+///
+/// # Safety
+///
+/// Called once by the block layer when a disk that [`GenDiskBuilder::build`] added is released.
+unsafe extern "C" fn free_disk(disk: *mut bindings::gendisk) {
+    // SAFETY: `disk` is valid until this returns; nothing else uses it any more.
+    let attrs = unsafe { (*disk).private_data };
+    if !attrs.is_null() {
+        // SAFETY: `attrs` came from `into_foreign` in `build` and is released only here.
+        unsafe {
+            (*disk).private_data = core::ptr::null_mut();
+            drop(KBox::<DiskAttrs>::from_foreign(attrs));
+        }
+    }
 }
 
 /// The `DiskAttrs` of the disk whose `struct device` is `dev`, if it has any.
@@ -419,12 +487,12 @@ unsafe extern "C" fn serial_show(
     buf: *mut crate::ffi::c_char,
 ) -> isize {
     // SAFETY: By the safety requirements the attribute belongs to a live disk.
-    let Some(attrs) = (unsafe { disk_attrs(dev) }) else {
+    let Some(serial) = (unsafe { disk_attrs(dev) }).and_then(|a| a.serial.as_ref()) else {
         return 0;
     };
-    let n = attrs.serial.len().min(bindings::PAGE_SIZE - 1);
+    let n = serial.len().min(bindings::PAGE_SIZE - 1);
     // SAFETY: `buf` has room for a page; `n` is less than that.
-    unsafe { core::ptr::copy_nonoverlapping(attrs.serial.as_ptr(), buf.cast::<u8>(), n) };
+    unsafe { core::ptr::copy_nonoverlapping(serial.as_ptr(), buf.cast::<u8>(), n) };
     n as isize
 }
 
@@ -441,7 +509,7 @@ unsafe extern "C" fn disk_attr_visible(
     // SAFETY: `kobj` is embedded in the disk's `struct device`.
     let dev = unsafe { crate::container_of!(kobj, bindings::device, kobj) };
     // SAFETY: `dev` belongs to a disk being added by `build`; the reference is used at once.
-    if unsafe { disk_attrs(dev) }.is_some() {
+    if unsafe { disk_attrs(dev) }.is_some_and(|a| a.serial.is_some()) {
         // SAFETY: `attr` is one of our static attributes.
         unsafe { (*attr).mode }
     } else {
