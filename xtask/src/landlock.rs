@@ -157,6 +157,32 @@ fn outcome_word(o: Option<Outcome>) -> &'static str {
     }
 }
 
+/// The Landlock ABI versions in the tree: (C's `landlock_abi_version`, the Rust
+/// `ABI_VERSION`), what `LANDLOCK_CREATE_RULESET_VERSION` returns on each side.
+pub fn abi_versions(tree: &Path) -> Result<(u32, u32)> {
+    let c = abi_in(
+        &tree.join("security/landlock/syscalls.c"),
+        "const int landlock_abi_version =",
+    )?;
+    let rust = abi_in(
+        &tree.join("security/landlock_rust/engine.rs"),
+        "pub const ABI_VERSION: i32 =",
+    )?;
+    Ok((c, rust))
+}
+
+fn abi_in(file: &Path, prefix: &str) -> Result<u32> {
+    let text = fs::read_to_string(file).context(|| format!("reading {}", file.display()))?;
+    parse_abi(&text, prefix)
+        .ok_or_else(|| Error::new(format!("no `{prefix} N;` in {}", file.display())))
+}
+
+fn parse_abi(text: &str, prefix: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .and_then(|rest| rest.trim().trim_end_matches(';').trim().parse().ok())
+}
+
 /// The parity verdict for the Rust side: (test, outcome, why) for every test that ran on
 /// either side. A test that passed on C must pass on Rust; one that did not pass on C is
 /// not held against Rust (skipped, with both outcomes); a test only Rust has counts as it is.
@@ -329,6 +355,15 @@ mod tests {
 
     fn r(n: &str, o: Outcome) -> Entry {
         (n.to_owned(), o, String::new())
+    }
+
+    #[test]
+    fn abi_versions_are_read_from_the_sources() {
+        let c = "static int x;\nconst int landlock_abi_version = 11;\n";
+        assert_eq!(parse_abi(c, "const int landlock_abi_version ="), Some(11));
+        let rust = "/// doc\npub const ABI_VERSION: i32 = 5;\n";
+        assert_eq!(parse_abi(rust, "pub const ABI_VERSION: i32 ="), Some(5));
+        assert_eq!(parse_abi("nothing", "pub const ABI_VERSION: i32 ="), None);
     }
 
     #[test]
