@@ -741,23 +741,13 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
             qemu::accel_name(accel),
             suite.name
         );
-        let json = serde_json::to_string_pretty(&bench::to_json(&rows, &footprint))
-            .map_err(|e| Error::new(e.to_string()))?;
-        fs::write(dir.join(format!("{}.json", suite.name)), json + "\n")?;
-        let md = bench::to_markdown(suite.name, &rows, &footprint, &context);
-        fs::write(dir.join(format!("{}.md", suite.name)), &md)?;
-        fs::write(
-            dir.join(format!("{}.svg", suite.name)),
-            bench::to_svg(suite.name, &rows),
-        )?;
-        println!("{md}");
-        eprintln!("==> wrote {}/{}.{{json,md,svg}}", dir.display(), suite.name);
+        write_bench_results(&dir, suite, &rows, &footprint, &context)?;
     }
     Ok(())
 }
 
-/// A suite whose sides are two kernels (Landlock: the `bench` kernel carries the C one, the
-/// `bench-landlock-rust` variant the Rust one): boots alternate, C then Rust, one batch of
+/// A suite whose sides are two kernels (Landlock: the `bench` kernel carries the Rust one
+/// once the tree has it, the `bench-landlock-c` variant the C one): boots alternate, C then Rust, one batch of
 /// every case a boot, `pairs` times. Without the Rust side in the tree, the C kernel takes
 /// the Rust slot too (C against C: the noise floor), and the report says so.
 #[allow(clippy::too_many_arguments)]
@@ -883,14 +873,25 @@ fn bench_kernels(
         qemu::accel_name(accel),
         suite.name
     );
-    let json = serde_json::to_string_pretty(&bench::to_json(&rows, &footprint))
+    write_bench_results(dir, suite, &rows, &footprint, &context)
+}
+
+/// Writes `SUITE.{json,md,svg}` into `dir` and prints the Markdown table.
+fn write_bench_results(
+    dir: &Path,
+    suite: &components::Suite,
+    rows: &[bench::Row],
+    footprint: &[bench::Footprint],
+    context: &str,
+) -> Result<()> {
+    let json = serde_json::to_string_pretty(&bench::to_json(rows, footprint))
         .map_err(|e| Error::new(e.to_string()))?;
     fs::write(dir.join(format!("{}.json", suite.name)), json + "\n")?;
-    let md = bench::to_markdown(suite.name, &rows, &footprint, &context);
+    let md = bench::to_markdown(suite.name, rows, footprint, context);
     fs::write(dir.join(format!("{}.md", suite.name)), &md)?;
     fs::write(
         dir.join(format!("{}.svg", suite.name)),
-        bench::to_svg(suite.name, &rows),
+        bench::to_svg(suite.name, rows),
     )?;
     println!("{md}");
     eprintln!("==> wrote {}/{}.{{json,md,svg}}", dir.display(), suite.name);
