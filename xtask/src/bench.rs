@@ -45,19 +45,7 @@ pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
             fields.insert(k, v);
             rest = tail;
         }
-        let (Some(case), Some(side), Some(pair)) =
-            (fields.get("case"), fields.get("side"), fields.get("pair"))
-        else {
-            return Err(Error::new(format!("malformed benchmark line: {line}")));
-        };
-        let side = match *side {
-            "rust" => Side::Rust,
-            "c" => Side::C,
-            other => return Err(Error::new(format!("unknown side `{other}` in: {line}"))),
-        };
-        let pair: u32 = pair
-            .parse()
-            .map_err(|_| Error::new(format!("bad pair in: {line}")))?;
+        let (case, side, pair) = run_key(&fields, line)?;
         let fio: Value = serde_json::from_str(rest).map_err(|e| {
             Error::new(format!(
                 "fio output for {case} ({side:?}, pair {pair}) is not JSON: {e}"
@@ -78,6 +66,24 @@ pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
     Ok(samples)
 }
 
+/// The `case`, `side` and `pair` fields every benchmark line carries.
+fn run_key<'a>(fields: &BTreeMap<&str, &'a str>, line: &str) -> Result<(&'a str, Side, u32)> {
+    let (Some(case), Some(side), Some(pair)) =
+        (fields.get("case"), fields.get("side"), fields.get("pair"))
+    else {
+        return Err(Error::new(format!("malformed benchmark line: {line}")));
+    };
+    let side = match *side {
+        "rust" => Side::Rust,
+        "c" => Side::C,
+        other => return Err(Error::new(format!("unknown side `{other}` in: {line}"))),
+    };
+    let pair: u32 = pair
+        .parse()
+        .map_err(|_| Error::new(format!("bad pair in: {line}")))?;
+    Ok((case, side, pair))
+}
+
 /// Parses `BENCH-VALUE case=… side=rust|c pair=N FIGURE=value…` lines (benchmarks that are
 /// not fio: one value per known figure).
 pub fn parse_value_lines(text: &str) -> Result<Vec<Sample>> {
@@ -93,19 +99,7 @@ pub fn parse_value_lines(text: &str) -> Result<Vec<Sample>> {
             .split_whitespace()
             .filter_map(|kv| kv.split_once('='))
             .collect();
-        let (Some(case), Some(side), Some(pair)) =
-            (fields.get("case"), fields.get("side"), fields.get("pair"))
-        else {
-            return Err(Error::new(format!("malformed benchmark line: {line}")));
-        };
-        let side = match *side {
-            "rust" => Side::Rust,
-            "c" => Side::C,
-            other => return Err(Error::new(format!("unknown side `{other}` in: {line}"))),
-        };
-        let pair: u32 = pair
-            .parse()
-            .map_err(|_| Error::new(format!("bad pair in: {line}")))?;
+        let (case, side, pair) = run_key(&fields, line)?;
         for (key, metric, unit, higher) in [
             ("ops_per_s", "throughput", "ops/s", true),
             ("ns_per_op", "time per call", "ns", false),
