@@ -1138,7 +1138,6 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         if e.kind == EXTENT_PREALLOC {
             return Ok(Some((e, logical)));
         }
-        let at = e.addr.get();
         let c = Compression::from_u8(e.compression).unwrap_or(Compression::None);
         if c == Compression::None {
             self.read_extent_raw(&e, bufs.data.as_mut())?;
@@ -1148,21 +1147,35 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
             }
         } else {
             self.read_extent_raw(&e, bufs.scratch.as_mut())?;
-            let src = node::bytes(bufs.scratch.as_ref(), 0, e.stored_len.get() as usize, at)?;
-            let dst = bufs
-                .data
-                .as_mut()
-                .get_mut(..logical)
-                .ok_or(corrupt(at, "bad extent length"))?;
-            let n = self
-                .host
-                .decompress(c, src, dst)
-                .map_err(|_| corrupt(at, "compressed data does not decode"))?;
-            if n != logical {
-                return Err(corrupt(at, "compressed data has the wrong length"));
-            }
+            self.decode_scratch(&e, c, bufs)?;
         }
         Ok(Some((e, logical)))
+    }
+
+    /// Decompresses the extent `e` read into `bufs.scratch` into the start of `bufs.data`;
+    /// it must decode to exactly its logical length.
+    fn decode_scratch(
+        &self,
+        e: &ExtentItem,
+        c: Compression,
+        bufs: &mut ChunkBufs<H::Buf>,
+    ) -> Result<()> {
+        let at = e.addr.get();
+        let logical = e.logical_len.get() as usize;
+        let src = node::bytes(bufs.scratch.as_ref(), 0, e.stored_len.get() as usize, at)?;
+        let dst = bufs
+            .data
+            .as_mut()
+            .get_mut(..logical)
+            .ok_or(corrupt(at, "bad extent length"))?;
+        let n = self
+            .host
+            .decompress(c, src, dst)
+            .map_err(|_| corrupt(at, "compressed data does not decode"))?;
+        if n != logical {
+            return Err(corrupt(at, "compressed data has the wrong length"));
+        }
+        Ok(())
     }
 
     pub(crate) fn free_extent(&mut self, e: &ExtentItem) -> Result<()> {
@@ -1735,21 +1748,7 @@ impl<D: BlockDevice, H: Host> Volume<D, H> {
         self.read_extent_raw(e, bufs.scratch.as_mut())?;
         let c = Compression::from_u8(e.compression).unwrap_or(Compression::None);
         if c != Compression::None {
-            let at = e.addr.get();
-            let src = node::bytes(bufs.scratch.as_ref(), 0, e.stored_len.get() as usize, at)?;
-            let logical = e.logical_len.get() as usize;
-            let dst = bufs
-                .data
-                .as_mut()
-                .get_mut(..logical)
-                .ok_or(corrupt(at, "bad extent length"))?;
-            let n = self
-                .host
-                .decompress(c, src, dst)
-                .map_err(|_| corrupt(at, "compressed data does not decode"))?;
-            if n != logical {
-                return Err(corrupt(at, "compressed data has the wrong length"));
-            }
+            self.decode_scratch(e, c, &mut bufs)?;
         }
         Ok(())
     }
