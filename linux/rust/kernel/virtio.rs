@@ -16,6 +16,15 @@
 //! no Rust reference to it exists, so the driver cannot touch memory the device may be writing,
 //! and needs no `unsafe` to use a virtqueue. Buffers the device never used are dropped when the
 //! queues are torn down, after the device has been reset.
+//!
+//! The hot path needs no allocation: a value that implements [`Lend`] is its own token. A block
+//! request prepared with `block::mq::Request::into_device` (a `block::mq::DeviceRequest`, which
+//! is the request's `ARef`) keeps its command, its status and its scatterlist in the request's
+//! private data (the tag set's `cmd_size`); [`Virtqueue::add_lent`] moves it into the ring and
+//! [`Virtqueue::get_buf`] gives it back ([`Used::Lent`]). The invariant is the same as for a
+//! boxed buffer: while the device owns the memory, the only handle to it is inside the ring, so
+//! the driver cannot touch it; and the request cannot be ended (which needs its only `ARef`)
+//! while the device holds it.
 
 use crate::{
     alloc::Flags,
@@ -200,7 +209,7 @@ impl<T: Driver> Adapter<T> {
         unsafe {
             bindings::queue_work_on(
                 bindings::wq_misc_consts_WORK_CPU_UNBOUND as c_int,
-                bindings::system_wq,
+                bindings::system_dfl_wq,
                 data.config_work.get(),
             )
         };
@@ -519,6 +528,116 @@ unsafe impl Payload for NoPayload {
     }
 }
 
+/// The memory of a value lent to the device, in the order the device sees it: bytes it reads,
+/// a scatterlist of data (read or written by the device), bytes it writes. Made by
+/// [`Lend::memory`]; only the kernel crate can fill it.
+pub struct Chain {
+    pub(crate) out: Option<(NonNull<u8>, u32)>,
+    pub(crate) data: Option<(NonNull<bindings::scatterlist>, bool)>,
+    pub(crate) inb: Option<(NonNull<u8>, u32)>,
+}
+
+impl Chain {
+    /// The numbers of device-readable and device-writable scatterlists of the chain.
+    pub fn counts(&self) -> (u32, u32) {
+        let mut out = u32::from(self.out.is_some_and(|(_, len)| len > 0));
+        let mut inn = u32::from(self.inb.is_some_and(|(_, len)| len > 0));
+        match self.data {
+            Some((_, true)) => inn += 1,
+            Some((_, false)) => out += 1,
+            None => {}
+        }
+        (out, inn)
+    }
+}
+
+/// A value that is itself the virtqueue token: it moves into the virtqueue with
+/// [`Virtqueue::add_lent`] and comes back, the same value, from [`Virtqueue::get_buf`] as
+/// [`Used::Lent`] once the device is done with the memory its [`Chain`] describes (e.g. a block
+/// request, `block::mq::DeviceRequest`, whose command, status and scatterlist live in the
+/// request's own private data, so that adding it allocates nothing).
+///
+/// # Invariants the implementer guarantees (ownership)
+///
+/// While the value is in the virtqueue (between `into_raw` and `from_raw`) the driver holds
+/// nothing through which it could reach the memory of the chain: the value itself was the
+/// only way, and it is gone into the ring.
+///
+/// # Safety
+///
+/// - `into_raw` returns a pointer aligned to at least 2 that `from_raw` turns back into the
+///   same value; the value is not dropped in between.
+/// - The memory the chain from [`Lend::memory`] describes (and its scatterlist entries) stays
+///   valid, and no safe code accesses it, from `into_raw` until `from_raw`.
+pub unsafe trait Lend: Send + Sized {
+    /// The memory to lend to the device.
+    fn memory(&mut self) -> Chain;
+
+    /// Gives the value up as a raw pointer (the virtqueue token).
+    fn into_raw(self) -> NonNull<c_void>;
+
+    /// Takes the value back.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` comes from [`Lend::into_raw`] of this type and is taken back only once.
+    unsafe fn from_raw(ptr: NonNull<c_void>) -> Self;
+}
+
+/// A [`Lend`] type for handlers that lend nothing but [`Buffer`]s.
+pub enum NoLend {}
+
+// SAFETY: `NoLend` has no values, so none of the methods can be called.
+unsafe impl Lend for NoLend {
+    fn memory(&mut self) -> Chain {
+        match *self {}
+    }
+
+    fn into_raw(self) -> NonNull<c_void> {
+        match self {}
+    }
+
+    unsafe fn from_raw(_ptr: NonNull<c_void>) -> Self {
+        // SAFETY: By the safety requirements `ptr` comes from `into_raw`, which cannot be
+        // called: this is never reached.
+        unsafe { core::hint::unreachable_unchecked() }
+    }
+}
+
+/// Something the device has used, given back by [`Virtqueue::get_buf`].
+pub enum Used<H: Handler> {
+    /// A buffer added with [`Virtqueue::add`].
+    Buffer(HandlerBuffer<H>),
+    /// A value added with [`Virtqueue::add_lent`].
+    Lent(H::Lent),
+}
+
+/// The low bit of a virtqueue token that marks a [`Lend`] value (a `KBox<Buffer>` is aligned
+/// to at least 8, a lent value's pointer to at least 2).
+const LENT_TAG: usize = 1;
+
+/// Turns a token back into what was added.
+///
+/// # Safety
+///
+/// `token` is a non-null token of a virtqueue of handler `H`, made by [`Virtqueue::add`] or
+/// [`Virtqueue::add_lent`], that the device no longer uses and that nobody took back yet.
+unsafe fn token_back<H: Handler>(token: NonNull<c_void>) -> Used<H> {
+    let addr = token.as_ptr() as usize;
+    if addr & LENT_TAG != 0 {
+        let raw = token
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_sub(LENT_TAG)
+            .cast::<c_void>();
+        // SAFETY: A tagged token is a `Lend::into_raw` pointer plus `LENT_TAG`, non-null.
+        Used::Lent(unsafe { H::Lent::from_raw(NonNull::new_unchecked(raw)) })
+    } else {
+        // SAFETY: An untagged token is a `KBox<Buffer<..>>` from `add`.
+        Used::Buffer(unsafe { KBox::from_raw(token.as_ptr().cast()) })
+    }
+}
+
 /// A buffer chain for a virtqueue: bytes the device reads, an optional payload, and bytes the
 /// device writes, in that order, plus a driver context `C` the device never sees.
 pub struct Buffer<C, P: Payload> {
@@ -571,26 +690,24 @@ impl<C: Send, P: Payload> Buffer<C, P> {
         (self.ctx, self.payload)
     }
 
+    /// The memory of the buffer, in the order the device sees it.
+    fn memory(&mut self) -> Chain {
+        let out = NonNull::new(self.out.as_mut_ptr())
+            .zip(u32::try_from(self.out.len()).ok())
+            .filter(|(_, len)| *len > 0);
+        let inb = NonNull::new(self.inb.as_mut_ptr())
+            .zip(u32::try_from(self.inb.len()).ok())
+            .filter(|(_, len)| *len > 0);
+        let data = self.payload.as_mut().and_then(|p| {
+            let writes = p.device_writes();
+            p.sg().map(|sg| (sg, writes))
+        });
+        Chain { out, data, inb }
+    }
+
     /// The numbers of device-readable and device-writable scatterlists this buffer adds.
     pub fn sg_counts(&mut self) -> (u32, u32) {
-        let (mut out, mut inn) = (0, 0);
-        if !self.out.is_empty() {
-            out += 1;
-        }
-        if let Some(p) = self.payload.as_mut() {
-            let writes = p.device_writes();
-            if p.sg().is_some() {
-                if writes {
-                    inn += 1;
-                } else {
-                    out += 1;
-                }
-            }
-        }
-        if !self.inb.is_empty() {
-            inn += 1;
-        }
-        (out, inn)
+        self.memory().counts()
     }
 }
 
@@ -611,6 +728,8 @@ pub trait Handler: Sized + 'static {
     type Ctx: Send;
     /// The payload type of the buffers.
     type Payload: Payload;
+    /// The values that are their own token (e.g. block requests); [`NoLend`] for none.
+    type Lent: Lend;
 
     /// The device used buffers of `queue` (interrupt context).
     fn done(queue: &Queue<Self>);
@@ -621,7 +740,8 @@ pub trait Handler: Sized + 'static {
 /// # Invariants
 ///
 /// `vq` is a valid virtqueue of a device whose queues are not deleted while `self` exists; every
-/// token in it is a `KBox<Buffer<H::Ctx, H::Payload>>` turned into a raw pointer.
+/// token in it is a `KBox<Buffer<H::Ctx, H::Payload>>` turned into a raw pointer, or an
+/// `H::Lent` from [`Lend::into_raw`] tagged with [`LENT_TAG`].
 pub struct Virtqueue<H: Handler> {
     vq: NonNull<bindings::virtqueue>,
     _p: PhantomData<KBox<Buffer<H::Ctx, H::Payload>>>,
@@ -638,88 +758,107 @@ impl<H: Handler> Virtqueue<H> {
         mut buffer: KBox<Buffer<H::Ctx, H::Payload>>,
         flags: Flags,
     ) -> Result<(), AddError<H::Ctx, H::Payload>> {
-        let (n_out, n_in) = buffer.sg_counts();
-        if n_out + n_in == 0 {
-            return Err(AddError {
-                error: EINVAL,
-                buffer,
-            });
+        let chain = buffer.memory();
+        let token = KBox::into_raw(buffer);
+        // SAFETY: `token` is the box's pointer, aligned to at least 8 (untagged); the chain
+        // describes memory the buffer (or its payload, by the `Payload` contract) owns, and the
+        // queue owns the buffer from here until `get_buf` or `detach_unused_buf` returns it.
+        let ret = unsafe { self.add_chain(&chain, token.cast(), flags) };
+        if let Err(error) = ret {
+            // SAFETY: The queue refused the buffer, so `token` is still ours, from `into_raw`.
+            let buffer = unsafe { KBox::from_raw(token) };
+            return Err(AddError { error, buffer });
         }
-        let (Ok(out_len), Ok(in_len)) = (
-            u32::try_from(buffer.out.len()),
-            u32::try_from(buffer.inb.len()),
-        ) else {
-            return Err(AddError {
-                error: EINVAL,
-                buffer,
-            });
-        };
+        Ok(())
+    }
+
+    /// Adds a value that is its own token (e.g. a block request with its command in its
+    /// private data): nothing is allocated. The device may use its memory from now on; the
+    /// driver gets the value back from [`Virtqueue::get_buf`] as [`Used::Lent`]. On failure the
+    /// value comes back with the error.
+    pub fn add_lent(&mut self, mut value: H::Lent, flags: Flags) -> Result<(), (Error, H::Lent)> {
+        let chain = value.memory();
+        let raw = value.into_raw();
+        if raw.as_ptr() as usize & LENT_TAG != 0 {
+            // SAFETY: `raw` is from `into_raw` and was not given to the queue.
+            return Err((EINVAL, unsafe { H::Lent::from_raw(raw) }));
+        }
+        let token = raw
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(LENT_TAG)
+            .cast::<c_void>();
+        // SAFETY: `token` is `raw` tagged (`raw` is aligned to 2, by the `Lend` contract); the
+        // chain's memory stays valid and untouched until the value is taken back (`Lend`
+        // contract), which only `get_buf` or `detach_unused_buf` does.
+        if let Err(e) = unsafe { self.add_chain(&chain, token, flags) } {
+            // SAFETY: The queue refused the token, so `raw` is still ours, from `into_raw`.
+            return Err((e, unsafe { H::Lent::from_raw(raw) }));
+        }
+        Ok(())
+    }
+
+    /// Adds the scatterlists of `chain` with `token`.
+    ///
+    /// # Safety
+    ///
+    /// The memory `chain` describes stays valid and is not accessed by safe code until the
+    /// device has used the token (`get_buf`) or the queue is torn down (`detach_unused_buf`);
+    /// `token` is untagged for a `KBox<Buffer>`, tagged with [`LENT_TAG`] for a lent value.
+    unsafe fn add_chain(&mut self, chain: &Chain, token: *mut c_void, flags: Flags) -> Result {
+        let (n_out, n_in) = chain.counts();
+        if n_out + n_in == 0 {
+            return Err(EINVAL);
+        }
         let mut out_sg: bindings::scatterlist = pin_init::zeroed();
         let mut in_sg: bindings::scatterlist = pin_init::zeroed();
         let mut sgs: [*mut bindings::scatterlist; 3] = [core::ptr::null_mut(); 3];
         let mut n = 0;
-        if out_len > 0 {
-            // SAFETY: `out_sg` is a valid scatterlist; `buffer.out` is kmalloc'ed memory of
-            // `out_len` bytes.
-            unsafe { bindings::sg_init_one(&mut out_sg, buffer.out.as_ptr().cast(), out_len) };
+        if let Some((p, len)) = chain.out.filter(|(_, len)| *len > 0) {
+            // SAFETY: `out_sg` is a valid scatterlist; `p` is valid for `len` bytes.
+            unsafe { bindings::sg_init_one(&mut out_sg, p.as_ptr().cast(), len) };
             sgs[n] = &mut out_sg;
             n += 1;
         }
-        let payload = buffer.payload.as_mut().and_then(|p| {
-            let writes = p.device_writes();
-            p.sg().map(|sg| (sg, writes))
-        });
-        if let Some((sg, false)) = payload {
+        if let Some((sg, false)) = chain.data {
             sgs[n] = sg.as_ptr();
             n += 1;
         }
-        if let Some((sg, true)) = payload {
+        if let Some((sg, true)) = chain.data {
             sgs[n] = sg.as_ptr();
             n += 1;
         }
-        if in_len > 0 {
-            // SAFETY: As above, for `buffer.inb`.
-            unsafe { bindings::sg_init_one(&mut in_sg, buffer.inb.as_ptr().cast(), in_len) };
+        if let Some((p, len)) = chain.inb.filter(|(_, len)| *len > 0) {
+            // SAFETY: As above.
+            unsafe { bindings::sg_init_one(&mut in_sg, p.as_ptr().cast(), len) };
             sgs[n] = &mut in_sg;
         }
-        let token = KBox::into_raw(buffer);
         // SAFETY: By the type invariant `self.vq` is valid and we hold the queue's lock. `sgs`
-        // holds `n_out + n_in` valid scatterlists, device-readable ones first. Their memory is
-        // owned by the buffer (or its payload, by the `Payload` contract), which the queue owns
-        // from here until `get_buf` or `detach_unused_buf` returns `token`.
-        let ret = unsafe {
+        // holds `n_out + n_in` valid scatterlists, device-readable ones first; their memory
+        // stays valid until the token comes back (safety requirements). The virtqueue copies
+        // the addresses: the stack scatterlists are not used after the call.
+        to_result(unsafe {
             bindings::virtqueue_add_sgs(
                 self.vq.as_ptr(),
                 sgs.as_mut_ptr(),
                 n_out,
                 n_in,
-                token.cast(),
+                token,
                 flags.as_raw(),
             )
-        };
-        if ret < 0 {
-            // SAFETY: The queue refused the buffer, so `token` is still ours, from `into_raw`.
-            let buffer = unsafe { KBox::from_raw(token) };
-            return Err(AddError {
-                error: Error::from_errno(ret),
-                buffer,
-            });
-        }
-        Ok(())
+        })
     }
 
-    /// Gets a buffer the device has used, with the number of bytes the device says it wrote
+    /// Gets something the device has used, with the number of bytes the device says it wrote
     /// (device-provided: not to be trusted).
-    pub fn get_buf(&mut self) -> Option<(HandlerBuffer<H>, u32)> {
+    pub fn get_buf(&mut self) -> Option<(Used<H>, u32)> {
         let mut len: u32 = 0;
         // SAFETY: `self.vq` is valid and we hold the queue's lock.
         let token = unsafe { bindings::virtqueue_get_buf(self.vq.as_ptr(), &mut len) };
-        if token.is_null() {
-            return None;
-        }
-        // SAFETY: By the type invariant every token is a `KBox<Buffer<..>>` from `add`; the
-        // device is done with it, so it is ours again.
-        Some((unsafe { KBox::from_raw(token.cast()) }, len))
+        let token = NonNull::new(token)?;
+        // SAFETY: By the type invariant every token comes from `add` or `add_lent`; the device
+        // is done with it, so it is ours again.
+        Some((unsafe { token_back::<H>(token) }, len))
     }
 
     /// Prepares a notification of the device; `true` when [`Queue::notify`] should follow.
@@ -939,12 +1078,12 @@ impl<H: Handler> Drop for Queues<H> {
             loop {
                 // SAFETY: `q.raw` is valid and the device is stopped.
                 let token = unsafe { bindings::virtqueue_detach_unused_buf(q.raw.as_ptr()) };
-                if token.is_null() {
+                let Some(token) = NonNull::new(token) else {
                     break;
-                }
-                // SAFETY: Tokens are `KBox<Buffer<..>>` from `Virtqueue::add`; the device is
-                // reset, so it no longer uses them.
-                drop(unsafe { KBox::<Buffer<H::Ctx, H::Payload>>::from_raw(token.cast()) });
+                };
+                // SAFETY: Tokens come from `Virtqueue::add` or `add_lent`; the device is reset,
+                // so it no longer uses them.
+                drop(unsafe { token_back::<H>(token) });
             }
         }
         // SAFETY: The device is reset and no callback runs; nothing uses the queues after this
@@ -1020,5 +1159,83 @@ mod tests {
         assert_eq!(b.in_bytes(), &[0u8]);
         let mut empty = Buffer::<(), NoPayload>::new((), KVec::new(), None, 0, GFP_KERNEL).unwrap();
         assert_eq!(empty.sg_counts(), (0, 0));
+    }
+
+    /// A lent value for the token tests: a boxed number.
+    struct Boxed(KBox<u64>);
+
+    // SAFETY: `into_raw`/`from_raw` are `KBox`'s (aligned to 8); the chain is empty.
+    unsafe impl Lend for Boxed {
+        fn memory(&mut self) -> Chain {
+            Chain {
+                out: None,
+                data: None,
+                inb: None,
+            }
+        }
+
+        fn into_raw(self) -> NonNull<c_void> {
+            // SAFETY: `KBox::into_raw` never returns null.
+            unsafe { NonNull::new_unchecked(KBox::into_raw(self.0).cast()) }
+        }
+
+        unsafe fn from_raw(ptr: NonNull<c_void>) -> Self {
+            // SAFETY: `ptr` comes from `into_raw`, a `KBox<u64>`.
+            Self(unsafe { KBox::from_raw(ptr.as_ptr().cast()) })
+        }
+    }
+
+    struct TestHandler;
+
+    impl Handler for TestHandler {
+        type Ctx = u32;
+        type Payload = NoPayload;
+        type Lent = Boxed;
+
+        fn done(_queue: &Queue<Self>) {}
+    }
+
+    #[test]
+    fn tokens_come_back_as_what_was_added() {
+        // A lent value: tagged, as `add_lent` does.
+        let raw = Boxed(KBox::new(42u64, GFP_KERNEL).unwrap()).into_raw();
+        let token = raw
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(LENT_TAG)
+            .cast::<c_void>();
+        // SAFETY: `token` is a tagged `Boxed` pointer, as `add_lent` makes it.
+        match unsafe { token_back::<TestHandler>(NonNull::new(token).unwrap()) } {
+            Used::Lent(b) => assert_eq!(*b.0, 42),
+            Used::Buffer(_) => panic!("a lent value came back as a buffer"),
+        }
+        // A buffer: untagged, as `add` does.
+        let buf = Buffer::<u32, NoPayload>::new(7, KVec::new(), None, 1, GFP_KERNEL).unwrap();
+        let token = KBox::into_raw(buf).cast::<c_void>();
+        // SAFETY: `token` is a `KBox<Buffer<..>>` pointer, as `add` makes it.
+        match unsafe { token_back::<TestHandler>(NonNull::new(token).unwrap()) } {
+            Used::Buffer(b) => assert_eq!(*b.ctx(), 7),
+            Used::Lent(_) => panic!("a buffer came back as a lent value"),
+        }
+    }
+
+    #[test]
+    fn chain_counts_readable_and_writable_parts() {
+        let mut byte = 0u8;
+        let p = NonNull::from(&mut byte);
+        let mut sg: bindings::scatterlist = pin_init::zeroed();
+        let sgp = NonNull::from(&mut sg);
+        let c = Chain {
+            out: Some((p, 16)),
+            data: Some((sgp, true)),
+            inb: Some((p, 1)),
+        };
+        assert_eq!(c.counts(), (1, 2));
+        let c = Chain {
+            out: Some((p, 16)),
+            data: Some((sgp, false)),
+            inb: Some((p, 0)),
+        };
+        assert_eq!(c.counts(), (2, 0));
     }
 }

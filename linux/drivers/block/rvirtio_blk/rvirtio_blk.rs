@@ -12,7 +12,7 @@ use kernel::{
     block::mq::{
         self,
         gen_disk::{self, GenDisk, GenDiskBuilder, QueueLimits},
-        Operation, Request, SgMapping, TagSet,
+        DeviceRequest, Operation, Request, TagSet,
     },
     device, new_spinlock_irq, pr_warn_once,
     prelude::*,
@@ -108,6 +108,10 @@ const QUEUE_NAMES: [&CStr; 16] = [
     c"req.9", c"req.10", c"req.11", c"req.12", c"req.13", c"req.14", c"req.15",
 ];
 
+/// The most data segments of a request: its scatterlist is preallocated with the request
+/// (32 bytes an entry), so this bounds the per-request memory (4 KiB).
+const MAX_SEGMENTS: u32 = 128;
+
 /// Descriptors of a request besides its data: the header and the status.
 const EXTRA_DESCS: u32 = 2;
 
@@ -159,22 +163,48 @@ impl Shared {
         }
     }
 
-    /// A header followed by one discard/write-zeroes/secure-erase range: sector, number of
-    /// sectors, flags (no unmap hint).
-    fn ranged(&self, kind: u32, sector: u64, sectors: u32) -> Result<KVec<u8>> {
-        let mut out = self.header(kind, 0)?;
-        out.extend_from_slice(&self.u64_bytes(sector), GFP_ATOMIC)?;
-        out.extend_from_slice(&self.u32_bytes(sectors), GFP_ATOMIC)?;
-        out.extend_from_slice(&self.u32_bytes(0), GFP_ATOMIC)?;
-        Ok(out)
+    /// The 16-byte request header (type, I/O priority, sector), followed for discard,
+    /// write-zeroes and secure-erase by one range (sector, number of sectors, flags without the
+    /// unmap hint): `len` bytes of the returned array are the command.
+    fn command(&self, kind: u32, sector: u64, range: Option<u32>) -> ([u8; 32], usize) {
+        let mut cmd = [0u8; 32];
+        let mut parts: [&[u8]; 6] = [&[]; 6];
+        let (kind_b, prio_b, hdr_sector_b) = (
+            self.u32_bytes(kind),
+            self.u32_bytes(0),
+            self.u64_bytes(if range.is_some() { 0 } else { sector }),
+        );
+        let (rsector, rcount, rflags) = (
+            self.u64_bytes(sector),
+            self.u32_bytes(range.unwrap_or(0)),
+            self.u32_bytes(0),
+        );
+        parts[0] = &kind_b;
+        parts[1] = &prio_b;
+        parts[2] = &hdr_sector_b;
+        let n = if range.is_some() {
+            parts[3] = &rsector;
+            parts[4] = &rcount;
+            parts[5] = &rflags;
+            6
+        } else {
+            3
+        };
+        let mut len = 0;
+        for part in parts.iter().take(n) {
+            if let Some(dst) = cmd.get_mut(len..len + part.len()) {
+                dst.copy_from_slice(part);
+            }
+            len += part.len();
+        }
+        (cmd, len)
     }
 
-    /// The 16-byte request header: type, I/O priority, sector.
+    /// The 16-byte request header, for a driver-internal request.
     fn header(&self, kind: u32, sector: u64) -> Result<KVec<u8>> {
-        let mut hdr = KVec::with_capacity(16, GFP_ATOMIC)?;
-        hdr.extend_from_slice(&self.u32_bytes(kind), GFP_ATOMIC)?;
-        hdr.extend_from_slice(&self.u32_bytes(0), GFP_ATOMIC)?;
-        hdr.extend_from_slice(&self.u64_bytes(sector), GFP_ATOMIC)?;
+        let (cmd, len) = self.command(kind, sector, None);
+        let mut hdr = KVec::with_capacity(len, GFP_KERNEL)?;
+        hdr.extend_from_slice(cmd.get(..len).unwrap_or(&[]), GFP_KERNEL)?;
         Ok(hdr)
     }
 }
@@ -190,45 +220,48 @@ struct IdWait {
     answer: SpinLockIrq<Option<[u8; ID_BYTES + 1]>>,
 }
 
-/// Buffers carry the request's data mapping, or for an internal request the waiter.
-type BlkBuffer = virtio::Buffer<Option<Arc<IdWait>>, SgMapping<Blk>>;
-
-/// The result the device reported in a used buffer's status byte.
-fn status_of(buf: &BlkBuffer) -> Result {
-    match buf.in_bytes().last() {
+/// The result the device reported in a status byte.
+fn status_of(status: Option<&u8>) -> Result {
+    match status {
         Some(&S_OK) => Ok(()),
         Some(&S_UNSUPP) => Err(EOPNOTSUPP),
         _ => Err(EIO),
     }
 }
 
-fn complete(buf: KBox<BlkBuffer>) {
-    let status = status_of(&buf);
-    if let Some(wait) = buf.ctx() {
-        let mut answer = [0u8; ID_BYTES + 1];
-        for (a, b) in answer.iter_mut().zip(buf.in_bytes()) {
-            *a = *b;
+fn complete(used: virtio::Used<Blk>) {
+    match used {
+        virtio::Used::Lent(drq) => {
+            let status = status_of(drq.in_bytes().last());
+            if Request::end(drq.into_request(), status).is_err() {
+                pr_warn_once!("rvirtio_blk: a completed request was still referenced\n");
+            }
         }
-        *wait.answer.lock() = Some(answer);
-    }
-    let (_ctx, payload) = KBox::into_inner(buf).into_parts();
-    if let Some(map) = payload {
-        if Request::end(map.into_request(), status).is_err() {
-            pr_warn_once!("rvirtio_blk: a completed request was still referenced\n");
+        virtio::Used::Buffer(buf) => {
+            if let Some(wait) = buf.ctx() {
+                let mut answer = [0u8; ID_BYTES + 1];
+                for (a, b) in answer.iter_mut().zip(buf.in_bytes()) {
+                    *a = *b;
+                }
+                *wait.answer.lock() = Some(answer);
+            }
         }
     }
 }
 
+/// Internal requests (GET_ID) are boxed buffers carrying their waiter; block requests are
+/// their own token, their command and status in the request's private data.
 impl virtio::Handler for Blk {
     type Ctx = Option<Arc<IdWait>>;
-    type Payload = SgMapping<Blk>;
+    type Payload = virtio::NoPayload;
+    type Lent = DeviceRequest<Blk>;
 
     fn done(queue: &virtio::Queue<Self>) {
         let mut vq = queue.lock();
         loop {
             vq.disable_cb();
-            while let Some((buf, _len)) = vq.get_buf() {
-                complete(buf);
+            while let Some((used, _len)) = vq.get_buf() {
+                complete(used);
             }
             if vq.is_broken() || vq.enable_cb() {
                 break;
@@ -243,24 +276,26 @@ impl mq::Operations for Blk {
 
     fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
         let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
-        let ranged = |kind| shared.ranged(kind, rq.sector(), rq.bytes() >> 9);
-        let (hdr, device_writes) = match rq.operation() {
-            Operation::Read => (shared.header(T_IN, rq.sector())?, true),
-            Operation::Write => (shared.header(T_OUT, rq.sector())?, false),
-            Operation::Flush => (shared.header(T_FLUSH, 0)?, false),
-            Operation::Discard => (ranged(T_DISCARD)?, false),
-            Operation::WriteZeroes => (ranged(T_WRITE_ZEROES)?, false),
-            Operation::SecureErase => (ranged(T_SECURE_ERASE)?, false),
+        let sectors = rq.bytes() >> 9;
+        let (kind, range, device_writes) = match rq.operation() {
+            Operation::Read => (T_IN, None, true),
+            Operation::Write => (T_OUT, None, false),
+            Operation::Flush => (T_FLUSH, None, false),
+            Operation::Discard => (T_DISCARD, Some(sectors), false),
+            Operation::WriteZeroes => (T_WRITE_ZEROES, Some(sectors), false),
+            Operation::SecureErase => (T_SECURE_ERASE, Some(sectors), false),
             _ => return Err(EOPNOTSUPP),
         };
-        let map = Request::map_sg(rq, device_writes, GFP_ATOMIC).map_err(|(e, _rq)| e)?;
-        let buf = virtio::Buffer::new(None, hdr, Some(map), 1, GFP_ATOMIC)?;
+        let sector = if kind == T_FLUSH { 0 } else { rq.sector() };
+        let (cmd, len) = shared.command(kind, sector, range);
+        let drq = Request::into_device(rq, cmd.get(..len).unwrap_or(&[]), 1, device_writes)
+            .map_err(|(e, _rq)| e)?;
         let mut vq = queue.lock();
-        if let Err(e) = vq.add(buf, GFP_ATOMIC) {
+        if let Err((e, drq)) = vq.add_lent(drq, GFP_ATOMIC) {
             drop(vq);
-            drop(e.buffer);
+            drop(drq);
             // A full ring: the block layer retries the request later.
-            return Err(if e.error == ENOSPC { ENOMEM } else { e.error });
+            return Err(if e == ENOSPC { ENOMEM } else { e });
         }
         let notify = is_last && vq.kick_prepare();
         drop(vq);
@@ -272,6 +307,13 @@ impl mq::Operations for Blk {
 
     fn commit_rqs(shared: ArcBorrow<'_, Shared>) {
         for queue in shared.queues.iter() {
+            queue.kick();
+        }
+    }
+
+    /// Kicks only the queue left unkicked (its last request came without `is_last`).
+    fn commit_hw_queue(shared: ArcBorrow<'_, Shared>, hw_queue: u32) {
+        if let Some(queue) = shared.queues.get(hw_queue as usize) {
             queue.kick();
         }
     }
@@ -435,7 +477,8 @@ impl RVirtioBlk {
         if !dev.has_feature(F_RING_INDIRECT_DESC) {
             seg_max = seg_max.min(ring.saturating_sub(EXTRA_DESCS));
         }
-        let seg_max = seg_max.clamp(1, u32::from(u16::MAX) - EXTRA_DESCS);
+        // Each request carries room for `seg_max` scatterlist entries in its private data.
+        let seg_max = seg_max.clamp(1, MAX_SEGMENTS);
         let dma_max = u32::try_from(dev.max_dma_size()).unwrap_or(u32::MAX);
         let mut seg_size = dma_max;
         if dev.has_feature(F_SIZE_MAX) {
@@ -493,7 +536,8 @@ impl RVirtioBlk {
             ..limits
         };
 
-        let tagset = Arc::pin_init(TagSet::new(nqueues, depth, 1), GFP_KERNEL)?;
+        // Each request's scatterlist lives in its private data, sized for `seg_max` segments.
+        let tagset = Arc::pin_init(TagSet::new_with_sg(nqueues, depth, 1, seg_max), GFP_KERNEL)?;
         let shared = Arc::new(
             Shared {
                 queues,

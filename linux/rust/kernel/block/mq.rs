@@ -99,5 +99,5 @@ mod request;
 mod tag_set;
 
 pub use operations::Operations;
-pub use request::{Operation, Request, SgMapping};
+pub use request::{DeviceRequest, Operation, Request, CMD_IN_MAX, CMD_OUT_MAX};
 pub use tag_set::TagSet;

@@ -8,15 +8,14 @@ use crate::{
     bindings,
     block::mq::Operations,
     error::Result,
-    prelude::KVec,
     sync::{
         aref::{ARef, AlwaysRefCounted},
-        atomic::Relaxed,
+        atomic::{Acquire, Relaxed},
         Refcount,
     },
     types::Opaque,
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{cell::UnsafeCell, marker::PhantomData, ptr::NonNull};
 
 /// A wrapper around a blk-mq [`struct request`]. This represents an IO request.
 ///
@@ -235,60 +234,69 @@ impl<T: Operations> Request<T> {
         Ok(())
     }
 
-    /// Maps the request's data to a scatter-gather list for a device, keeping the request
-    /// (and so its pages) alive in the returned [`SgMapping`]. `device_writes` says whether the
-    /// device writes the data (a read) or reads it. A request without data pages (flush,
-    /// discard, write-zeroes, secure erase) maps to an empty list, still holding the request.
-    /// On failure the request is given back.
-    pub fn map_sg(
+    /// Prepares the request for a device: writes `out` (a command the device reads) and
+    /// `in_len` zeroed bytes (that the device writes, e.g. a status) into the request's own
+    /// command area, and maps the request's data pages to the scatter-gather list in the
+    /// request's private data (`device_writes`: whether the device writes the data, a read).
+    /// Nothing is allocated: all of it lives in the request's PDU, sized by the tag set.
+    ///
+    /// A request without data pages (flush, discard, write-zeroes, secure erase) maps to an
+    /// empty list. Fails, giving the request back, when `this` is not the only [`ARef`] to the
+    /// request (`EBUSY`), when `out` or `in_len` do not fit the command area (`EINVAL`), or
+    /// when the request has more segments than the tag set's scatterlist (`EINVAL`).
+    pub fn into_device(
         this: ARef<Self>,
+        out: &[u8],
+        in_len: usize,
         device_writes: bool,
-        flags: crate::alloc::Flags,
-    ) -> Result<SgMapping<T>, (crate::error::Error, ARef<Self>)> {
-        let segs = usize::from(this.nr_phys_segments());
-        let mut sg: KVec<bindings::scatterlist> = KVec::new();
-        // Only these operations carry data pages (a discard's "segments" are its bios).
+    ) -> Result<DeviceRequest<T>, (crate::error::Error, ARef<Self>)> {
+        use crate::error::code::{EBUSY, EINVAL, EIO};
+        // Only one `ARef` (refcount 2): no other `DeviceRequest` of this request exists, and
+        // none can be made while this one holds its `ARef` (see `DeviceRequest`'s invariants).
+        if this.wrapper_ref().refcount().as_atomic().load(Acquire) != 2 {
+            return Err((EBUSY, this));
+        }
+        if out.len() > CMD_OUT_MAX || in_len > CMD_IN_MAX {
+            return Err((EINVAL, this));
+        }
+        let wrapper = this.wrapper_ref();
         let has_data = matches!(
             this.operation(),
             Operation::Read | Operation::Write | Operation::DriverIn | Operation::DriverOut
         );
-        if !has_data || segs == 0 || this.bytes() == 0 {
-            return Ok(SgMapping {
-                rq: this,
-                sg,
-                nents: 0,
-                device_writes,
-            });
-        }
-        let fill = (|| -> Result<()> {
-            sg.reserve(segs, flags)?;
-            for _ in 0..segs {
-                sg.push(pin_init::zeroed(), flags)?;
+        let segs = u32::from(this.nr_phys_segments());
+        let mut nents = 0;
+        if has_data && segs > 0 && this.bytes() > 0 {
+            if segs > wrapper.sg_cap {
+                return Err((EINVAL, this));
             }
-            Ok(())
-        })();
-        if let Err(e) = fill {
-            return Err((e, this));
+            let sg = this.sg_ptr();
+            let mut last: *mut bindings::scatterlist = core::ptr::null_mut();
+            // SAFETY: `sg` has room for `sg_cap >= segs` entries (the tag set's `cmd_size`), and
+            // no one else uses them: we hold the only `ARef` and no `DeviceRequest` exists. By
+            // type invariant `this.0` is a valid request owned by the driver; `sg` has room for
+            // its `nr_phys_segments` entries, the most the block layer maps.
+            let n = unsafe {
+                bindings::sg_init_table(sg, segs);
+                bindings::__blk_rq_map_sg(this.raw(), sg, &mut last)
+            };
+            nents = match u32::try_from(n) {
+                Ok(n) if n > 0 && n <= segs => n,
+                _ => return Err((EIO, this)),
+            };
         }
-        let Ok(segs_u32) = u32::try_from(segs) else {
-            return Err((crate::error::code::EINVAL, this));
-        };
-        // SAFETY: `sg` holds `segs` entries.
-        unsafe { bindings::sg_init_table(sg.as_mut_ptr(), segs_u32) };
-        let mut last: *mut bindings::scatterlist = core::ptr::null_mut();
-        // SAFETY: By type invariant `this.0` is a valid request owned by the driver; `sg` has
-        // room for its `nr_phys_segments` entries, the most the block layer maps.
-        let n = unsafe { bindings::__blk_rq_map_sg(this.raw(), sg.as_mut_ptr(), &mut last) };
-        let nents = match u32::try_from(n) {
-            Ok(n) if n > 0 && n <= segs_u32 => n,
-            _ => return Err((crate::error::code::EIO, this)),
-        };
-        Ok(SgMapping {
-            rq: this,
-            sg,
-            nents,
-            device_writes,
-        })
+        // SAFETY: As above, the command area is ours alone until the `DeviceRequest` goes.
+        let cmd = unsafe { &mut *wrapper.cmd.get() };
+        if let Some(dst) = cmd.out.get_mut(..out.len()) {
+            dst.copy_from_slice(out);
+        }
+        cmd.out_len = out.len() as u8;
+        cmd.inb = [0; CMD_IN_MAX];
+        cmd.in_len = in_len as u8;
+        cmd.nents = nents;
+        cmd.device_writes = device_writes;
+        // INVARIANT: Checked above: `this` was the only `ARef`; the area and list are filled.
+        Ok(DeviceRequest { rq: this })
     }
 
     /// Return a pointer to the [`RequestDataWrapper`] stored in the private area
@@ -309,6 +317,18 @@ impl<T: Operations> Request<T> {
         unsafe { NonNull::new_unchecked(wrapper_ptr) }
     }
 
+    /// The first of the `sg_cap` scatterlist entries that follow the wrapper in the private
+    /// area (derived from the private area's pointer, which covers the whole `cmd_size`).
+    fn sg_ptr(&self) -> *mut bindings::scatterlist {
+        // SAFETY: By type invariant, `self.0` is a valid request with its private area.
+        let pdu = unsafe { Self::wrapper_ptr(self.raw().cast()) };
+        // The result is only dereferenced when `sg_cap > 0`, which means `cmd_size` covers it.
+        pdu.as_ptr()
+            .cast::<u8>()
+            .wrapping_add(RequestDataWrapper::SG_OFFSET)
+            .cast()
+    }
+
     /// Return a reference to the [`RequestDataWrapper`] stored in the private
     /// area of the request structure.
     pub(crate) fn wrapper_ref(&self) -> &RequestDataWrapper {
@@ -320,9 +340,30 @@ impl<T: Operations> Request<T> {
     }
 }
 
+/// The most bytes of a command the device reads, kept in each request (a virtio-blk header
+/// and one discard range).
+pub const CMD_OUT_MAX: usize = 32;
+/// The most bytes the device writes besides the data, kept in each request (a status).
+pub const CMD_IN_MAX: usize = 8;
+
+/// The device command area of a request: only reached through the request's
+/// [`DeviceRequest`] (or by the device while it owns the request).
+pub(crate) struct Command {
+    out: [u8; CMD_OUT_MAX],
+    inb: [u8; CMD_IN_MAX],
+    out_len: u8,
+    in_len: u8,
+    nents: u32,
+    device_writes: bool,
+}
+
 /// A wrapper around data stored in the private area of the C [`struct request`].
 ///
+/// The tag set's `cmd_size` is [`RequestDataWrapper::SG_OFFSET`] plus room for `sg_cap`
+/// scatterlist entries, which follow the wrapper in the private area.
+///
 /// [`struct request`]: srctree/include/linux/blk-mq.h
+#[repr(C)]
 pub(crate) struct RequestDataWrapper {
     /// The Rust request refcount has the following states:
     ///
@@ -330,9 +371,52 @@ pub(crate) struct RequestDataWrapper {
     /// - 1: The request is owned by Rust abstractions but there are no [`ARef`] references to it.
     /// - 2+: There are [`ARef`] references to the request.
     refcount: Refcount,
+    /// The device command area, see [`DeviceRequest`].
+    cmd: UnsafeCell<Command>,
+    /// The number of scatterlist entries after the wrapper.
+    sg_cap: u32,
 }
 
 impl RequestDataWrapper {
+    /// Where the scatterlist entries start, from the start of the wrapper.
+    pub(crate) const SG_OFFSET: usize = {
+        let size = core::mem::size_of::<Self>();
+        let align = core::mem::align_of::<bindings::scatterlist>();
+        size.div_ceil(align) * align
+    };
+
+    /// The private-data size for `sg_entries` scatterlist entries.
+    pub(crate) fn pdu_size(sg_entries: u32) -> Option<u32> {
+        let sg = (sg_entries as usize).checked_mul(core::mem::size_of::<bindings::scatterlist>())?;
+        u32::try_from(Self::SG_OFFSET.checked_add(sg)?).ok()
+    }
+
+    /// Initialises the wrapper at `this` for a private area of `cmd_size` bytes.
+    ///
+    /// # Safety
+    ///
+    /// `this` is valid for writes of `cmd_size` bytes, aligned for `Self`, and `cmd_size` is at
+    /// least `size_of::<Self>()`.
+    pub(crate) unsafe fn init(this: *mut Self, cmd_size: u32) {
+        let sg_bytes = (cmd_size as usize).saturating_sub(Self::SG_OFFSET);
+        let sg_cap = (sg_bytes / core::mem::size_of::<bindings::scatterlist>()) as u32;
+        // SAFETY: By the safety requirements `this` is valid for writes of a `Self`.
+        unsafe {
+            this.write(Self {
+                refcount: Refcount::new(0),
+                cmd: UnsafeCell::new(Command {
+                    out: [0; CMD_OUT_MAX],
+                    inb: [0; CMD_IN_MAX],
+                    out_len: 0,
+                    in_len: 0,
+                    nents: 0,
+                    device_writes: false,
+                }),
+                sg_cap,
+            })
+        };
+    }
+
     /// Return a reference to the refcount of the request that is embedding
     /// `self`.
     pub(crate) fn refcount(&self) -> &Refcount {
@@ -429,58 +513,131 @@ impl Operation {
     }
 }
 
-/// The data of a request mapped to a scatter-gather list, holding the request (and so the
-/// memory the list describes) until it is taken back with [`SgMapping::into_request`].
+/// A request prepared for a device by [`Request::into_device`]: its command, the room for the
+/// device's answer and the scatter-gather list of its data pages, all in the request's private
+/// data. It is the request reference itself (an [`ARef`]), so it can be the token of a
+/// virtqueue: while the device owns it, the driver has nothing to reach the command area with.
 ///
 /// # Invariants
 ///
-/// The first `nents` entries of `sg` describe the data pages of `rq` and are end-marked.
-pub struct SgMapping<T: Operations> {
+/// - `rq`'s command area and its first `nents` scatterlist entries were filled by
+///   `into_device` and describe the request's data pages (end-marked).
+/// - Only this `DeviceRequest` reaches `rq`'s command area and scatterlist: it was made from
+///   the only `ARef` of the request, and no other can be made while it holds its `ARef`
+///   (`into_device` needs the only one).
+pub struct DeviceRequest<T: Operations> {
     rq: ARef<Request<T>>,
-    sg: KVec<bindings::scatterlist>,
-    nents: u32,
-    device_writes: bool,
 }
 
-impl<T: Operations> SgMapping<T> {
-    /// The mapped request.
+impl<T: Operations> DeviceRequest<T> {
+    fn cmd(&self) -> &Command {
+        // SAFETY: By the type invariants only `self` reaches the area, and it only writes it in
+        // `into_device`, before `self` exists.
+        unsafe { &*self.rq.wrapper_ref().cmd.get() }
+    }
+
+    /// The request.
     pub fn request(&self) -> &Request<T> {
         &self.rq
     }
 
-    /// The number of scatterlist entries (0 for a request without data).
-    pub fn nents(&self) -> u32 {
-        self.nents
+    /// The bytes the device was given to read.
+    pub fn out_bytes(&self) -> &[u8] {
+        let cmd = self.cmd();
+        cmd.out.get(..usize::from(cmd.out_len)).unwrap_or(&[])
     }
 
-    /// Gives the request back, ending the mapping.
+    /// The bytes the device wrote (zero where it wrote nothing).
+    pub fn in_bytes(&self) -> &[u8] {
+        let cmd = self.cmd();
+        cmd.inb.get(..usize::from(cmd.in_len)).unwrap_or(&[])
+    }
+
+    /// The number of scatterlist entries of the data (0 for a request without data).
+    pub fn nents(&self) -> u32 {
+        self.cmd().nents
+    }
+
+    /// Gives the request back.
     pub fn into_request(self) -> ARef<Request<T>> {
         self.rq
     }
 }
 
-// SAFETY: By the type invariant the list describes the data pages of `rq`, which the block
-// layer keeps until the request is ended, and it cannot be ended while `self` holds an `ARef`
-// to it (ending needs the only reference). The list lives in a `KVec` that is never resized, so
-// it stays put when `self` moves; safe code reaches the data pages only through the block layer.
+// SAFETY:
+// - `into_raw` gives the request pointer of the `ARef` (a `struct request`, aligned to 8), which
+//   `from_raw` turns back into the same `ARef`.
+// - The chain describes the command area and the data pages of the request: the command area
+//   is reached only through this `DeviceRequest` (type invariants), which is gone (turned into
+//   the token) while the device owns it; the data pages stay with the request until it is
+//   ended, and it cannot be ended while the token holds an `ARef` (ending needs the only one);
+//   safe code reaches data pages only through the block layer. The request's memory belongs
+//   to the tag set, which outlives every request in flight.
 #[cfg(CONFIG_VIRTIO)]
-unsafe impl<T: Operations> crate::virtio::Payload for SgMapping<T> {
-    fn sg(&mut self) -> Option<NonNull<bindings::scatterlist>> {
-        if self.nents == 0 {
-            None
+unsafe impl<T: Operations> crate::virtio::Lend for DeviceRequest<T> {
+    fn memory(&mut self) -> crate::virtio::Chain {
+        let wrapper = self.rq.wrapper_ref();
+        let cmd = wrapper.cmd.get();
+        // SAFETY: `cmd` is valid; only `self` reaches it (type invariants).
+        let (out_len, in_len, nents, writes) = unsafe {
+            (
+                (*cmd).out_len,
+                (*cmd).in_len,
+                (*cmd).nents,
+                (*cmd).device_writes,
+            )
+        };
+        let data = if nents > 0 {
+            NonNull::new(self.rq.sg_ptr()).map(|sg| (sg, writes))
         } else {
-            NonNull::new(self.sg.as_mut_ptr())
+            None
+        };
+        // SAFETY: `cmd` is valid, see above; the fields are projected without references.
+        let (out, inb) = unsafe {
+            (
+                (&raw mut (*cmd).out).cast::<u8>(),
+                (&raw mut (*cmd).inb).cast::<u8>(),
+            )
+        };
+        crate::virtio::Chain {
+            out: NonNull::new(out).map(|p| (p, u32::from(out_len))),
+            data,
+            inb: NonNull::new(inb).map(|p| (p, u32::from(in_len))),
         }
     }
 
-    fn device_writes(&self) -> bool {
-        self.device_writes
+    fn into_raw(self) -> NonNull<crate::ffi::c_void> {
+        ARef::into_raw(self.rq).cast()
+    }
+
+    unsafe fn from_raw(ptr: NonNull<crate::ffi::c_void>) -> Self {
+        // SAFETY: `ptr` is the pointer of an `ARef` given up by `into_raw` (safety
+        // requirements), so we own its reference.
+        let rq = unsafe { ARef::from_raw(ptr.cast()) };
+        // INVARIANT: `ptr` comes from `into_raw`, so this is the same `DeviceRequest`.
+        Self { rq }
     }
 }
 
 #[macros::kunit_tests(rust_virtio_blk_mq_request)]
 mod tests {
-    use super::Operation;
+    use super::{Operation, RequestDataWrapper};
+    use crate::bindings;
+
+    #[test]
+    fn pdu_holds_the_wrapper_then_aligned_scatterlists() {
+        let sg = core::mem::size_of::<bindings::scatterlist>();
+        let off = RequestDataWrapper::SG_OFFSET;
+        assert!(off >= core::mem::size_of::<RequestDataWrapper>());
+        assert_eq!(off % core::mem::align_of::<bindings::scatterlist>(), 0);
+        assert_eq!(RequestDataWrapper::pdu_size(0), u32::try_from(off).ok());
+        assert_eq!(
+            RequestDataWrapper::pdu_size(128),
+            u32::try_from(off + 128 * sg).ok()
+        );
+        // Too many entries for a `cmd_size`: refused, no overflow.
+        assert_eq!(RequestDataWrapper::pdu_size(u32::MAX), None);
+    }
 
     #[test]
     fn operations_decode_from_cmd_flags() {

@@ -13,7 +13,7 @@ use crate::{
     prelude::try_pin_init,
     types::Opaque,
 };
-use core::{convert::TryInto, marker::PhantomData};
+use core::marker::PhantomData;
 use pin_init::{pin_data, pinned_drop, PinInit};
 
 /// A wrapper for the C `struct blk_mq_tag_set`.
@@ -38,9 +38,21 @@ impl<T: Operations> TagSet<T> {
         num_tags: u32,
         num_maps: u32,
     ) -> impl PinInit<Self, error::Error> {
+        Self::new_with_sg(nr_hw_queues, num_tags, num_maps, 0)
+    }
+
+    /// Creates a tag set whose requests each carry room for `sg_entries` scatterlist entries
+    /// in their private data (for [`Request::into_device`](super::Request::into_device), which
+    /// maps at most that many segments: `sg_entries` should be the queue's `max_segments`).
+    pub fn new_with_sg(
+        nr_hw_queues: u32,
+        num_tags: u32,
+        num_maps: u32,
+        sg_entries: u32,
+    ) -> impl PinInit<Self, error::Error> {
         let tag_set: bindings::blk_mq_tag_set = pin_init::zeroed();
-        let tag_set: Result<_> = core::mem::size_of::<RequestDataWrapper>()
-            .try_into()
+        let tag_set: Result<_> = RequestDataWrapper::pdu_size(sg_entries)
+            .ok_or(error::code::EINVAL)
             .map(|cmd_size| {
                 bindings::blk_mq_tag_set {
                     ops: OperationsVTable::<T>::build(),
@@ -55,8 +67,7 @@ impl<T: Operations> TagSet<T> {
                     ..tag_set
                 }
             })
-            .map(Opaque::new)
-            .map_err(|e| e.into());
+            .map(Opaque::new);
 
         try_pin_init!(TagSet {
             inner <- tag_set.pin_chain(|tag_set| {
