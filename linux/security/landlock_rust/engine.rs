@@ -99,7 +99,12 @@ pub const NET_CONNECT_TCP: u64 = 1 << 1;
 /// The network access rights this implementation enforces (ABI 5: TCP).
 pub const NET_MASK: u64 = NET_BIND_TCP | NET_CONNECT_TCP;
 
-/// The scopes this implementation enforces (none yet: ABI 6 adds them).
+/// Scope: no connecting or sending to an abstract UNIX socket created outside the domain.
+pub const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
+/// Scope: no signal to a process outside the domain.
+pub const SCOPE_SIGNAL: u64 = 1 << 1;
+/// The scopes this implementation accepts: none until ABI 6 is claimed (the hooks are in
+/// place, their selftests not yet run).
 pub const SCOPE_MASK: u64 = 0;
 
 /// `LANDLOCK_CREATE_RULESET_VERSION`.
@@ -466,6 +471,34 @@ impl Domain {
                 .checked_sub(1)
                 .and_then(|i| other.lineage.get(i))
                 == Some(&self.id())
+    }
+
+    /// Whether a layer handles one of the scopes of `scope` (else the domain has no say).
+    pub fn handles_scope(&self, scope: u64) -> bool {
+        self.layers().iter().any(|l| l.scope & scope != 0)
+    }
+
+    /// Whether `scope` forbids a task in this domain (the client) to reach an object (a
+    /// socket, a task) of the domain `server` (`None`: no domain). A layer of the client that
+    /// scopes the request allows it only if that layer is also one of the server's: the server
+    /// lives in the same domain or in one nested in it.
+    pub fn scope_denies(&self, server: Option<&Domain>, scope: u64) -> bool {
+        let server_layers = server.map_or(0, |s| s.num_layers);
+        for (level, layer) in self.layers().iter().enumerate() {
+            if layer.scope & scope == 0 {
+                continue;
+            }
+            // Layer `level` of both domains is the same one iff their domains at that depth
+            // have the same id (ids are never reused, and a domain fixes its ancestors).
+            if level >= server_layers {
+                return true;
+            }
+            let theirs = server.and_then(|s| s.lineage.get(level));
+            if theirs != self.lineage.get(level) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Starts a filesystem access check for `request`; `None` when no layer handles any of
