@@ -103,9 +103,8 @@ pub const NET_MASK: u64 = NET_BIND_TCP | NET_CONNECT_TCP;
 pub const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
 /// Scope: no signal to a process outside the domain.
 pub const SCOPE_SIGNAL: u64 = 1 << 1;
-/// The scopes this implementation accepts: none until ABI 6 is claimed (the hooks are in
-/// place, their selftests not yet run).
-pub const SCOPE_MASK: u64 = 0;
+/// The scopes this implementation enforces (ABI 6).
+pub const SCOPE_MASK: u64 = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL;
 
 /// `LANDLOCK_CREATE_RULESET_VERSION`.
 pub const CREATE_RULESET_VERSION: u32 = 1 << 0;
@@ -120,13 +119,14 @@ pub const RESTRICT_SELF_MASK: u32 = 0;
 /// The `add_rule` flags this implementation accepts (ABI 5: none).
 pub const ADD_RULE_MASK: u32 = 0;
 
-/// The ABI version: every feature up to ABI 5 (filesystem rights up to `IOCTL_DEV`, TCP
-/// bind/connect) is enforced; later features are refused like an ABI 5 kernel does.
-pub const ABI_VERSION: i32 = 5;
-/// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 5:
-/// erratum 1 (only TCP sockets are subject to TCP rights) and erratum 4 (whiteouts need
-/// `MAKE_REG`).
-pub const ERRATA: i32 = (1 << 0) | (1 << 3);
+/// The ABI version: every feature up to ABI 6 (filesystem rights up to `IOCTL_DEV`, TCP
+/// bind/connect, abstract UNIX socket and signal scoping) is enforced; later features are
+/// refused like an ABI 6 kernel does.
+pub const ABI_VERSION: i32 = 6;
+/// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 6:
+/// erratum 1 (only TCP sockets are subject to TCP rights), erratum 2 (signals between the
+/// threads of a process are never scoped) and erratum 4 (whiteouts need `MAKE_REG`).
+pub const ERRATA: i32 = (1 << 0) | (1 << 1) | (1 << 3);
 
 /// Maximum number of stacked domains.
 pub const MAX_LAYERS: usize = 16;

@@ -41,10 +41,29 @@ pub fn attr_validation() -> Outcome {
     check!(net.validate() == Err(EINVAL));
     let scope = RulesetAttr {
         handled_access_fs: FS_READ_FILE,
-        scoped: 1,
+        scoped: 1 << 2,
         ..Default::default()
     };
     check!(scope.validate() == Err(EINVAL));
+    // Scopes alone make a valid ruleset (ABI 6).
+    let scoped = RulesetAttr {
+        scoped: SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET,
+        ..Default::default()
+    };
+    check!(
+        scoped.validate()
+            == Ok(Handled {
+                fs: 0,
+                net: 0,
+                scope: SCOPE_MASK
+            })
+    );
+    let quiet_scope = RulesetAttr {
+        scoped: SCOPE_SIGNAL,
+        quiet_scoped: SCOPE_SIGNAL,
+        ..Default::default()
+    };
+    check!(quiet_scope.validate() == Err(EINVAL));
     let quiet = RulesetAttr {
         handled_access_fs: FS_READ_FILE,
         quiet_access_fs: FS_WRITE_FILE,
