@@ -2,7 +2,12 @@
 
 #include <linux/cred.h>
 #include <linux/dcache.h>
+#include <linux/fs.h>
+#include <linux/pid.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <net/af_unix.h>
 #include <net/sock.h>
 
 __rust_helper const struct cred *rust_helper_current_cred(void)
@@ -33,4 +38,70 @@ __rust_helper unsigned short rust_helper_lsm_sk_family(const struct sock *sk)
 __rust_helper struct dentry *rust_helper_dget(struct dentry *dentry)
 {
 	return dget(dentry);
+}
+
+__rust_helper bool rust_helper_lsm_same_thread_group_as_current(struct task_struct *p)
+{
+	return same_thread_group(p, current);
+}
+
+/* Whether a UNIX socket (state lock held) is bound to an abstract address. */
+__rust_helper bool rust_helper_lsm_unix_is_abstract(struct sock *sk)
+{
+	const struct unix_address *addr = unix_sk(sk)->addr;
+
+	return addr && addr->len > offsetof(struct sockaddr_un, sun_path) &&
+	       addr->name->sun_path[0] == '\0';
+}
+
+/* The credentials of a UNIX socket's file (state lock held), NULL for a kernel socket. */
+__rust_helper const struct cred *rust_helper_lsm_unix_file_cred(struct sock *sk)
+{
+	if (!sk->sk_socket || !sk->sk_socket->file)
+		return NULL;
+	return sk->sk_socket->file->f_cred;
+}
+
+__rust_helper bool rust_helper_lsm_unix_peer_is(struct socket *sock, struct socket *other)
+{
+	return unix_peer(sock->sk) == other->sk;
+}
+
+/*
+ * Whether a file's owner (f_owner->lock held) may be outside the current process: a process
+ * group or session, a task of another process, or none found.
+ */
+__rust_helper bool rust_helper_lsm_fown_is_other_process(struct file *file)
+{
+	struct fown_struct *fown = file_f_owner(file);
+	struct task_struct *p;
+	bool other;
+
+	if (fown->pid_type != PIDTYPE_PID && fown->pid_type != PIDTYPE_TGID)
+		return true;
+	rcu_read_lock();
+	p = pid_task(fown->pid, fown->pid_type);
+	other = !p || !same_thread_group(p, current);
+	rcu_read_unlock();
+	return other;
+}
+
+__rust_helper struct file *rust_helper_lsm_fown_file(struct fown_struct *fown)
+{
+	return fown->file;
+}
+
+__rust_helper struct pid *rust_helper_lsm_get_current_tgid(void)
+{
+	return get_pid(task_tgid(current));
+}
+
+__rust_helper struct pid *rust_helper_lsm_task_tgid(struct task_struct *p)
+{
+	return task_tgid(p);
+}
+
+__rust_helper void rust_helper_lsm_put_pid(struct pid *pid)
+{
+	put_pid(pid);
 }

@@ -13,7 +13,10 @@
 //! - credentials: an `Option<Arc<Hooks::Cred>>`, copied by `cred_prepare`/`cred_transfer`
 //!   and dropped by `cred_free` (the LSM's C hook list must register the three hooks);
 //! - inodes and files: a [`BlobData`] value (atomics), zero when the object is allocated
-//!   (the framework zeroes blobs) and never dropped.
+//!   (the framework zeroes blobs) and never dropped;
+//! - files also carry, after the `BlobData`, the owner recorded by `file_set_fowner` (an
+//!   `Option<Arc<Hooks::Cred>>` and the owner's thread group, both released by
+//!   `file_free_security`, which the LSM's C hook list must then register).
 //!
 //! C headers: [`include/linux/lsm_hooks.h`](srctree/include/linux/lsm_hooks.h),
 //! [`include/linux/lsm_hook_defs.h`](srctree/include/linux/lsm_hook_defs.h).
@@ -58,7 +61,8 @@ unsafe impl<T: BlobData, const N: usize> BlobData for [T; N] {}
 /// The hooks of a Rust LSM. Each returns `Ok(())` to allow the operation or an error (usually
 /// `EACCES`/`EPERM`) to deny it; the default implementations allow everything.
 pub trait Hooks: Sized + Send + Sync + 'static {
-    /// Per-credential state: credentials carry an `Option<Arc<Self::Cred>>`.
+    /// Per-credential state: credentials carry an `Option<Arc<Self::Cred>>`. Its drop must
+    /// not sleep (credentials are freed from RCU callbacks, file owners under a spinlock).
     type Cred: Send + Sync;
     /// Per-inode state.
     type Inode: BlobData;
@@ -123,6 +127,35 @@ pub trait Hooks: Sized + Send + Sync + 'static {
     fn socket_addr(_sock: &Socket, _addr: &[u8], _connect: bool) -> Result {
         Ok(())
     }
+    /// `unix_stream_connect`: the current task connects a stream socket to `other` (the
+    /// listening socket, locked).
+    fn unix_stream_connect(_other: &UnixSock) -> Result {
+        Ok(())
+    }
+    /// `unix_may_send`: the current task sends a datagram to, or connects a datagram socket
+    /// to, `other` (locked); `connected_to_it` when the sending socket's peer is already
+    /// `other`.
+    fn unix_may_send(_other: &UnixSock, _connected_to_it: bool) -> Result {
+        Ok(())
+    }
+    /// `task_kill`: a signal `sig` to `target`, sent by the current task (`sender == None`)
+    /// or on behalf of the credentials `sender` (USB asynchronous I/O).
+    fn task_kill(_target: &Task, _sig: i32, _sender: Option<&Cred>) -> Result {
+        Ok(())
+    }
+    /// `file_set_fowner`: the current task sets itself as the owner of `file` (`F_SETOWN`,
+    /// ...) for `SIGIO`/`SIGURG`; `owner_is_other_process` unless the owner is a task of the
+    /// current process. Returns the state to record for [`Hooks::file_send_sigiotask`] (with
+    /// the current thread group), or `None` to record nothing.
+    fn file_set_fowner(_owner_is_other_process: bool) -> Option<Arc<Self::Cred>> {
+        None
+    }
+    /// `file_send_sigiotask`: `SIGIO`/`SIGURG` to `target` for a file whose owner recorded
+    /// `owner`; `owner_process` when `target` is in the thread group recorded with it. Not
+    /// called when nothing was recorded.
+    fn file_send_sigiotask(_target: &Task, _owner: &Self::Cred, _owner_process: bool) -> Result {
+        Ok(())
+    }
 }
 
 /// The `lsm_blob_sizes` of an LSM: sizes before boot, offsets (written by the LSM framework
@@ -141,7 +174,7 @@ impl BlobSizes {
         let mut b: bindings::lsm_blob_sizes = unsafe { core::mem::zeroed() };
         b.lbs_cred = core::mem::size_of::<*const T::Cred>() as c_uint;
         b.lbs_inode = core::mem::size_of::<T::Inode>() as c_uint;
-        b.lbs_file = core::mem::size_of::<T::File>() as c_uint;
+        b.lbs_file = (file_owner_offset::<T>() + core::mem::size_of::<FileOwner<T>>()) as c_uint;
         Self(Opaque::new(b))
     }
 
@@ -149,6 +182,19 @@ impl BlobSizes {
         // SAFETY: the framework wrote the offsets before any hook could run (see `Sync`).
         unsafe { ptr::read(self.0.get()) }
     }
+}
+
+/// The owner recorded in a file's blob by `file_set_fowner`: null or a reference from
+/// `Arc::into_raw`, and null or a referenced `struct pid` (the owner's thread group).
+#[repr(C)]
+struct FileOwner<T: Hooks> {
+    cred: *const T::Cred,
+    tgid: *mut bindings::pid,
+}
+
+/// Where [`FileOwner`] is in the LSM's file blob: after `T::File`, pointer aligned.
+const fn file_owner_offset<T: Hooks>() -> usize {
+    core::mem::size_of::<T::File>().next_multiple_of(core::mem::align_of::<FileOwner<T>>())
 }
 
 /// Implemented by [`define_lsm!`](crate::define_lsm): where the LSM's blob offsets are.
@@ -199,6 +245,26 @@ impl<'a, T: HasBlobSizes> CredRef<'a, T> {
             // SAFETY: see above: `p` came from `Arc::into_raw` and the credentials hold it.
             Some(unsafe { ArcBorrow::from_raw(p) })
         }
+    }
+}
+
+/// Credentials (`struct cred`) passed by a hook.
+#[repr(transparent)]
+pub struct Cred(Opaque<bindings::cred>);
+
+impl Cred {
+    /// # Safety
+    ///
+    /// `p` must be valid credentials for `'a`.
+    unsafe fn from_raw<'a>(p: *const bindings::cred) -> &'a Self {
+        // SAFETY: `Cred` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*p.cast() }
+    }
+
+    /// The LSM's blob of these credentials.
+    pub fn lsm<T: HasBlobSizes>(&self) -> CredRef<'_, T> {
+        // SAFETY: the credentials are valid as long as `self`, with the LSM's blob.
+        unsafe { CredRef::from_raw(self.0.get()) }
     }
 }
 
@@ -536,6 +602,16 @@ impl File {
         unsafe { CredRef::from_raw((*self.0.get()).f_cred) }
     }
 
+    /// The owner slot of the LSM's blob of this file.
+    fn owner_slot<T: HasBlobSizes>(&self) -> *mut FileOwner<T> {
+        // SAFETY: the file is live, so is its blob, which has room for a `FileOwner` at
+        // `file_owner_offset` (see `BlobSizes::new`).
+        let base = unsafe { (*self.0.get()).f_security };
+        blob_at::<u8>(base, T::blob_sizes().get().lbs_file)
+            .wrapping_add(file_owner_offset::<T>())
+            .cast()
+    }
+
     /// The LSM's blob of this file.
     pub fn blob<T: HasBlobSizes>(&self) -> &T::File {
         // SAFETY: the file is live, so is its blob, which holds a `T::File` (zeroed by the
@@ -590,6 +666,46 @@ impl Socket {
             }
         }
     }
+}
+
+/// A UNIX domain socket (`struct sock`) whose state lock the caller of the hook holds.
+#[repr(transparent)]
+pub struct UnixSock(Opaque<bindings::sock>);
+
+impl UnixSock {
+    /// # Safety
+    ///
+    /// `p` must be a valid `AF_UNIX` socket whose state lock is held for `'a`.
+    unsafe fn from_raw<'a>(p: *const bindings::sock) -> &'a Self {
+        // SAFETY: `UnixSock` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*p.cast() }
+    }
+
+    /// Whether the socket is bound to an address of the abstract namespace.
+    pub fn is_abstract(&self) -> bool {
+        // SAFETY: a valid UNIX socket, its address stable under the state lock.
+        unsafe { bindings::lsm_unix_is_abstract(self.0.get()) }
+    }
+
+    /// The credentials of the file the socket was created with, `None` for a kernel socket
+    /// (no file).
+    pub fn file_cred<T: HasBlobSizes>(&self) -> Option<CredRef<'_, T>> {
+        // SAFETY: a valid UNIX socket; under its state lock the socket cannot be orphaned,
+        // so the file and its credentials live at least as long as `self`.
+        let cred = unsafe { bindings::lsm_unix_file_cred(self.0.get()) };
+        if cred.is_null() {
+            None
+        } else {
+            // SAFETY: see above.
+            Some(unsafe { CredRef::from_raw(cred) })
+        }
+    }
+}
+
+/// Whether `task` is a thread of the current process.
+pub fn same_process_as_current(task: &Task) -> bool {
+    // SAFETY: `task` and the current task are valid.
+    unsafe { bindings::lsm_same_thread_group_as_current(task.as_ptr()) }
 }
 
 /// A file referred to by a file descriptor, `O_PATH` ones included (`fget_raw`).
@@ -1073,6 +1189,134 @@ pub mod tramp {
             bytes,
             connect,
         ))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `unix_stream_connect`: `other` is locked by the caller.
+    pub unsafe fn unix_stream_connect<T: HasBlobSizes>(
+        _sock: *mut bindings::sock,
+        other: *mut bindings::sock,
+        _newsk: *mut bindings::sock,
+    ) -> c_int {
+        // SAFETY: `unix_stream_connect()` holds the state lock of `other`, a live socket.
+        ret(T::unix_stream_connect(unsafe { UnixSock::from_raw(other) }))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `unix_may_send`: `other`'s socket is locked by the caller.
+    pub unsafe fn unix_may_send<T: HasBlobSizes>(
+        sock: *mut bindings::socket,
+        other: *mut bindings::socket,
+    ) -> c_int {
+        // SAFETY: the callers (`unix_dgram_connect()`, `unix_dgram_sendmsg()`) pass live
+        // sockets and hold the state lock of `other`'s sock (and `sock`'s when reading its
+        // peer matters: a stale peer only means a full check).
+        unsafe {
+            let connected = bindings::lsm_unix_peer_is(sock, other);
+            ret(T::unix_may_send(UnixSock::from_raw((*other).sk), connected))
+        }
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `task_kill`: `cred` is null or valid credentials.
+    pub unsafe fn task_kill<T: HasBlobSizes>(
+        p: *mut bindings::task_struct,
+        _info: *mut c_void,
+        sig: c_int,
+        cred: *const bindings::cred,
+    ) -> c_int {
+        // SAFETY: the framework passes a valid task (`Task` is a transparent wrapper) and
+        // null or valid credentials, both live for the call.
+        unsafe {
+            let sender = if cred.is_null() {
+                None
+            } else {
+                Some(Cred::from_raw(cred))
+            };
+            ret(T::task_kill(&*p.cast::<Task>(), sig, sender))
+        }
+    }
+
+    /// Releases what a [`FileOwner`] holds.
+    ///
+    /// # Safety
+    ///
+    /// The pointers come from a `FileOwner` that no longer holds them.
+    unsafe fn release_owner<T: HasBlobSizes>(cred: *const T::Cred, tgid: *mut bindings::pid) {
+        if !cred.is_null() {
+            // SAFETY: the pointer came from `Arc::into_raw` (caller).
+            drop(unsafe { Arc::from_raw(cred) });
+        }
+        // SAFETY: null or a referenced pid (caller); `put_pid` accepts null.
+        unsafe { bindings::lsm_put_pid(tgid) };
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `file_set_fowner`: called with the file's `f_owner->lock` held for writing.
+    pub unsafe fn file_set_fowner<T: HasBlobSizes>(file: *mut bindings::file) {
+        // SAFETY: the framework passes a live file whose owner is allocated and locked.
+        let other = unsafe { bindings::lsm_fown_is_other_process(file) };
+        let (cred, tgid) = match T::file_set_fowner(other) {
+            Some(c) => {
+                // SAFETY: FFI call on the current task.
+                let tgid = unsafe { bindings::lsm_get_current_tgid() };
+                (Arc::into_raw(c), tgid)
+            }
+            None => (ptr::null(), ptr::null_mut()),
+        };
+        // SAFETY: a live file (see above).
+        let slot = unsafe { File::from_raw(file) }.owner_slot::<T>();
+        // SAFETY: the owner lock, held for writing, serialises the slot's writers (here) and
+        // readers (`file_send_sigiotask`); `file_free_security` runs when neither can.
+        let old = unsafe { ptr::replace(slot, FileOwner { cred, tgid }) };
+        // SAFETY: `old` was the slot's, now replaced.
+        unsafe { release_owner::<T>(old.cred, old.tgid) };
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `file_send_sigiotask`: called with `fown->lock` held for reading.
+    pub unsafe fn file_send_sigiotask<T: HasBlobSizes>(
+        tsk: *mut bindings::task_struct,
+        fown: *mut bindings::fown_struct,
+        _sig: c_int,
+    ) -> c_int {
+        // SAFETY: `fown` is the owner of a live file (`fown->file`), locked for reading, so
+        // the slot's writer cannot run; the task is valid for the call.
+        unsafe {
+            let file = File::from_raw(bindings::lsm_fown_file(fown));
+            let owner = ptr::read(file.owner_slot::<T>());
+            if owner.cred.is_null() {
+                return 0;
+            }
+            let same = bindings::lsm_task_tgid(tsk) == owner.tgid;
+            let cred = ArcBorrow::<T::Cred>::from_raw(owner.cred);
+            ret(T::file_send_sigiotask(&*tsk.cast::<Task>(), &cred, same))
+        }
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `file_free_security`: the file is being freed.
+    pub unsafe fn file_free_security<T: HasBlobSizes>(file: *mut bindings::file) {
+        // SAFETY: the file is no longer used by anybody else.
+        let slot = unsafe { File::from_raw(file) }.owner_slot::<T>();
+        // SAFETY: as above.
+        let old = unsafe {
+            ptr::replace(
+                slot,
+                FileOwner {
+                    cred: ptr::null(),
+                    tgid: ptr::null_mut(),
+                },
+            )
+        };
+        // SAFETY: `old` was the slot's, now emptied.
+        unsafe { release_owner::<T>(old.cred, old.tgid) };
     }
 
     /// # Safety

@@ -99,8 +99,12 @@ pub const NET_CONNECT_TCP: u64 = 1 << 1;
 /// The network access rights this implementation enforces (ABI 5: TCP).
 pub const NET_MASK: u64 = NET_BIND_TCP | NET_CONNECT_TCP;
 
-/// The scopes this implementation enforces (none yet: ABI 6 adds them).
-pub const SCOPE_MASK: u64 = 0;
+/// Scope: no connecting or sending to an abstract UNIX socket created outside the domain.
+pub const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
+/// Scope: no signal to a process outside the domain.
+pub const SCOPE_SIGNAL: u64 = 1 << 1;
+/// The scopes this implementation enforces (ABI 6).
+pub const SCOPE_MASK: u64 = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL;
 
 /// `LANDLOCK_CREATE_RULESET_VERSION`.
 pub const CREATE_RULESET_VERSION: u32 = 1 << 0;
@@ -115,13 +119,14 @@ pub const RESTRICT_SELF_MASK: u32 = 0;
 /// The `add_rule` flags this implementation accepts (ABI 5: none).
 pub const ADD_RULE_MASK: u32 = 0;
 
-/// The ABI version: every feature up to ABI 5 (filesystem rights up to `IOCTL_DEV`, TCP
-/// bind/connect) is enforced; later features are refused like an ABI 5 kernel does.
-pub const ABI_VERSION: i32 = 5;
-/// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 5:
-/// erratum 1 (only TCP sockets are subject to TCP rights) and erratum 4 (whiteouts need
-/// `MAKE_REG`).
-pub const ERRATA: i32 = (1 << 0) | (1 << 3);
+/// The ABI version: every feature up to ABI 6 (filesystem rights up to `IOCTL_DEV`, TCP
+/// bind/connect, abstract UNIX socket and signal scoping) is enforced; later features are
+/// refused like an ABI 6 kernel does.
+pub const ABI_VERSION: i32 = 6;
+/// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 6:
+/// erratum 1 (only TCP sockets are subject to TCP rights), erratum 2 (signals between the
+/// threads of a process are never scoped) and erratum 4 (whiteouts need `MAKE_REG`).
+pub const ERRATA: i32 = (1 << 0) | (1 << 1) | (1 << 3);
 
 /// Maximum number of stacked domains.
 pub const MAX_LAYERS: usize = 16;
@@ -466,6 +471,34 @@ impl Domain {
                 .checked_sub(1)
                 .and_then(|i| other.lineage.get(i))
                 == Some(&self.id())
+    }
+
+    /// Whether a layer handles one of the scopes of `scope` (else the domain has no say).
+    pub fn handles_scope(&self, scope: u64) -> bool {
+        self.layers().iter().any(|l| l.scope & scope != 0)
+    }
+
+    /// Whether `scope` forbids a task in this domain (the client) to reach an object (a
+    /// socket, a task) of the domain `server` (`None`: no domain). A layer of the client that
+    /// scopes the request allows it only if that layer is also one of the server's: the server
+    /// lives in the same domain or in one nested in it.
+    pub fn scope_denies(&self, server: Option<&Domain>, scope: u64) -> bool {
+        let server_layers = server.map_or(0, |s| s.num_layers);
+        for (level, layer) in self.layers().iter().enumerate() {
+            if layer.scope & scope == 0 {
+                continue;
+            }
+            // Layer `level` of both domains is the same one iff their domains at that depth
+            // have the same id (ids are never reused, and a domain fixes its ancestors).
+            if level >= server_layers {
+                return true;
+            }
+            let theirs = server.and_then(|s| s.lineage.get(level));
+            if theirs != self.lineage.get(level) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Starts a filesystem access check for `request`; `None` when no layer handles any of

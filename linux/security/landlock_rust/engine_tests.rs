@@ -41,10 +41,29 @@ pub fn attr_validation() -> Outcome {
     check!(net.validate() == Err(EINVAL));
     let scope = RulesetAttr {
         handled_access_fs: FS_READ_FILE,
-        scoped: 1,
+        scoped: 1 << 2,
         ..Default::default()
     };
     check!(scope.validate() == Err(EINVAL));
+    // Scopes alone make a valid ruleset (ABI 6).
+    let scoped = RulesetAttr {
+        scoped: SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET,
+        ..Default::default()
+    };
+    check!(
+        scoped.validate()
+            == Ok(Handled {
+                fs: 0,
+                net: 0,
+                scope: SCOPE_MASK
+            })
+    );
+    let quiet_scope = RulesetAttr {
+        scoped: SCOPE_SIGNAL,
+        quiet_scoped: SCOPE_SIGNAL,
+        ..Default::default()
+    };
+    check!(quiet_scope.validate() == Err(EINVAL));
     let quiet = RulesetAttr {
         handled_access_fs: FS_READ_FILE,
         quiet_access_fs: FS_WRITE_FILE,
@@ -315,5 +334,68 @@ pub fn reparent() -> Outcome {
             FS_FILE
         ) == Err(EXDEV)
     );
+    Ok(())
+}
+
+fn scoped_domain(parent: Option<&Domain>, scope: u64, id: u64) -> Option<Domain> {
+    let rs = Ruleset::new(Handled {
+        fs: if scope == 0 { FS_EXECUTE } else { 0 },
+        net: 0,
+        scope,
+    });
+    Domain::merge(parent, &rs, id).ok()
+}
+
+/// Scoping (ABI 6): which domains a scoped client may reach, as C's `domain_is_scoped`.
+pub fn scopes() -> Outcome {
+    let sig = SCOPE_SIGNAL;
+    let unix = SCOPE_ABSTRACT_UNIX_SOCKET;
+    // a: scopes signals; a/b: nested in a, scopes nothing; a/c: nested in a, scopes signals;
+    // d: another domain scoping both; u: a domain that scopes nothing.
+    let a = scoped_domain(None, sig, 1).ok_or(line!())?;
+    let b = scoped_domain(Some(&a), 0, 2).ok_or(line!())?;
+    let c = scoped_domain(Some(&a), sig, 3).ok_or(line!())?;
+    let d = scoped_domain(None, sig | unix, 4).ok_or(line!())?;
+    let u = scoped_domain(None, 0, 5).ok_or(line!())?;
+    check!(a.handles_scope(sig) && !a.handles_scope(unix));
+    check!(b.handles_scope(sig) && c.handles_scope(sig) && d.handles_scope(unix));
+    check!(!u.handles_scope(SCOPE_MASK));
+    // A scoped client reaches its own domain and nested ones only.
+    check!(!a.scope_denies(Some(&a), sig));
+    check!(!a.scope_denies(Some(&b), sig));
+    check!(!a.scope_denies(Some(&c), sig));
+    check!(a.scope_denies(None, sig));
+    check!(a.scope_denies(Some(&d), sig));
+    check!(a.scope_denies(Some(&u), sig));
+    // Not for a scope it does not handle.
+    check!(!a.scope_denies(None, unix));
+    check!(!a.scope_denies(Some(&d), unix));
+    // b inherits a's scope: it reaches a (its scoping layer is a's) and c, not outside a.
+    check!(!b.scope_denies(Some(&a), sig));
+    check!(!b.scope_denies(Some(&c), sig));
+    check!(b.scope_denies(None, sig));
+    check!(b.scope_denies(Some(&d), sig));
+    // c scopes itself: not its parent a nor its sibling b.
+    check!(c.scope_denies(Some(&a), sig));
+    check!(c.scope_denies(Some(&b), sig));
+    check!(!c.scope_denies(Some(&c), sig));
+    // A domain that scopes nothing is never denied; anybody may reach a scoped domain.
+    check!(!u.scope_denies(None, SCOPE_MASK));
+    check!(!u.scope_denies(Some(&a), SCOPE_MASK));
+    // Two domains from the same ruleset are different domains.
+    let d2 = scoped_domain(None, sig | unix, 6).ok_or(line!())?;
+    check!(d.scope_denies(Some(&d2), unix));
+    check!(d2.scope_denies(Some(&d), sig));
+    // Sixteen scoped layers: the deepest reaches only itself.
+    let mut chain = scoped_domain(None, unix, 100).ok_or(line!())?;
+    let top = scoped_domain(None, unix, 99).ok_or(line!())?;
+    for i in 101..116 {
+        chain = scoped_domain(Some(&chain), unix, i).ok_or(line!())?;
+    }
+    check!(chain.num_layers() == MAX_LAYERS);
+    check!(!chain.scope_denies(Some(&chain), unix));
+    check!(chain.scope_denies(Some(&top), unix));
+    check!(!top.scope_denies(Some(&top), unix));
+    check!(top.scope_denies(Some(&chain), unix));
     Ok(())
 }

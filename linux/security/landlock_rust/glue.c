@@ -49,6 +49,13 @@ LL_HOOK(int, ptrace_access_check, struct task_struct *child, unsigned int mode);
 LL_HOOK(int, ptrace_traceme, struct task_struct *parent);
 LL_HOOK(int, socket_bind, struct socket *sock, struct sockaddr *address, int addrlen);
 LL_HOOK(int, socket_connect, struct socket *sock, struct sockaddr *address, int addrlen);
+LL_HOOK(int, unix_stream_connect, struct sock *sock, struct sock *other, struct sock *newsk);
+LL_HOOK(int, unix_may_send, struct socket *sock, struct socket *other);
+LL_HOOK(int, task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
+	const struct cred *cred);
+LL_HOOK(void, file_set_fowner, struct file *file);
+LL_HOOK(int, file_send_sigiotask, struct task_struct *tsk, struct fown_struct *fown, int sig);
+LL_HOOK(void, file_free_security, struct file *file);
 
 /* The system calls, in landlock_rust.rs. */
 long landlock_rust_sys_create_ruleset(const void __user *attr, size_t size, u32 flags);
@@ -84,6 +91,12 @@ static struct security_hook_list landlock_rust_hooks[] __ro_after_init = {
 	LSM_HOOK_INIT(sb_pivotroot, landlock_rust_sb_pivotroot),
 	LSM_HOOK_INIT(ptrace_access_check, landlock_rust_ptrace_access_check),
 	LSM_HOOK_INIT(ptrace_traceme, landlock_rust_ptrace_traceme),
+	LSM_HOOK_INIT(unix_stream_connect, landlock_rust_unix_stream_connect),
+	LSM_HOOK_INIT(unix_may_send, landlock_rust_unix_may_send),
+	LSM_HOOK_INIT(task_kill, landlock_rust_task_kill),
+	LSM_HOOK_INIT(file_set_fowner, landlock_rust_file_set_fowner),
+	LSM_HOOK_INIT(file_send_sigiotask, landlock_rust_file_send_sigiotask),
+	LSM_HOOK_INIT(file_free_security, landlock_rust_file_free_security),
 #ifdef CONFIG_INET
 	LSM_HOOK_INIT(socket_bind, landlock_rust_socket_bind),
 	LSM_HOOK_INIT(socket_connect, landlock_rust_socket_connect),

@@ -7,8 +7,9 @@ use crate::Landlock;
 use core::ops::ControlFlow;
 use core::sync::atomic::Ordering;
 use kernel::{
-    lsm::{self, CurrentCred, Dentry, File, Path, Socket, WalkEnd},
+    lsm::{self, Cred, CredRef, CurrentCred, Dentry, File, Path, Socket, UnixSock, WalkEnd},
     prelude::*,
+    sync::Arc,
     task::Task,
 };
 
@@ -164,6 +165,51 @@ fn check_refer(
     Ok(())
 }
 
+/// Whether the abstract UNIX socket scope denies the current task to reach `other`: only
+/// abstract sockets are scoped, and kernel sockets (without a file) are not.
+fn unix_scope_check(other: &UnixSock) -> Result {
+    let cred = CurrentCred::<Landlock>::get();
+    let c = cred.cred();
+    let Some(domain) = c.get() else {
+        return Ok(());
+    };
+    if !domain.handles_scope(engine::SCOPE_ABSTRACT_UNIX_SOCKET) || !other.is_abstract() {
+        return Ok(());
+    }
+    let Some(peer) = other.file_cred::<Landlock>() else {
+        return Ok(());
+    };
+    let peer_domain = peer.get();
+    if domain.scope_denies(peer_domain.as_deref(), engine::SCOPE_ABSTRACT_UNIX_SOCKET) {
+        Err(EPERM)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether the signal scope of `sender` denies a signal to `target`.
+fn signal_scope_check(sender: &CredRef<'_, Landlock>, target: &Task) -> Result {
+    let Some(domain) = sender.get() else {
+        return Ok(());
+    };
+    if !domain.handles_scope(engine::SCOPE_SIGNAL) {
+        return Ok(());
+    }
+    signal_scope_of(&domain, target)
+}
+
+/// Whether `domain` (which handles the signal scope) may signal `target`.
+fn signal_scope_of(domain: &Domain, target: &Task) -> Result {
+    let theirs = lsm::task_cred::<Landlock>(target);
+    let t = theirs.cred();
+    let target_domain = t.get();
+    if domain.scope_denies(target_domain.as_deref(), engine::SCOPE_SIGNAL) {
+        Err(EPERM)
+    } else {
+        Ok(())
+    }
+}
+
 /// `RENAME_EXCHANGE`.
 const RENAME_EXCHANGE: u32 = 1 << 1;
 
@@ -294,6 +340,55 @@ impl lsm::Hooks for Landlock {
             (Some(t), Some(e)) if t.is_ancestor_of(&e) => Ok(()),
             _ => Err(EPERM),
         }
+    }
+
+    fn unix_stream_connect(other: &UnixSock) -> Result {
+        unix_scope_check(other)
+    }
+
+    fn unix_may_send(other: &UnixSock, connected_to_it: bool) -> Result {
+        // A datagram socket already connected to `other` was checked when connecting.
+        if connected_to_it {
+            return Ok(());
+        }
+        unix_scope_check(other)
+    }
+
+    fn task_kill(target: &Task, _sig: i32, sender: Option<&Cred>) -> Result {
+        match sender {
+            Some(cred) => signal_scope_check(&cred.lsm::<Landlock>(), target),
+            None => {
+                // Threads of a process may always signal each other (erratum 2).
+                if lsm::same_process_as_current(target) {
+                    return Ok(());
+                }
+                let cred = CurrentCred::<Landlock>::get();
+                signal_scope_check(&cred.cred(), target)
+            }
+        }
+    }
+
+    fn file_set_fowner(owner_is_other_process: bool) -> Option<Arc<Domain>> {
+        // An owner in the current process needs no check when it gets SIGIO (erratum 2).
+        if !owner_is_other_process {
+            return None;
+        }
+        let cred = CurrentCred::<Landlock>::get();
+        let c = cred.cred();
+        let domain = c.get()?;
+        if domain.handles_scope(engine::SCOPE_SIGNAL) {
+            Some(Arc::from(domain))
+        } else {
+            None
+        }
+    }
+
+    fn file_send_sigiotask(target: &Task, owner: &Domain, owner_process: bool) -> Result {
+        // The process that set itself as the owner, even through a process group.
+        if owner_process {
+            return Ok(());
+        }
+        signal_scope_of(owner, target)
     }
 
     fn socket_addr(sock: &Socket, addr: &[u8], connect: bool) -> Result {

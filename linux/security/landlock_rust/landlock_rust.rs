@@ -103,6 +103,22 @@ kernel::define_lsm! {
             sock: *mut bindings::socket, addr: *mut bindings::sockaddr, len: c_int) -> c_int,
         landlock_rust_socket_connect => socket_connect(
             sock: *mut bindings::socket, addr: *mut bindings::sockaddr, len: c_int) -> c_int,
+        landlock_rust_unix_stream_connect => unix_stream_connect(
+            sock: *mut bindings::sock, other: *mut bindings::sock, newsk: *mut bindings::sock
+        ) -> c_int,
+        landlock_rust_unix_may_send => unix_may_send(
+            sock: *mut bindings::socket, other: *mut bindings::socket) -> c_int,
+        landlock_rust_task_kill => task_kill(
+            p: *mut bindings::task_struct,
+            info: *mut c_void,
+            sig: c_int,
+            cred: *const bindings::cred,
+        ) -> c_int,
+        landlock_rust_file_set_fowner => file_set_fowner(file: *mut bindings::file),
+        landlock_rust_file_send_sigiotask => file_send_sigiotask(
+            tsk: *mut bindings::task_struct, fown: *mut bindings::fown_struct, sig: c_int
+        ) -> c_int,
+        landlock_rust_file_free_security => file_free_security(file: *mut bindings::file),
     },
     entries: {
         fn landlock_rust_sys_create_ruleset(attr: usize, size: usize, flags: u32) -> isize =
@@ -154,5 +170,9 @@ mod tests {
     #[test]
     fn reparent() {
         assert_eq!(t::reparent(), Ok(()));
+    }
+    #[test]
+    fn scopes() {
+        assert_eq!(t::scopes(), Ok(()));
     }
 }

@@ -102,4 +102,8 @@ mod tests {
     fn reparent() {
         assert_eq!(t::reparent(), Ok(()));
     }
+    #[test]
+    fn scopes() {
+        assert_eq!(t::scopes(), Ok(()));
+    }
 }
