@@ -279,6 +279,15 @@ pub fn to_json(rows: &[Row], footprint: &[Footprint]) -> Value {
     Value::Array(out)
 }
 
+/// A ratio to three places; a case measured on one side only has none ("–").
+fn fmt_ratio(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3}")
+    } else {
+        "–".into()
+    }
+}
+
 fn fmt_value(v: f64) -> String {
     if !v.is_finite() {
         "–".into()
@@ -299,7 +308,7 @@ pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: 
     for r in rows {
         let _ = writeln!(
             md,
-            "| {} | {} ({}) | {} [{}–{}] | {} [{}–{}] | **{:.3}** | {:.3}–{:.3} |",
+            "| {} | {} ({}) | {} [{}–{}] | {} [{}–{}] | **{}** | {}–{} |",
             r.case,
             r.metric,
             r.unit,
@@ -309,9 +318,9 @@ pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: 
             fmt_value(median(&r.c)),
             fmt_value(min(&r.c)),
             fmt_value(max(&r.c)),
-            r.ratio(),
-            min(&r.ratios),
-            max(&r.ratios),
+            fmt_ratio(r.ratio()),
+            fmt_ratio(min(&r.ratios)),
+            fmt_ratio(max(&r.ratios)),
         );
     }
     if !footprint.is_empty() {
@@ -350,7 +359,11 @@ fn xml_escape(s: &str) -> String {
 /// 1.00 line — readable at a glance.
 pub fn to_svg(suite: &str, rows: &[Row]) -> String {
     // Bandwidth is IOPS times a fixed block size: the same ratio, so it is left out here.
-    let rows: Vec<&Row> = rows.iter().filter(|r| r.metric != "bandwidth").collect();
+    // A case measured on one side only has no ratio to draw (the Markdown lists it).
+    let rows: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.metric != "bandwidth" && !r.ratios.is_empty())
+        .collect();
     let bar_h = 18.0;
     let gap = 8.0;
     let left = 260.0;

@@ -28,14 +28,23 @@ echo "$cases" | while IFS=: read -r name args; do
 	rm -rf /tmp/llb /tmp/llb-decoys
 done
 
-# fs_bench counts system time in clock ticks (USER_HZ, 100 a second).
+# fs_bench counts system time in clock ticks (USER_HZ, 100 a second). It wants ABI 7 or later
+# for its sandboxed case: on an older ABI that case is left out (the report shows it for one
+# side only). Its baseline (-L) creates file.txt in the deepest directory and then fails to
+# remove that directory (ENOTEMPTY) after printing its figures: the figure line is what counts.
 n=5000
+abi=$(landlock-probe abi 2>/dev/null | cut -d' ' -f1)
 for mode in landlock baseline; do
 	flag=""
 	[ $mode = baseline ] && flag=-L
+	if [ $mode = landlock ] && [ "${abi:-0}" -lt 7 ]; then
+		echo "BENCH-NOTE fs_bench needs Landlock ABI 7, this kernel has ${abi:-none}: case left out"
+		continue
+	fi
 	mkdir -p /tmp/fsb && cd /tmp/fsb || exit 1
-	if out=$(/opt/landlock/selftests/fs_bench $flag -d 1000 -n $n 2>&1); then
-		ticks=$(echo "$out" | sed -n 's/^System: \([0-9]*\) clocks/\1/p')
+	out=$(/opt/landlock/selftests/fs_bench $flag -d 1000 -n $n 2>&1)
+	ticks=$(echo "$out" | sed -n 's/^System: \([0-9]*\) clocks/\1/p')
+	if [ -n "$ticks" ]; then
 		us=$(awk -v t="$ticks" -v n="$n" 'BEGIN { printf "%.3f", t * 10000 / n }')
 		echo "BENCH-VALUE case=fs_bench-d1000-$mode side=$side pair=$pair sys_us_per_op=$us"
 	else
