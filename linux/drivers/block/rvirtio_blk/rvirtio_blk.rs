@@ -562,7 +562,10 @@ impl RVirtioBlk {
             .logical_block_size(geometry.logical)
             .and_then(|b| b.physical_block_size(geometry.physical))
             .map(|b| {
+                // Like the C driver: the host's medium is unknown, so the disk is not
+                // declared non-rotational (and keeps the rotational read-ahead default).
                 b.limits(limits)
+                    .rotational(true)
                     .geometry(chs)
                     .read_only(dev.has_feature(F_RO))
                     .parent(vdev.as_ref())
