@@ -7,13 +7,7 @@
 pairs=$(kernel_param ferrite.pairs || echo 5)
 runtime=$(kernel_param ferrite.runtime || echo 3)
 
-# case name, fio arguments
-cases="randread-4k-qd1:--rw=randread --bs=4k --iodepth=1
-randread-4k-qd32:--rw=randread --bs=4k --iodepth=32
-randwrite-4k-qd1:--rw=randwrite --bs=4k --iodepth=1
-randwrite-4k-qd32:--rw=randwrite --bs=4k --iodepth=32
-seqread-128k:--rw=read --bs=128k --iodepth=8
-seqwrite-128k:--rw=write --bs=128k --iodepth=8"
+. /ferrite/bench/fio-cases.inc
 
 echo "BENCH-META suite=rnull rust=rnull c=null_blk pairs=$pairs runtime=$runtime"
 run_one() { # side case args
