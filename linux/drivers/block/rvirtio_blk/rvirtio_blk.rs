@@ -168,34 +168,25 @@ impl Shared {
     /// unmap hint): `len` bytes of the returned array are the command.
     fn command(&self, kind: u32, sector: u64, range: Option<u32>) -> ([u8; 32], usize) {
         let mut cmd = [0u8; 32];
-        let mut parts: [&[u8]; 6] = [&[]; 6];
-        let (kind_b, prio_b, hdr_sector_b) = (
-            self.u32_bytes(kind),
-            self.u32_bytes(0),
-            self.u64_bytes(if range.is_some() { 0 } else { sector }),
-        );
-        let (rsector, rcount, rflags) = (
-            self.u64_bytes(sector),
-            self.u32_bytes(range.unwrap_or(0)),
-            self.u32_bytes(0),
-        );
-        parts[0] = &kind_b;
-        parts[1] = &prio_b;
-        parts[2] = &hdr_sector_b;
-        let n = if range.is_some() {
-            parts[3] = &rsector;
-            parts[4] = &rcount;
-            parts[5] = &rflags;
-            6
-        } else {
-            3
-        };
         let mut len = 0;
-        for part in parts.iter().take(n) {
-            if let Some(dst) = cmd.get_mut(len..len + part.len()) {
-                dst.copy_from_slice(part);
+        // At most 32 bytes are put, so every field fits.
+        let mut put = |field: &[u8]| {
+            if let Some(dst) = cmd.get_mut(len..len + field.len()) {
+                dst.copy_from_slice(field);
             }
-            len += part.len();
+            len += field.len();
+        };
+        put(&self.u32_bytes(kind));
+        put(&self.u32_bytes(0));
+        match range {
+            None => put(&self.u64_bytes(sector)),
+            Some(sectors) => {
+                // The header's sector is unused: the range carries it.
+                put(&self.u64_bytes(0));
+                put(&self.u64_bytes(sector));
+                put(&self.u32_bytes(sectors));
+                put(&self.u32_bytes(0));
+            }
         }
         (cmd, len)
     }
