@@ -8,6 +8,12 @@ kernel_param() {
 	return 1
 }
 
+# The running kernel's Landlock ABI version (0 when Landlock is off or the probe missing).
+landlock_abi() {
+	v=$(landlock-probe abi 2>/dev/null | cut -d' ' -f1)
+	echo "${v:-0}"
+}
+
 # Modules a shell or demo guest starts with: the virtio disk and NIC, and Ferrite's Rust
 # components (listed one a line in /ferrite/modules).
 load_default_modules() {

@@ -33,7 +33,8 @@ pub const END_MARK: &str = "ferrite-test: end ";
 pub struct Report {
     /// The test that was running, or `boot` before the first one.
     pub during: String,
-    /// The line that starts the report.
+    /// The line that starts the report, with the faulting function when the report names
+    /// one (`RIP: ...`), so a one-line summary says where it happened.
     pub headline: String,
     /// The report with some lines of context.
     pub excerpt: String,
@@ -76,9 +77,16 @@ pub fn scan(log: &str) -> Vec<Report> {
         last_report_line = Some(i);
         let end = (i + 30).min(lines.len());
         let start = i.saturating_sub(2);
+        let mut headline = text.trim().to_owned();
+        if let Some(rip) = lines[i..end].iter().find_map(|l| {
+            let t = strip_console_prefix(l);
+            t.find("RIP: ").map(|p| t[p + 5..].trim().to_owned())
+        }) {
+            headline = format!("{headline} (RIP {rip})");
+        }
         reports.push(Report {
             during: during.clone(),
-            headline: text.trim().to_owned(),
+            headline,
             excerpt: lines[start..end].join("\n"),
         });
     }
@@ -134,6 +142,21 @@ mod tests {
             "[1.0] virtio_blk virtio0: [vda] 2048 512-byte logical blocks"
         ));
         assert!(!is_report_line("[1.0] KTAP version 1"));
+    }
+
+    #[test]
+    fn headline_names_the_faulting_function() {
+        let log = "\
+[65.5] Oops: int3: 0000 [#1] SMP KASAN
+[65.5] CPU: 1 UID: 0 PID: 0 Comm: swapper/1
+[65.5] RIP: 0010:__do_trace_sched_wakeup+0xac/0xd0
+[65.5] Call Trace:
+";
+        let r = scan(log);
+        assert_eq!(
+            r[0].headline,
+            "Oops: int3: 0000 [#1] SMP KASAN (RIP 0010:__do_trace_sched_wakeup+0xac/0xd0)"
+        );
     }
 
     #[test]

@@ -33,12 +33,12 @@ done
 # side only). Its baseline (-L) creates file.txt in the deepest directory and then fails to
 # remove that directory (ENOTEMPTY) after printing its figures: the figure line is what counts.
 n=5000
-abi=$(landlock-probe abi 2>/dev/null | cut -d' ' -f1)
+abi=$(landlock_abi)
 for mode in landlock baseline; do
 	flag=""
 	[ $mode = baseline ] && flag=-L
-	if [ $mode = landlock ] && [ "${abi:-0}" -lt 7 ]; then
-		echo "BENCH-NOTE fs_bench needs Landlock ABI 7, this kernel has ${abi:-none}: case left out"
+	if [ $mode = landlock ] && [ "$abi" -lt 7 ]; then
+		echo "BENCH-NOTE fs_bench needs Landlock ABI 7, this kernel has $abi: case left out"
 		continue
 	fi
 	mkdir -p /tmp/fsb && cd /tmp/fsb || exit 1

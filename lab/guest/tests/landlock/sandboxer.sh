@@ -16,9 +16,8 @@ ip link set lo up
 
 # LL_FORCE_LOG=1 (log the denials of this same exec) needs ABI 7: the sample refuses it on an
 # older ABI, so there the sandbox's own checks run without it and only the audit checks fail.
-abi=$(landlock-probe abi 2>/dev/null | cut -d' ' -f1)
 force_log=1
-[ "${abi:-0}" -ge 7 ] || force_log=
+[ "$(landlock_abi)" -ge 7 ] || force_log=
 sbx() {
 	LL_FS_RO=/bin:/sbin:/usr:/etc:/dev:/proc:$d/ro LL_FS_RW=$d/rw LL_TCP_CONNECT=7001 \
 		env ${force_log:+LL_FORCE_LOG=$force_log} sandboxer "$@"
