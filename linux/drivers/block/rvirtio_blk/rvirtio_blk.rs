@@ -261,12 +261,60 @@ impl virtio::Handler for Blk {
     }
 }
 
-#[vtable]
-impl mq::Operations for Blk {
-    type QueueData = Arc<Shared>;
+/// The most requests of a `queue_rqs` batch added to a virtqueue under one lock (a plug
+/// flushes at most 32 requests for one disk, 64 across disks).
+const BATCH: usize = 32;
 
-    fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
-        let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
+/// Prepared requests of one hardware queue, waiting to be added to its virtqueue together.
+struct Batch {
+    hw_queue: u32,
+    len: usize,
+    rqs: [Option<DeviceRequest<Blk>>; BATCH],
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            hw_queue: 0,
+            len: 0,
+            rqs: [const { None }; BATCH],
+        }
+    }
+
+    /// Adds the batch to its virtqueue under one lock and kicks it once. Requests the ring has
+    /// no room for are requeued (they were started), as `queue_rq` would have them retried.
+    fn submit(&mut self, shared: &Shared) {
+        let len = core::mem::take(&mut self.len);
+        let Some(rqs) = self.rqs.get_mut(..len) else {
+            return;
+        };
+        let Some(queue) = shared.queues.get(self.hw_queue as usize) else {
+            for drq in rqs.iter_mut().filter_map(Option::take) {
+                if Request::end(drq.into_request(), Err(EIO)).is_err() {
+                    pr_warn_once!("rvirtio_blk: a failed request was still referenced\n");
+                }
+            }
+            return;
+        };
+        let mut vq = queue.lock();
+        for drq in rqs.iter_mut().filter_map(Option::take) {
+            if let Err((_e, drq)) = vq.add_lent(drq, GFP_ATOMIC) {
+                if Request::requeue(drq.into_request()).is_err() {
+                    pr_warn_once!("rvirtio_blk: a refused request was still referenced\n");
+                }
+            }
+        }
+        let notify = vq.kick_prepare();
+        drop(vq);
+        if notify {
+            queue.notify();
+        }
+    }
+}
+
+impl Shared {
+    /// The command of a block request, and whether the device writes its data.
+    fn command_of(&self, rq: &Request<Blk>) -> Result<([u8; 32], usize, bool)> {
         let sectors = rq.bytes() >> 9;
         let (kind, range, device_writes) = match rq.operation() {
             Operation::Read => (T_IN, None, true),
@@ -278,7 +326,18 @@ impl mq::Operations for Blk {
             _ => return Err(EOPNOTSUPP),
         };
         let sector = if kind == T_FLUSH { 0 } else { rq.sector() };
-        let (cmd, len) = shared.command(kind, sector, range);
+        let (cmd, len) = self.command(kind, sector, range);
+        Ok((cmd, len, device_writes))
+    }
+}
+
+#[vtable]
+impl mq::Operations for Blk {
+    type QueueData = Arc<Shared>;
+
+    fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
+        let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
+        let (cmd, len, device_writes) = shared.command_of(&rq)?;
         let drq = Request::into_device(rq, cmd.get(..len).unwrap_or(&[]), 1, device_writes)
             .map_err(|(e, _rq)| e)?;
         let mut vq = queue.lock();
@@ -296,14 +355,45 @@ impl mq::Operations for Blk {
         Ok(())
     }
 
-    fn commit_rqs(shared: ArcBorrow<'_, Shared>) {
-        for queue in shared.queues.iter() {
-            queue.kick();
+    /// Prepares each request outside the lock, then adds the consecutive requests of a hardware
+    /// queue to its virtqueue together, with one kick. Requests that cannot be prepared go back
+    /// to the block layer, whose `queue_rq` then fails them.
+    fn queue_rqs(shared: ArcBorrow<'_, Shared>, requests: &mut mq::RequestList<'_, Self>) {
+        let mut batch = Batch::new();
+        while let Some(rq) = requests.pop() {
+            let hw_queue = rq.hw_queue_index();
+            if batch.len > 0 && (batch.hw_queue != hw_queue || batch.len == BATCH) {
+                batch.submit(&shared);
+            }
+            batch.hw_queue = hw_queue;
+            let prepared = match shared.command_of(&rq) {
+                Ok((cmd, len, device_writes)) => rq
+                    .into_device(cmd.get(..len).unwrap_or(&[]), 1, device_writes)
+                    .map_err(|(_e, rq)| rq),
+                Err(_) => Err(rq),
+            };
+            match prepared {
+                Ok(drq) => match batch.rqs.get_mut(batch.len) {
+                    Some(slot) => {
+                        *slot = Some(drq);
+                        batch.len += 1;
+                    }
+                    // Not reached: a full batch was submitted above.
+                    None => {
+                        if Request::requeue(drq.into_request()).is_err() {
+                            pr_warn_once!("rvirtio_blk: a requeued request was referenced\n");
+                        }
+                    }
+                },
+                // Dropped if it cannot be given back: ended with an error.
+                Err(rq) => drop(requests.give_back(rq)),
+            }
         }
+        batch.submit(&shared);
     }
 
-    /// Kicks only the queue left unkicked (its last request came without `is_last`).
-    fn commit_hw_queue(shared: ArcBorrow<'_, Shared>, hw_queue: u32) {
+    /// Kicks the queue left unkicked (its last request came without `is_last`).
+    fn commit_rqs(shared: ArcBorrow<'_, Shared>, hw_queue: u32) {
         if let Some(queue) = shared.queues.get(hw_queue as usize) {
             queue.kick();
         }

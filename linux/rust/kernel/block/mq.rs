@@ -25,7 +25,8 @@
 //! The driver must mark end of processing by calling one of the
 //! `Request::end`, methods. Failure to do so can lead to deadlock or timeout
 //! errors. Please note that the C function `blk_mq_start_request` is implicitly
-//! called when the request is queued with the driver.
+//! called when the request is queued with the driver (for a request of a batch,
+//! [`RequestList`], when the driver starts it).
 //!
 //! The `TagSet` is responsible for creating and maintaining a mapping between
 //! `Request`s and integer ids as well as carrying a pointer to the vtable
@@ -75,7 +76,7 @@
 //!         Ok(())
 //!     }
 //!
-//!     fn commit_rqs(_queue_data: ()) {}
+//!     fn commit_rqs(_queue_data: (), _hw_queue: u32) {}
 //!
 //!     fn complete(rq: ARef<Request<Self>>) {
 //!         Request::end_ok(rq)
@@ -96,8 +97,10 @@
 pub mod gen_disk;
 mod operations;
 mod request;
+mod request_list;
 mod tag_set;
 
 pub use operations::Operations;
 pub use request::{DeviceRequest, Operation, Request, CMD_IN_MAX, CMD_OUT_MAX};
+pub use request_list::{ListRequest, RequestList};
 pub use tag_set::TagSet;

@@ -6,7 +6,7 @@
 
 use crate::{
     bindings,
-    block::mq::{request::RequestDataWrapper, Request},
+    block::mq::{request::RequestDataWrapper, Request, RequestList},
     error::{from_result, Result},
     prelude::*,
     sync::aref::ARef,
@@ -40,16 +40,23 @@ pub trait Operations: Sized {
         is_last: bool,
     ) -> Result;
 
-    /// Called by the kernel to indicate that queued requests should be submitted.
-    fn commit_rqs(queue_data: ForeignBorrowed<'_, Self::QueueData>);
-
-    /// Like [`Operations::commit_rqs`], for the requests queued on hardware queue `hw_queue`
-    /// only (the queue whose last request was queued without `is_last`). When a driver
-    /// implements it, the block layer's `commit_rqs` calls it instead of `commit_rqs`.
-    fn commit_hw_queue(queue_data: ForeignBorrowed<'_, Self::QueueData>, hw_queue: u32) {
-        let _ = (queue_data, hw_queue);
+    /// Called by the kernel to queue a batch of requests (a plug list being flushed), instead
+    /// of calling [`Operations::queue_rq`] for each. The requests may belong to several
+    /// hardware queues. The driver takes each request it queues with
+    /// [`RequestList::pop`]; the requests it gives back ([`RequestList::give_back`]) or leaves
+    /// in the list are then queued one by one through `queue_rq`.
+    fn queue_rqs(
+        queue_data: ForeignBorrowed<'_, Self::QueueData>,
+        requests: &mut RequestList<'_, Self>,
+    ) {
+        let _ = (queue_data, requests);
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Called by the kernel to indicate that the requests queued on hardware queue `hw_queue`
+    /// should be submitted: the last one [`Operations::queue_rq`] got for that queue came
+    /// without `is_last`.
+    fn commit_rqs(queue_data: ForeignBorrowed<'_, Self::QueueData>, hw_queue: u32);
 
     /// Called by the kernel when the request is completed.
     fn complete(rq: ARef<Request<Self>>);
@@ -152,13 +159,36 @@ impl<T: Operations> OperationsVTable<T> {
         // `ForeignOwnable::from_foreign()` is only called when the tagset is
         // dropped, which happens after we are dropped.
         let queue_data = unsafe { T::QueueData::borrow(queue_data) };
-        if T::HAS_COMMIT_HW_QUEUE {
-            // SAFETY: `hctx` is valid as required by this function.
-            let hw_queue = unsafe { (*hctx).queue_num };
-            T::commit_hw_queue(queue_data, hw_queue)
-        } else {
-            T::commit_rqs(queue_data)
+        // SAFETY: `hctx` is valid as required by this function.
+        let hw_queue = unsafe { (*hctx).queue_num };
+        T::commit_rqs(queue_data, hw_queue)
+    }
+
+    /// This function is called by the C kernel. A pointer to this function is
+    /// installed in the `blk_mq_ops` vtable for the driver.
+    ///
+    /// # Safety
+    ///
+    /// This function may only be called by blk-mq C infrastructure. `rqlist` must be valid for
+    /// reads and writes for the duration of the call, and hold requests of one request queue
+    /// of this driver, none of them started, all owned by the driver until it returns (those
+    /// left in `*rqlist` then go back to the block layer).
+    unsafe extern "C" fn queue_rqs_callback(rqlist: *mut bindings::rq_list) {
+        // SAFETY: `rqlist` is valid as required by this function.
+        let head = unsafe { (*rqlist).head };
+        if head.is_null() {
+            return;
         }
+        // SAFETY: `head` is a valid request of a live request queue of this driver.
+        let queue_data = unsafe { (*(*head).q).queuedata };
+        // SAFETY: `queue.queuedata` was created by `GenDiskBuilder::build` with a call to
+        // `ForeignOwnable::into_foreign` to create `queuedata`. `ForeignOwnable::from_foreign`
+        // is only called when the tagset is dropped, which happens after we are dropped.
+        let queue_data = unsafe { T::QueueData::borrow(queue_data) };
+        // SAFETY: By the safety requirements of this function.
+        let mut requests = unsafe { RequestList::new(rqlist) };
+        T::queue_rqs(queue_data, &mut requests);
+        requests.finish();
     }
 
     /// This function is called by the C kernel. A pointer to this function is
@@ -272,7 +302,11 @@ impl<T: Operations> OperationsVTable<T> {
 
     const VTABLE: bindings::blk_mq_ops = bindings::blk_mq_ops {
         queue_rq: Some(Self::queue_rq_callback),
-        queue_rqs: None,
+        queue_rqs: if T::HAS_QUEUE_RQS {
+            Some(Self::queue_rqs_callback)
+        } else {
+            None
+        },
         commit_rqs: Some(Self::commit_rqs_callback),
         get_budget: None,
         put_budget: None,

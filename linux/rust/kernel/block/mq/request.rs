@@ -101,7 +101,7 @@ impl<T: Operations> Request<T> {
     /// [`Err`] variant.
     ///
     /// [`struct request`]: srctree/include/linux/blk-mq.h
-    fn try_set_end(this: ARef<Self>) -> Result<*mut bindings::request, ARef<Self>> {
+    pub(crate) fn try_set_end(this: ARef<Self>) -> Result<*mut bindings::request, ARef<Self>> {
         // To hand back the ownership, we need the current refcount to be 2.
         // Since we can race with `TagSet::tag_to_rq`, this needs to atomically reduce
         // refcount to 0. `Refcount` does not provide a way to do this, so use the underlying
@@ -231,6 +231,19 @@ impl<T: Operations> Request<T> {
         // SAFETY: As in `end_ok`: no other `ARef` exists, the request goes back to the block
         // layer.
         unsafe { bindings::blk_mq_end_request(request_ptr, status) };
+        Ok(())
+    }
+
+    /// Gives a started request back to the block layer, which queues it again later (through
+    /// [`Operations::queue_rq`]), e.g. when the device has no room for it now.
+    ///
+    /// This function will return [`Err`] if `this` is not the only [`ARef`]
+    /// referencing the request.
+    pub fn requeue(this: ARef<Self>) -> Result<(), ARef<Self>> {
+        let request_ptr = Self::try_set_end(this)?;
+        // SAFETY: As in `end_ok`: no other `ARef` exists, the request goes back to the block
+        // layer, which unstarts it and puts it on its requeue list (kicked now).
+        unsafe { bindings::blk_mq_requeue_request(request_ptr, true) };
         Ok(())
     }
 
@@ -561,6 +574,11 @@ impl<T: Operations> DeviceRequest<T> {
     /// Gives the request back.
     pub fn into_request(self) -> ARef<Request<T>> {
         self.rq
+    }
+
+    /// The request's `ARef`.
+    pub(crate) fn aref(&self) -> &ARef<Request<T>> {
+        &self.rq
     }
 }
 
