@@ -181,7 +181,7 @@ pub fn layered_model() -> Outcome {
         seed ^= seed << 17;
         seed % m
     };
-    for round in 0..200u64 {
+    for round in 0..64u64 {
         let n = 1 + next(MAX_LAYERS as u64) as usize;
         let mut handled_by = [0u64; MAX_LAYERS];
         // grants[l][k]: the rights layer `l` grants on the object `k + 1`.
