@@ -168,6 +168,79 @@ pub fn fs_walk() -> Outcome {
     Ok(())
 }
 
+/// Checks of many layers against a direct model: a requested right a layer handles (or
+/// `REFER`) is granted iff a rule of that layer grants it on an object of the walk, rules of
+/// one layer adding up; a right is denied if any layer does not grant it.
+pub fn layered_model() -> Outcome {
+    const KEYS: usize = 6;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    // xorshift64: deterministic, so a failure is reproducible.
+    let mut next = move |m: u64| -> u64 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m
+    };
+    for round in 0..64u64 {
+        let n = 1 + next(MAX_LAYERS as u64) as usize;
+        let mut handled_by = [0u64; MAX_LAYERS];
+        // grants[l][k]: the rights layer `l` grants on the object `k + 1`.
+        let mut grants = [[0u64; KEYS]; MAX_LAYERS];
+        let mut d: Option<Domain> = None;
+        for l in 0..n {
+            let h = next(FS_MASK + 1) | FS_READ_FILE;
+            handled_by[l] = h;
+            let mut rs = Ruleset::new(handled(h, 0));
+            for (k, g) in grants[l].iter_mut().enumerate() {
+                let a = next(FS_MASK + 1) & h;
+                if a != 0 && next(3) != 0 {
+                    check!(rs.add_fs_rule(k as u64 + 1, true, a) == Ok(()));
+                    *g = a;
+                }
+            }
+            let id = round * 100 + l as u64 + 1;
+            d = Some(Domain::merge(d.as_ref(), &rs, id).map_err(|_| line!())?);
+        }
+        let d = d.ok_or(line!())?;
+        for _ in 0..20 {
+            let request = next(FS_MASK + 1);
+            // Objects 1..=KEYS have rules, KEYS + 1 has none.
+            let mut walk = [0u64; 8];
+            for w in walk.iter_mut() {
+                *w = 1 + next(KEYS as u64 + 1);
+            }
+            let mut expected = 0;
+            let mut handled_any = false;
+            for l in 0..n {
+                let mut need = request & (handled_by[l] | FS_REFER);
+                handled_any |= need != 0;
+                for &k in walk.iter() {
+                    if let Some(g) = grants[l].get(k as usize - 1) {
+                        need &= !g;
+                    }
+                }
+                expected |= need;
+            }
+            let Some(mut c) = d.fs_check(request) else {
+                check!(!handled_any);
+                continue;
+            };
+            check!(handled_any);
+            let mut stopped = false;
+            for &k in walk.iter() {
+                if c.visit(k) {
+                    stopped = true;
+                    break;
+                }
+            }
+            check!(c.done() == (expected == 0));
+            check!(stopped == (expected == 0));
+            check!(c.denied() == expected);
+        }
+    }
+    Ok(())
+}
+
 /// At most 16 layers.
 pub fn layer_limit() -> Outcome {
     let rs = Ruleset::new(handled(FS_EXECUTE, 0));

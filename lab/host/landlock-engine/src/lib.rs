@@ -83,6 +83,10 @@ mod tests {
         assert_eq!(t::fs_walk(), Ok(()));
     }
     #[test]
+    fn layered_model() {
+        assert_eq!(t::layered_model(), Ok(()));
+    }
+    #[test]
     fn layer_limit() {
         assert_eq!(t::layer_limit(), Ok(()));
     }
