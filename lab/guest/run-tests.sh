@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Runs guest tests and reports them as KTAP on the results port (ttyS1); one subtest per
-# script. Usage: run-tests.sh COMPONENT[,COMPONENT...]|all
+# script. Usage: run-tests.sh COMPONENT[/SCRIPT][,...]|all
 # Each script's start and end are marked in the kernel log, so the host can pin a kernel
 # report (oops, KASAN, lockdep, kmemleak...) on the test that caused it.
 . /ferrite/lib.sh
@@ -14,6 +14,11 @@ wanted=$(echo "${1:-all}" | tr ',' ' ')
 
 scripts=""
 for c in $wanted; do
+	# COMPONENT/SCRIPT: that one script (the host's FERRITE_SCRIPTS).
+	if [ -f "/ferrite/tests/$c.sh" ]; then
+		scripts="$scripts /ferrite/tests/$c.sh"
+		continue
+	fi
 	if [ ! -d "/ferrite/tests/$c" ]; then
 		echo "ferrite: no guest tests for component '$c'" >&2
 		continue

@@ -36,7 +36,8 @@ cargo xtask — the Ferrite lab
   cargo xtask clean             remove the cache (FERRITE_CACHE, default ~/.cache/ferrite)
 
 Environment: FERRITE_CACHE (cache directory), FERRITE_ACCEL=kvm|tcg (skip the KVM probe),
-FERRITE_JOBS (make -j), FERRITE_PAIRS / FERRITE_RUNTIME (benchmark pairs / seconds a run).
+FERRITE_JOBS (make -j), FERRITE_PAIRS / FERRITE_RUNTIME (benchmark pairs / seconds a run),
+FERRITE_SCRIPTS=component/script[,...] (only those guest scripts, e.g. landlock/fs_test).
 ";
 
 /// Paths and settings every stage shares.
@@ -609,14 +610,14 @@ fn guest_tests(
         .map(|c| c.name)
         .collect();
     let kunit_globs: Vec<&str> = chosen.iter().filter_map(|c| c.kunit).collect();
-    let mut cmdline = format!(
-        "ferrite.mode=test ferrite.tests={} {extra_cmdline}",
-        if guest_names.is_empty() {
-            "none".to_owned()
-        } else {
-            guest_names.join(",")
-        }
-    );
+    // FERRITE_SCRIPTS=component/script[,...] narrows a run to those guest scripts (while
+    // working on one of them); every chosen component's scripts otherwise.
+    let scripts = match std::env::var("FERRITE_SCRIPTS") {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ if guest_names.is_empty() => "none".to_owned(),
+        _ => guest_names.join(","),
+    };
+    let mut cmdline = format!("ferrite.mode=test ferrite.tests={scripts} {extra_cmdline}");
     match kunit_globs.as_slice() {
         [] => cmdline.push_str(" kunit.enable=0"),
         globs if globs.contains(&"*") => {}
