@@ -653,7 +653,11 @@ fn send_works<T: HasBlobSizes>(
         // ran or was cancelled; `run` is the matching callback.
         let err = unsafe {
             bindings::init_task_work(work.head.get(), Some(ThreadWork::<T>::run));
-            bindings::task_work_add(t, work.head.get(), bindings::task_work_notify_mode_TWA_SIGNAL)
+            bindings::task_work_add(
+                t,
+                work.head.get(),
+                bindings::task_work_notify_mode_TWA_SIGNAL,
+            )
         };
         if err != 0 {
             // The thread is exiting: it will not run the work.
