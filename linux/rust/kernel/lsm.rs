@@ -560,9 +560,6 @@ struct ThreadWork<T: HasBlobSizes> {
     task: Option<ARef<Task>>,
 }
 
-// SAFETY: `shared` points to a `Sync` value (spinlock, condvar, `Send + Sync` state).
-unsafe impl<T: HasBlobSizes> Send for ThreadWork<T> {}
-
 impl<T: HasBlobSizes> ThreadWork<T> {
     fn new(shared: &ThreadSync<T>) -> Self {
         Self {

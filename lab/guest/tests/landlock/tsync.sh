@@ -8,7 +8,13 @@
 
 f=/tmp/tsync-file
 echo data >$f
-probe() { landlock-probe tsync "$@" $f; }
+# probe THREADS FLAGS [churn]
+probe() {
+	n=$1
+	flags=$2
+	shift 2
+	landlock-probe tsync "$n" "$flags" $f "$@"
+}
 expect() {
 	want=$1
 	shift
