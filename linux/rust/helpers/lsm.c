@@ -4,7 +4,9 @@
 #include <linux/dcache.h>
 #include <linux/fs.h>
 #include <linux/pid.h>
+#include <linux/rculist.h>
 #include <linux/rcupdate.h>
+#include <linux/rwsem.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <net/af_unix.h>
@@ -104,4 +106,36 @@ __rust_helper struct pid *rust_helper_lsm_task_tgid(struct task_struct *p)
 __rust_helper void rust_helper_lsm_put_pid(struct pid *pid)
 {
 	put_pid(pid);
+}
+
+__rust_helper void rust_helper_task_set_no_new_privs(struct task_struct *p)
+{
+	task_set_no_new_privs(p);
+}
+
+__rust_helper int rust_helper_restart_syscall(void)
+{
+	return restart_syscall();
+}
+
+/* The current process's exec_update_lock, for changing every thread's credentials. */
+__rust_helper bool rust_helper_lsm_exec_update_trylock(void)
+{
+	return down_write_trylock(&current->signal->exec_update_lock);
+}
+
+__rust_helper void rust_helper_lsm_exec_update_unlock(void)
+{
+	up_write(&current->signal->exec_update_lock);
+}
+
+/* The first thread of p's process (RCU read lock held): for_each_thread is a macro. */
+__rust_helper struct task_struct *rust_helper_lsm_first_thread(struct task_struct *p)
+{
+	return list_first_or_null_rcu(&p->signal->thread_head, struct task_struct, thread_node);
+}
+
+__rust_helper struct task_struct *rust_helper___next_thread(struct task_struct *p)
+{
+	return __next_thread(p);
 }

@@ -22,12 +22,13 @@
 //! [`include/linux/lsm_hook_defs.h`](srctree/include/linux/lsm_hook_defs.h).
 
 use crate::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
     error::{code::*, to_result, Error, Result},
     ffi::{c_char, c_int, c_uint, c_ulong, c_void},
+    prelude::pin_data,
     str::{CStr, CStrExt},
-    sync::{Arc, ArcBorrow},
+    sync::{aref::ARef, Arc, ArcBorrow, CondVar, SpinLock},
     task::Task,
     types::Opaque,
 };
@@ -363,6 +364,332 @@ impl<T: HasBlobSizes> Drop for NewCred<T> {
     fn drop(&mut self) {
         // SAFETY: the credentials came from `prepare_creds` and were not committed.
         unsafe { bindings::abort_creds(self.cred) };
+    }
+}
+
+impl<T: HasBlobSizes> NewCred<T> {
+    /// Gives every other thread of the current process new credentials carrying the LSM state
+    /// of `self` (and `no_new_privs` when `set_no_new_privs`): all of them or, on error, none.
+    ///
+    /// Each thread changes its own credentials (only a task may change its own), from a
+    /// `task_work` run when it next returns to user space. The threads prepare their
+    /// credentials, wait until all have, then all commit or all abort: a failure in one
+    /// (`ENOMEM`) leaves every thread as it was. Threads that appear meanwhile (a sibling
+    /// calling `clone`) are found by looking again until no new thread shows up. Returns
+    /// `ERESTARTNOINTR` (the system call is restarted, signals handled in between) when
+    /// another thread of the process holds the exec lock for the same purpose or when a
+    /// signal interrupts the wait for the others' preparation. This is what Landlock's
+    /// `LANDLOCK_RESTRICT_SELF_TSYNC` does; `self` is committed by the caller afterwards.
+    pub fn apply_to_other_threads(&self, set_no_new_privs: bool) -> Result {
+        let value: Option<Arc<T::Cred>> = self.get().map(Arc::from);
+        // Held across the whole exchange: no `execve` (which would kill the siblings and
+        // change the credentials) and no second exchange in the same process meanwhile.
+        let _exec = ExecUpdateLock::try_lock()?;
+        pin_init::stack_pin_init!(let shared = pin_init::pin_init!(ThreadSync::<T> {
+            value,
+            set_no_new_privs,
+            state <- crate::new_spinlock!(SyncState {
+                preparing: 0,
+                // The caller's own count, dropped when it has sent every work.
+                unfinished: 1,
+                error: 0,
+                ready: false,
+            }),
+            changed <- crate::new_condvar!(),
+        }));
+        let shared: &ThreadSync<T> = &shared;
+        let mut works = KVec::<KBox<ThreadWork<T>>>::new();
+        loop {
+            let wanted = other_threads(&works);
+            if wanted == 0 {
+                break;
+            }
+            // Allocated outside the RCU read section the walk over the threads needs.
+            let mut spare = KVec::new();
+            let grown = works.reserve(wanted, GFP_KERNEL).is_ok()
+                && spare.reserve(wanted, GFP_KERNEL).is_ok()
+                && (0..wanted).all(|_| {
+                    KBox::new(ThreadWork::<T>::new(shared), GFP_KERNEL)
+                        .ok()
+                        .and_then(|w| spare.push_within_capacity(w).ok())
+                        .is_some()
+                });
+            if !grown {
+                shared.state.lock().fail(ENOMEM);
+                break;
+            }
+            shared.state.lock().preparing = 1;
+            let more = send_works(&mut works, &mut spare);
+            let mut state = shared.state.lock();
+            state.preparing -= 1;
+            let mut interrupted = false;
+            while state.preparing > 0 {
+                if shared.changed.wait_interruptible(&mut state) {
+                    interrupted = true;
+                    break;
+                }
+            }
+            if interrupted {
+                state.fail(ERESTARTNOINTR);
+                drop(state);
+                cancel_works(shared, &works);
+                break;
+            }
+            if !more || state.error != 0 {
+                break;
+            }
+        }
+        let mut state = shared.state.lock();
+        state.ready = true;
+        state.unfinished -= 1;
+        shared.changed.notify_all();
+        while state.unfinished > 0 {
+            shared.changed.wait(&mut state);
+        }
+        let error = state.error;
+        drop(state);
+        // Every work has run or was cancelled: `works` (task references) can go.
+        drop(works);
+        if error != 0 {
+            Err(Error::from_errno(error))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The current process's `signal->exec_update_lock`, taken for writing.
+struct ExecUpdateLock;
+
+impl ExecUpdateLock {
+    /// Takes the lock or asks for the system call to be restarted.
+    fn try_lock() -> Result<Self> {
+        // SAFETY: FFI call on the current task.
+        if unsafe { bindings::lsm_exec_update_trylock() } {
+            Ok(Self)
+        } else {
+            // SAFETY: FFI call on the current task: flags it for a restart.
+            Err(Error::from_errno(unsafe { bindings::restart_syscall() }))
+        }
+    }
+}
+
+impl Drop for ExecUpdateLock {
+    fn drop(&mut self) {
+        // SAFETY: taken by `try_lock` on the current task, which this value does not leave.
+        unsafe { bindings::lsm_exec_update_unlock() };
+    }
+}
+
+/// The state the threads of [`NewCred::apply_to_other_threads`] share, on the caller's
+/// stack: the caller returns only once no thread can touch it any more.
+struct SyncState {
+    /// Threads of the current round still preparing (plus one while the caller sends works).
+    preparing: usize,
+    /// Threads not done yet (plus one for the caller).
+    unfinished: usize,
+    /// The first error, as a negative errno, or 0.
+    error: c_int,
+    /// The caller has sent every work: the threads may commit (or abort on `error`).
+    ready: bool,
+}
+
+impl SyncState {
+    fn fail(&mut self, e: Error) {
+        if self.error == 0 {
+            self.error = e.to_errno();
+        }
+    }
+}
+
+#[pin_data]
+struct ThreadSync<T: HasBlobSizes> {
+    value: Option<Arc<T::Cred>>,
+    set_no_new_privs: bool,
+    // A spinlock, not a mutex: a thread's last access is its unlock, after which the caller
+    // may free this; `mutex_unlock` may still touch the mutex after another task took it.
+    #[pin]
+    state: SpinLock<SyncState>,
+    #[pin]
+    changed: CondVar,
+}
+
+impl<T: HasBlobSizes> ThreadSync<T> {
+    /// Runs in each other thread, from its `task_work`.
+    fn run_in_this_thread(&self) {
+        let prepared = NewCred::<T>::prepare().map(|mut cred| {
+            cred.set(self.value.clone());
+            cred
+        });
+        let mut state = self.state.lock();
+        if prepared.is_err() {
+            state.fail(ENOMEM);
+        }
+        state.preparing -= 1;
+        if state.preparing == 0 {
+            self.changed.notify_all();
+        }
+        while !state.ready {
+            self.changed.wait(&mut state);
+        }
+        let commit = state.error == 0;
+        drop(state);
+        if let (true, Ok(cred)) = (commit, prepared) {
+            if self.set_no_new_privs {
+                // SAFETY: FFI call on the current task.
+                unsafe { bindings::task_set_no_new_privs(bindings::get_current()) };
+            }
+            cred.commit();
+        }
+        let mut state = self.state.lock();
+        state.unfinished -= 1;
+        if state.unfinished == 0 {
+            self.changed.notify_all();
+        }
+        // Unlocking is the last access to `self`.
+    }
+}
+
+/// A `task_work` sent to one other thread.
+#[repr(C)]
+struct ThreadWork<T: HasBlobSizes> {
+    /// First, so that the callback finds the work from its `callback_head`.
+    head: Opaque<bindings::callback_head>,
+    shared: *const ThreadSync<T>,
+    /// The thread, with a reference held; `None` until sent.
+    task: Option<ARef<Task>>,
+}
+
+impl<T: HasBlobSizes> ThreadWork<T> {
+    fn new(shared: &ThreadSync<T>) -> Self {
+        Self {
+            head: Opaque::uninit(),
+            shared,
+            task: None,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `head` must be the `head` of a `ThreadWork<T>` sent by `send_works`, whose caller
+    /// waits for this callback before freeing the work or the shared state.
+    unsafe extern "C" fn run(head: *mut bindings::callback_head) {
+        // SAFETY: `head` is the first field of a `#[repr(C)]` `ThreadWork<T>` (see above).
+        let shared = unsafe { (*head.cast::<Self>()).shared };
+        // SAFETY: the caller keeps the shared state alive until this thread is counted out
+        // of `unfinished`, which is the last thing `run_in_this_thread` does with it.
+        unsafe { &*shared }.run_in_this_thread();
+    }
+}
+
+/// Visits the other live (not exiting) threads of the current process under the RCU read
+/// lock.
+fn for_each_other_thread(mut visit: impl FnMut(*mut bindings::task_struct) -> ControlFlow<()>) {
+    let _rcu = crate::sync::rcu::read_lock();
+    // SAFETY: FFI call on the current task, RCU read lock held.
+    let me = unsafe { bindings::get_current() };
+    // SAFETY: as above: the thread list of the current process, walked under RCU.
+    let mut t = unsafe { bindings::lsm_first_thread(me) };
+    while !t.is_null() {
+        // SAFETY: `t` is a task of the thread list, valid under RCU; `flags` changes
+        // concurrently, so it is read once (READ_ONCE).
+        let flags = unsafe { ptr::read_volatile(ptr::addr_of!((*t).flags)) };
+        if t != me && flags & bindings::PF_EXITING == 0 && visit(t).is_break() {
+            break;
+        }
+        // SAFETY: `t` is valid under RCU; the next one or null at the end.
+        t = unsafe { bindings::__next_thread(t) };
+    }
+}
+
+fn has_work<T: HasBlobSizes>(works: &[KBox<ThreadWork<T>>], t: *mut bindings::task_struct) -> bool {
+    works
+        .iter()
+        .any(|w| w.task.as_ref().is_some_and(|task| task.as_ptr() == t))
+}
+
+/// How many other threads have no work yet.
+fn other_threads<T: HasBlobSizes>(works: &[KBox<ThreadWork<T>>]) -> usize {
+    let mut n = 0usize;
+    for_each_other_thread(|t| {
+        if !has_work(works, t) {
+            n += 1;
+        }
+        ControlFlow::Continue(())
+    });
+    n
+}
+
+/// Sends a work from `spare` to each other thread without one; returns whether any such
+/// thread was found (one more look is then needed: it may have cloned meanwhile).
+fn send_works<T: HasBlobSizes>(
+    works: &mut KVec<KBox<ThreadWork<T>>>,
+    spare: &mut KVec<KBox<ThreadWork<T>>>,
+) -> bool {
+    let mut found = false;
+    for_each_other_thread(|t| {
+        if has_work(works, t) {
+            return ControlFlow::Continue(());
+        }
+        found = true;
+        let Some(mut work) = spare.pop() else {
+            // More threads than counted a moment ago: the next round gets them.
+            return ControlFlow::Break(());
+        };
+        // SAFETY: `t` is valid under the RCU read lock `for_each_other_thread` holds;
+        // `Task` is a transparent wrapper and the reference is counted from here on.
+        work.task = Some(ARef::from(unsafe { &*t.cast::<Task>() }));
+        // SAFETY: `work.shared` is valid (the caller's stack, see `apply_to_other_threads`).
+        let shared = unsafe { &*work.shared };
+        {
+            let mut state = shared.state.lock();
+            state.preparing += 1;
+            state.unfinished += 1;
+        }
+        // SAFETY: the head is in a box that stays in `works` (not moved) until the callback
+        // ran or was cancelled; `run` is the matching callback.
+        let err = unsafe {
+            bindings::init_task_work(work.head.get(), Some(ThreadWork::<T>::run));
+            bindings::task_work_add(
+                t,
+                work.head.get(),
+                bindings::task_work_notify_mode_TWA_SIGNAL,
+            )
+        };
+        if err != 0 {
+            // The thread is exiting: it will not run the work.
+            let mut state = shared.state.lock();
+            state.preparing -= 1;
+            state.unfinished -= 1;
+            drop(state);
+            work.task = None;
+            // The box goes back to the spares (no allocation under RCU, none can fail).
+            if let Err(w) = spare.push_within_capacity(work) {
+                drop(w);
+            }
+            return ControlFlow::Continue(());
+        }
+        // Cannot fail: `works` has room for every counted thread.
+        if let Err(w) = works.push_within_capacity(work) {
+            // Unreachable; a work already sent must outlive its callback, so leak it rather
+            // than free it.
+            core::mem::forget(w);
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// Takes back the works not started yet (after a signal): those threads are counted out.
+fn cancel_works<T: HasBlobSizes>(shared: &ThreadSync<T>, works: &[KBox<ThreadWork<T>>]) {
+    for w in works {
+        let Some(task) = &w.task else { continue };
+        // SAFETY: the head was added to `task` by `send_works` and is still in its box.
+        if unsafe { bindings::task_work_cancel(task.as_ptr(), w.head.get()) } {
+            let mut state = shared.state.lock();
+            state.preparing -= 1;
+            state.unfinished -= 1;
+        }
     }
 }
 
@@ -859,6 +1186,12 @@ pub fn new_object_fd<T: Send + Sync + 'static>(name: &'static CStr, obj: Arc<T>)
 pub fn current_no_new_privs() -> bool {
     // SAFETY: the current task is valid.
     unsafe { bindings::task_no_new_privs(bindings::get_current()) }
+}
+
+/// Sets `no_new_privs` on the current task (it cannot be cleared).
+pub fn current_set_no_new_privs() {
+    // SAFETY: FFI call on the current task.
+    unsafe { bindings::task_set_no_new_privs(bindings::get_current()) }
 }
 
 /// Whether the current task has `CAP_SYS_ADMIN` in its user namespace (not audited).

@@ -112,8 +112,13 @@ pub const CREATE_RULESET_ERRATA: u32 = 1 << 1;
 pub const RULE_PATH_BENEATH: i32 = 1;
 /// `LANDLOCK_RULE_NET_PORT`.
 pub const RULE_NET_PORT: i32 = 2;
-/// The `restrict_self` flags this implementation accepts (ABI 5: none).
-pub const RESTRICT_SELF_MASK: u32 = 0;
+/// `LANDLOCK_RESTRICT_SELF_TSYNC` (ABI 8): every thread of the process gets the new domain.
+pub const RESTRICT_SELF_TSYNC: u32 = 1 << 3;
+/// `LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS` (ABI 11): set `no_new_privs` with the domain
+/// (instead of requiring it beforehand).
+pub const RESTRICT_SELF_NO_NEW_PRIVS: u32 = 1 << 4;
+/// The `restrict_self` flags this implementation accepts.
+pub const RESTRICT_SELF_MASK: u32 = RESTRICT_SELF_TSYNC | RESTRICT_SELF_NO_NEW_PRIVS;
 /// The `add_rule` flags this implementation accepts (ABI 5: none).
 pub const ADD_RULE_MASK: u32 = 0;
 

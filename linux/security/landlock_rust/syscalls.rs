@@ -186,7 +186,8 @@ fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
     if flags & !engine::RESTRICT_SELF_MASK != 0 {
         return Err(engine::EINVAL);
     }
-    if !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
+    let set_no_new_privs = flags & engine::RESTRICT_SELF_NO_NEW_PRIVS != 0;
+    if !set_no_new_privs && !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
         return Err(engine::EPERM);
     }
     let ruleset = ruleset_of_fd(fd, lsm::FMODE_CAN_READ)?;
@@ -199,6 +200,16 @@ fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
     };
     let domain = Arc::new(domain, GFP_KERNEL).map_err(|_| engine::ENOMEM)?;
     new.set(Some(domain));
+    if flags & engine::RESTRICT_SELF_TSYNC != 0 {
+        // The other threads must end up as this one: with no_new_privs if it has it.
+        let siblings_no_new_privs = set_no_new_privs || lsm::current_no_new_privs();
+        new.apply_to_other_threads(siblings_no_new_privs)
+            .map_err(|e| Errno(-e.to_errno()))?;
+    }
+    // Past the last point of failure.
+    if set_no_new_privs {
+        lsm::current_set_no_new_privs();
+    }
     new.commit();
     Ok(())
 }

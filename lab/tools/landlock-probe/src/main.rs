@@ -11,6 +11,11 @@
 //!   [--bind PORT]... [--connect PORT]... -- CMD [ARG]...`: restricts itself and runs CMD;
 //! - `landlock-probe connect PORT`, `landlock-probe bind PORT`: a TCP connect (to 127.0.0.1)
 //!   or bind, printing the errno (0 on success);
+//! - `landlock-probe tsync THREADS FLAGS FILE [churn]`: THREADS threads wait while the main
+//!   thread enforces a ruleset denying every file read with `restrict_self` FLAGS (hex, `8`
+//!   is TSYNC); then each tries to read FILE. With `churn`, a chain of threads (each starts
+//!   the next and ends) runs meanwhile and its last link tries too. Prints
+//!   `main M denied D/THREADS nnp P/THREADS chain C` (M, C: 1 when denied);
 //! - `landlock-probe rename A B`, `landlock-probe link A B`: the same for rename(2)/link(2).
 
 use std::ffi::CString;
@@ -619,6 +624,102 @@ fn sandbox(args: &[String]) -> i32 {
     127
 }
 
+/// One thread's view after the restriction: whether reading `file` is denied, and its
+/// `no_new_privs`.
+fn thread_view(file: &str) -> (bool, bool) {
+    let denied = std::fs::File::open(file)
+        .err()
+        .and_then(|e| e.raw_os_error())
+        == Some(libc::EACCES);
+    // SAFETY: prctl with integer arguments.
+    let nnp = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) } == 1;
+    (denied, nnp)
+}
+
+/// A link of the churning chain: starts the next link and ends, until `done`; the last link
+/// reports whether it is denied.
+fn chain_link(
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    file: std::sync::Arc<String>,
+    result: std::sync::mpsc::Sender<bool>,
+) {
+    use std::sync::atomic::Ordering;
+    if done.load(Ordering::Acquire) {
+        let _ = result.send(thread_view(&file).0);
+        return;
+    }
+    let spawned = std::thread::Builder::new().spawn(move || chain_link(done, file, result));
+    if spawned.is_err() {
+        // Out of threads for a moment: the report then never comes and the check fails.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+fn tsync(args: &[String]) -> i32 {
+    use std::sync::{atomic::AtomicBool, atomic::Ordering, mpsc, Arc, Barrier};
+    let n: usize = args.first().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let flags = args
+        .get(1)
+        .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0);
+    let file = Arc::new(args.get(2).cloned().unwrap_or_else(|| "/etc/passwd".into()));
+    let churn = args.get(3).is_some_and(|a| a == "churn");
+    if flags & 0x10 == 0 {
+        no_new_privs();
+    }
+    let rs = ruleset(FS_READ_FILE, 0);
+    if rs < 0 {
+        eprintln!("landlock_create_ruleset: {}", Error::last_os_error());
+        return 1;
+    }
+    let start = Arc::new(Barrier::new(n + 1));
+    let restricted = Arc::new(Barrier::new(n + 1));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (start, restricted, file) = (start.clone(), restricted.clone(), file.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                restricted.wait();
+                thread_view(&file)
+            })
+        })
+        .collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    if churn {
+        let (done, file) = (done.clone(), file.clone());
+        std::thread::spawn(move || chain_link(done, file, tx));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    start.wait();
+    if restrict(rs, flags) < 0 {
+        eprintln!("landlock_restrict_self: {}", Error::last_os_error());
+        return 1;
+    }
+    done.store(true, Ordering::Release);
+    restricted.wait();
+    let main_denied = thread_view(&file).0;
+    let (mut denied, mut nnp) = (0, 0);
+    for t in threads {
+        let (d, p) = t.join().unwrap_or((false, false));
+        denied += usize::from(d);
+        nnp += usize::from(p);
+    }
+    let chain = if churn {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(d) => i32::from(d).to_string(),
+            Err(_) => "lost".to_owned(),
+        }
+    } else {
+        "-".to_owned()
+    };
+    println!(
+        "main {} denied {denied}/{n} nnp {nnp}/{n} chain {chain}",
+        i32::from(main_denied)
+    );
+    0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
@@ -645,6 +746,7 @@ fn main() {
         Some("errnos") => i32::from(!errnos()),
         Some("race") => i32::from(!race()),
         Some("sandbox") => sandbox(&args[1..]),
+        Some("tsync") => tsync(&args[1..]),
         Some("rename") | Some("link") => {
             let (a, b) = (
                 args.get(1).cloned().unwrap_or_default(),
