@@ -736,7 +736,7 @@ fn cmd_profile(lab: &mut Lab, args: &[String]) -> Result<()> {
     }
     let windows = profile::parse_windows(&out.results);
     let map = fs::read_to_string(kernel.out.join("System.map"))?;
-    let cases = profile::collect(&dir, &windows, &profile::system_map(&map))?;
+    let cases = profile::collect(&dir, &kernel.out, &windows, &profile::system_map(&map))?;
     let md = profile::report(&cases);
     fs::write(top.join("virtio-blk.md"), &md)?;
     println!("{md}");

@@ -56,8 +56,61 @@ pub struct Window {
     pub case: String,
     pub side: String,
     pub ios: u64,
-    /// Module symbols: (address, name).
-    pub syms: Vec<(u64, String)>,
+    /// The driver module and its load address.
+    pub module: Option<(String, u64)>,
+}
+
+/// The functions of a module's `.text` (laid out first at its load address), from
+/// `objdump -t` of its `.ko`: (offset, name).
+pub fn module_functions(objdump: &str) -> Vec<(u64, String)> {
+    objdump
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (value, name, section) = (f.first()?, f.last()?, f.get(f.len().checked_sub(3)?)?);
+            (*section == ".text" && f.contains(&"F"))
+                .then(|| {
+                    u64::from_str_radix(value, 16)
+                        .ok()
+                        .map(|v| (v, (*name).to_owned()))
+                })
+                .flatten()
+        })
+        .collect()
+}
+
+/// The `.ko` of `name` under `dir`.
+fn find_ko(dir: &Path, name: &str) -> Option<PathBuf> {
+    let want = format!("{name}.ko");
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if entry.file_type().ok()?.is_dir() {
+            if let Some(found) = find_ko(&p, name) {
+                return Some(found);
+            }
+        } else if p.file_name().is_some_and(|n| n == want.as_str()) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// The module's functions at their addresses in the guest.
+fn module_syms(build: &Path, module: &Option<(String, u64)>) -> Result<Vec<(u64, String)>> {
+    let Some((name, base)) = module else {
+        return Ok(Vec::new());
+    };
+    let Some(ko) = find_ko(&build.join("drivers/block"), name) else {
+        return Err(Error::new(format!(
+            "no {name}.ko under {}",
+            build.display()
+        )));
+    };
+    let out = Command::new("objdump").arg("-t").arg(&ko).output()?;
+    Ok(module_functions(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .map(|(off, n)| (base.saturating_add(off), n))
+        .collect())
 }
 
 pub fn parse_windows(results: &str) -> Vec<Window> {
@@ -75,14 +128,12 @@ pub fn parse_windows(results: &str) -> Vec<Window> {
                 }
             }
             out.push(w);
-        } else if let Some(rest) = line.strip_prefix("PROFILE-SYM ") {
-            // `ADDRESS TYPE NAME [MODULE]`, text symbols only.
+        } else if let Some(rest) = line.strip_prefix("PROFILE-MOD ") {
+            // A line of /proc/modules: `NAME SIZE USERS DEPS STATE 0xADDRESS`.
             let f: Vec<&str> = rest.split_whitespace().collect();
-            if let (Some(w), [addr, ty, name, ..]) = (out.last_mut(), f.as_slice()) {
-                if ty.eq_ignore_ascii_case("t") {
-                    if let Ok(a) = u64::from_str_radix(addr, 16) {
-                        w.syms.push((a, (*name).to_owned()));
-                    }
+            if let (Some(w), Some(name), Some(addr)) = (out.last_mut(), f.first(), f.last()) {
+                if let Ok(a) = u64::from_str_radix(addr.trim_start_matches("0x"), 16) {
+                    w.module = Some(((*name).to_owned(), a));
                 }
             }
         }
@@ -224,6 +275,7 @@ pub fn report(cases: &[(String, u64, Profile, Profile)]) -> String {
 /// Reads the windows' block files from `dir` and pairs Rust and C by case.
 pub fn collect(
     dir: &Path,
+    build: &Path,
     windows: &[Window],
     kernel_syms: &[(u64, String)],
 ) -> Result<Vec<(String, u64, Profile, Profile)>> {
@@ -234,7 +286,7 @@ pub fn collect(
         let file = dir.join(format!("window-{}.txt", w.index));
         let blocks = fs::read_to_string(&file)
             .map_err(|e| Error::new(format!("{}: {e}", file.display())))?;
-        let p = attribute(&blocks, kernel_syms, &w.syms);
+        let p = attribute(&blocks, kernel_syms, &module_syms(build, &w.module)?);
         if !order.contains(&w.case) {
             order.push(w.case.clone());
         }
@@ -278,21 +330,31 @@ mod tests {
     }
 
     #[test]
-    fn windows_and_their_symbols() {
+    fn windows_and_their_modules() {
         let w = parse_windows(
             "PROFILE window=0 case=null-randread-4k-qd1 side=rust ios=100\n\
-             PROFILE-SYM ffffffffa0000000 t vb_queue_rq\t[rvirtio_blk]\n\
-             PROFILE-SYM ffffffffa0001000 d data\t[rvirtio_blk]\n\
+             PROFILE-MOD rvirtio_blk 40960 0 - Live 0xffffffffa0000000\n\
              PROFILE window=1 case=null-randread-4k-qd1 side=c ios=100\n",
         );
         assert_eq!(w.len(), 2);
         assert_eq!(w[0].side, "rust");
         assert_eq!(w[0].ios, 100);
         assert_eq!(
-            w[0].syms,
-            vec![(0xffff_ffff_a000_0000, "vb_queue_rq".to_owned())]
+            w[0].module,
+            Some(("rvirtio_blk".to_owned(), 0xffff_ffff_a000_0000))
         );
         assert_eq!(w[1].index, 1);
-        assert!(w[1].syms.is_empty());
+        assert!(w[1].module.is_none());
+    }
+
+    #[test]
+    fn module_text_functions() {
+        let f = module_functions(
+            "0000000000000000 l    d  .text\t0000000000000000 .text\n\
+             0000000000000120 g     F .text\t00000000000000a2 virtblk_done\n\
+             0000000000000010 l     F .init.text\t0000000000000020 init_module\n\
+             0000000000000000 l     O .data\t0000000000000008 x\n",
+        );
+        assert_eq!(f, vec![(0x120, "virtblk_done".to_owned())]);
     }
 }

@@ -5,8 +5,8 @@
 # layer's work, no backend latency), counted by the lab's QEMU plugin between
 # `insn-mark start` and `insn-mark stop` around a fio run of a fixed number of I/Os.
 # Instruction counts do not depend on the host's load, unlike the benchmark's IOPS.
-# Prints `PROFILE window=N case=… side=… ios=…` per window and the driver module's
-# symbols (`PROFILE-SYM address type name`) of each, then `PROFILE-DONE`.
+# Prints `PROFILE window=N case=… side=… ios=…` per window and the driver module's line
+# of /proc/modules (`PROFILE-MOD …`, its load address last), then `PROFILE-DONE`.
 . /ferrite/lib.sh
 . /ferrite/bench/fio-cases.inc
 . /ferrite/bench/virtio-blk.inc
@@ -32,7 +32,9 @@ echo "$cases" | while IFS=: read -r name args; do
 		run "$ios"
 		insn-mark stop
 		echo "PROFILE window=$window case=null-$name side=$side ios=$ios"
-		grep "\[$driver\]" /proc/kallsyms | sed 's/^/PROFILE-SYM /'
+		# The module's load address (no kallsyms in the bench kernel): the host reads its
+		# functions' offsets from the .ko.
+		grep "^$driver " /proc/modules | sed 's/^/PROFILE-MOD /'
 		window=$((window + 1))
 		rmmod "$driver"
 	done
