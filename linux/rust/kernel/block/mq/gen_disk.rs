@@ -309,7 +309,11 @@ impl GenDiskBuilder {
                     geometry: self.geometry,
                     _driver_attrs: ptrs,
                     driver_group,
-                    groups: [&raw const DISK_GROUP.0, core::ptr::null(), core::ptr::null()],
+                    groups: [
+                        &raw const DISK_GROUP.0,
+                        core::ptr::null(),
+                        core::ptr::null(),
+                    ],
                 },
                 GFP_KERNEL,
             )?;
