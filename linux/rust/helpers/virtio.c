@@ -57,3 +57,9 @@ __rust_helper void rust_helper_virtio_synchronize_cbs(struct virtio_device *vdev
 {
 	virtio_synchronize_cbs(vdev);
 }
+
+__rust_helper void rust_helper_virtio_config_set(struct virtio_device *vdev, unsigned int offset,
+						 const void *buf, unsigned int len)
+{
+	vdev->config->set(vdev, offset, buf, len);
+}

@@ -416,6 +416,21 @@ impl Device<device::Bound> {
         })
     }
 
+    /// Writes `buf` to the device-specific configuration at `offset`, as one field (for the few
+    /// fields a driver may write, e.g. a block device's write-cache mode). May sleep.
+    pub fn config_write_raw(&self, offset: u32, buf: &[u8]) -> Result {
+        let len = u32::try_from(buf.len())?;
+        offset.checked_add(len).ok_or(EINVAL)?;
+        // SAFETY: `self.as_raw()` is valid and `buf` is valid for reads of `len` bytes.
+        unsafe { bindings::virtio_config_set(self.as_raw(), offset, buf.as_ptr().cast(), len) };
+        Ok(())
+    }
+
+    /// Writes an 8-bit configuration field.
+    pub fn config_write_u8(&self, offset: u32, v: u8) -> Result {
+        self.config_write_raw(offset, &[v])
+    }
+
     /// Runs `read` until the device's configuration generation is the same before and after it,
     /// so that several fields read by `read` belong to one configuration. Gives up with `EIO`
     /// after [`CONFIG_RETRIES`] attempts.
@@ -439,6 +454,58 @@ pub fn retry_consistent<R>(
         }
     }
     Err(EIO)
+}
+
+/// A handle to a device that gives it as bound ([`BoundDevice::with`]) while the driver is bound,
+/// for code the driver core does not run within the binding: callbacks of objects the driver
+/// registered (sysfs attributes of its disks, for instance) that may run concurrently with
+/// unbinding.
+///
+/// # Invariants
+///
+/// While `dev` holds a device, that device is bound to the driver that made the handle: the
+/// device-managed action that empties it runs on unbind, before the driver is detached.
+#[pin_data]
+pub struct BoundDevice {
+    #[pin]
+    dev: crate::sync::Mutex<Option<ARef<Device>>>,
+}
+
+/// Empties a [`BoundDevice`] when dropped (registered with devres, so on unbind).
+struct Unbind(Arc<BoundDevice>);
+
+impl Drop for Unbind {
+    fn drop(&mut self) {
+        // Waits for a `with` in progress: after this no one uses the device as bound.
+        *self.0.dev.lock() = None;
+    }
+}
+
+impl BoundDevice {
+    /// Makes a handle for `dev`, emptied when the driver unbinds.
+    pub fn new(dev: &Device<device::Core<'_>>) -> Result<Arc<Self>> {
+        let this = Arc::pin_init(
+            pin_init!(Self {
+                dev <- crate::new_mutex!(Some(ARef::from(dev))),
+            }),
+            GFP_KERNEL,
+        )?;
+        crate::devres::register(dev.as_ref(), Unbind(this.clone()), GFP_KERNEL)?;
+        Ok(this)
+    }
+
+    /// Runs `f` with the device while the driver is bound (holding off unbinding until `f`
+    /// returns); `ENODEV` once it is unbound.
+    pub fn with<R>(&self, f: impl FnOnce(&Device<device::Bound>) -> R) -> Result<R> {
+        let guard = self.dev.lock();
+        let dev = guard.as_ref().ok_or(ENODEV)?;
+        let raw: *const Device = &**dev;
+        // SAFETY: By the type invariants the device is bound while it is in `dev`, and it stays
+        // there while the lock is held. `Device<Bound>` is a transparent wrapper of the same
+        // `struct virtio_device`.
+        let bound = unsafe { &*raw.cast::<Device<device::Bound>>() };
+        Ok(f(bound))
+    }
 }
 
 impl<'a> Device<device::Core<'a>> {

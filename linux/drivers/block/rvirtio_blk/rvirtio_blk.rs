@@ -11,11 +11,14 @@
 use kernel::{
     block::mq::{
         self,
-        gen_disk::{self, GenDisk, GenDiskBuilder, QueueLimits},
+        gen_disk::{self, Disk, DiskAttribute, GenDisk, GenDiskBuilder, QueueLimits, ShowBuffer},
         DeviceRequest, Operation, Request, TagSet,
     },
-    device, new_spinlock_irq, pr_warn_once,
+    debugfs, device,
+    fmt::Write,
+    new_spinlock_irq, pr_warn_once,
     prelude::*,
+    str::CString,
     sync::{
         aref::ARef,
         atomic::{Atomic, Full, Relaxed},
@@ -108,9 +111,15 @@ const QUEUE_NAMES: [&CStr; 16] = [
     c"req.9", c"req.10", c"req.11", c"req.12", c"req.13", c"req.14", c"req.15",
 ];
 
-/// The most data segments of a request: its scatterlist is preallocated with the request
-/// (32 bytes an entry), so this bounds the per-request memory (4 KiB).
-const MAX_SEGMENTS: u32 = 128;
+/// The most data segments of a request the C driver accepts from a device (its scatterlist
+/// limit, less the header and the status).
+const C_MAX_SEGMENTS: u32 = 32768 - EXTRA_DESCS;
+
+/// The most data segments of a request here: its scatterlist is preallocated with the request
+/// (32 bytes an entry), so this bounds the per-request memory (8 KiB). It is the `seg_max` of
+/// QEMU's default 256-entry queues, so such devices get the same limit as with the C driver
+/// (which allocates larger scatterlists per request, up to `C_MAX_SEGMENTS`).
+const MAX_SEGMENTS: u32 = 254;
 
 /// Descriptors of a request besides its data: the header and the status.
 const EXTRA_DESCS: u32 = 2;
@@ -140,10 +149,32 @@ fn put_disk_index(index: u32) {
     }
 }
 
+/// How plug flushes reached the driver: the `queue_rqs` calls and the requests they carried
+/// (`queue_rqs` in the disk's debugfs directory, `rvirtio_blk-vdX`).
+struct PlugStats {
+    calls: Atomic<u64>,
+    requests: Atomic<u64>,
+}
+
+impl core::fmt::Debug for PlugStats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "calls {} requests {}",
+            self.calls.load(Relaxed),
+            self.requests.load(Relaxed)
+        )
+    }
+}
+
 /// What the request path needs of the device.
 struct Shared {
     queues: Arc<virtio::Queues<Blk>>,
     little_endian: bool,
+    /// The device, for the `cache_type` attribute.
+    dev: Arc<virtio::BoundDevice>,
+    plug_stats: Pin<KBox<debugfs::File<PlugStats>>>,
+    _debugfs: debugfs::Dir,
 }
 
 impl Shared {
@@ -331,9 +362,68 @@ impl Shared {
     }
 }
 
+/// The write-cache mode: the device's `writeback` field when the driver may change it, else
+/// whether the device takes flushes (like the C driver, a device without flush is taken to
+/// write through).
+fn cache_mode(dev: &virtio::Device<device::Bound>) -> bool {
+    if dev.has_feature(F_CONFIG_WCE) {
+        if let Ok(wce) = dev.config_u8(CFG_WRITEBACK) {
+            return wce != 0;
+        }
+    }
+    dev.has_feature(F_FLUSH)
+}
+
+/// The names of the write-cache modes in `cache_type`, indexed by the `writeback` field.
+const CACHE_TYPES: [&str; 2] = ["write through", "write back"];
+
+/// `cache_type`: the write-cache mode.
+fn cache_type_show(disk: &Disk<Blk>, out: &mut ShowBuffer) -> Result {
+    let writeback = disk.queue_data().dev.with(cache_mode)?;
+    let name = if writeback {
+        CACHE_TYPES[1]
+    } else {
+        CACHE_TYPES[0]
+    };
+    writeln!(out, "{}", name).map_err(|_| EINVAL)
+}
+
+/// Writing `cache_type` (only when the device lets the driver change the mode) sets the
+/// device's `writeback` field, then tells the block layer the mode the device reports.
+fn cache_type_store(disk: &Disk<Blk>, input: &[u8]) -> Result {
+    let input = input.strip_suffix(b"\n").unwrap_or(input);
+    let mode = CACHE_TYPES
+        .iter()
+        .position(|t| t.as_bytes() == input)
+        .ok_or(EINVAL)?;
+    let writeback = disk.queue_data().dev.with(|dev| {
+        if !dev.has_feature(F_CONFIG_WCE) {
+            return Err(EPERM);
+        }
+        dev.config_write_u8(CFG_WRITEBACK, u8::from(mode == 1))?;
+        Ok(cache_mode(dev))
+    })??;
+    disk.set_write_cache(writeback)
+}
+
+/// `cache_type` is writable when the device has a configurable write cache.
+fn cache_type_writable(disk: &Disk<Blk>) -> bool {
+    disk.queue_data()
+        .dev
+        .with(|dev| dev.has_feature(F_CONFIG_WCE))
+        .unwrap_or(false)
+}
+
 #[vtable]
 impl mq::Operations for Blk {
     type QueueData = Arc<Shared>;
+
+    const DISK_ATTRIBUTES: &'static [DiskAttribute<Self>] = &[DiskAttribute::new(
+        c"cache_type",
+        cache_type_show,
+        Some(cache_type_store),
+        Some(cache_type_writable),
+    )];
 
     fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
         let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
@@ -360,7 +450,9 @@ impl mq::Operations for Blk {
     /// to the block layer, whose `queue_rq` then fails them.
     fn queue_rqs(shared: ArcBorrow<'_, Shared>, requests: &mut mq::RequestList<'_, Self>) {
         let mut batch = Batch::new();
+        let mut taken = 0u64;
         while let Some(rq) = requests.pop() {
+            taken = taken.saturating_add(1);
             let hw_queue = rq.hw_queue_index();
             if batch.len > 0 && (batch.hw_queue != hw_queue || batch.len == BATCH) {
                 batch.submit(&shared);
@@ -390,6 +482,8 @@ impl mq::Operations for Blk {
             }
         }
         batch.submit(&shared);
+        shared.plug_stats.calls.add(1, Relaxed);
+        shared.plug_stats.requests.add(taken, Relaxed);
     }
 
     /// Kicks the queue left unkicked (its last request came without `is_last`).
@@ -547,13 +641,16 @@ impl RVirtioBlk {
             .max(1);
         let names = QUEUE_NAMES.get(..nqueues as usize).ok_or(EINVAL)?;
         let queues = virtio::Queues::<Blk>::new(dev, names)?;
+        let bound = virtio::BoundDevice::new(dev)?;
         let ring = queues.get(0).ok_or(ENODEV)?.lock().size();
 
+        // As the C driver: the device's `seg_max` (at least one), within its scatterlist limit.
         let mut seg_max = if dev.has_feature(F_SEG_MAX) {
             dev.config_u32(CFG_SEG_MAX)?
         } else {
-            1
+            0
         };
+        seg_max = seg_max.clamp(1, C_MAX_SEGMENTS);
         // Without indirect descriptors a request's descriptors must fit in the ring.
         if !dev.has_feature(F_RING_INDIRECT_DESC) {
             seg_max = seg_max.min(ring.saturating_sub(EXTRA_DESCS));
@@ -571,11 +668,7 @@ impl RVirtioBlk {
         // The block layer needs at least a page per segment.
         let seg_size = seg_size.max(kernel::page::PAGE_SIZE as u32);
 
-        let write_cache = if dev.has_feature(F_CONFIG_WCE) {
-            dev.config_u8(CFG_WRITEBACK)? != 0
-        } else {
-            dev.has_feature(F_FLUSH)
-        };
+        let write_cache = cache_mode(dev);
 
         let mut depth = ring;
         let wanted = module_parameters::queue_depth.value();
@@ -619,10 +712,26 @@ impl RVirtioBlk {
 
         // Each request's scatterlist lives in its private data, sized for `seg_max` segments.
         let tagset = Arc::pin_init(TagSet::new_with_sg(nqueues, depth, 1, seg_max), GFP_KERNEL)?;
+        let index = DiskIndex(take_disk_index()?);
+        let letter = char::from(b'a' + index.0 as u8);
+        let debugfs = debugfs::Dir::new(&CString::try_from_fmt(fmt!("rvirtio_blk-vd{}", letter))?);
+        let plug_stats = KBox::pin_init(
+            debugfs.read_only_file(
+                c"queue_rqs",
+                PlugStats {
+                    calls: Atomic::new(0),
+                    requests: Atomic::new(0),
+                },
+            ),
+            GFP_KERNEL,
+        )?;
         let shared = Arc::new(
             Shared {
                 queues,
                 little_endian: dev.is_little_endian(),
+                dev: bound,
+                plug_stats,
+                _debugfs: debugfs,
             },
             GFP_KERNEL,
         )?;
@@ -635,9 +744,7 @@ impl RVirtioBlk {
             }
         };
 
-        let index = take_disk_index()?;
         let vdev: &virtio::Device = dev;
-        let letter = char::from(b'a' + index as u8);
         let disk = GenDiskBuilder::new()
             .capacity_sectors(capacity)
             .logical_block_size(geometry.logical)
@@ -655,15 +762,7 @@ impl RVirtioBlk {
                 Some(serial) => b.serial(serial),
                 None => Ok(b),
             })
-            .and_then(|b| b.build(fmt!("vd{}", letter), tagset, shared.clone()));
-        let disk = match disk {
-            Ok(disk) => disk,
-            Err(e) => {
-                put_disk_index(index);
-                return Err(e);
-            }
-        };
-        let index = DiskIndex(index);
+            .and_then(|b| b.build(fmt!("vd{}", letter), tagset, shared.clone()))?;
         dev_info!(
             dev.as_ref(),
             "[vd{}] {} 512-byte logical blocks, {} queue(s) of {}\n",

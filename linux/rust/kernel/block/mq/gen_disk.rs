@@ -16,8 +16,9 @@ use crate::{
     str::NullTerminatedFormatter,
     sync::aref::ARef,
     sync::Arc,
-    types::{ForeignOwnable, ScopeGuard},
+    types::{ForeignOwnable, Opaque, ScopeGuard},
 };
+use core::marker::PhantomData;
 
 /// A builder for [`GenDisk`].
 ///
@@ -290,17 +291,45 @@ impl GenDiskBuilder {
             .as_ref()
             .map_or(core::ptr::null_mut(), |p| p.as_raw());
 
-        let attrs = if self.serial.is_some() || self.geometry.is_some() {
-            KBox::new(
+        let driver_attrs = T::DISK_ATTRIBUTES;
+        let attrs = if self.serial.is_some() || self.geometry.is_some() || !driver_attrs.is_empty()
+        {
+            let mut ptrs = KVec::with_capacity(driver_attrs.len() + 1, GFP_KERNEL)?;
+            for a in driver_attrs {
+                ptrs.push(a.as_raw_attr(), GFP_KERNEL)?;
+            }
+            ptrs.push(core::ptr::null_mut(), GFP_KERNEL)?;
+            // SAFETY: All zeroes is a valid `attribute_group` (no name, no callbacks).
+            let mut driver_group: bindings::attribute_group = unsafe { core::mem::zeroed() };
+            driver_group.__bindgen_anon_2.attrs = ptrs.as_mut_ptr();
+            driver_group.__bindgen_anon_1.is_visible = Some(driver_attr_visible::<T>);
+            let mut boxed = KBox::new(
                 DiskAttrs {
                     serial: self.serial.take(),
                     geometry: self.geometry,
+                    _driver_attrs: ptrs,
+                    driver_group,
+                    groups: [
+                        &raw const DISK_GROUP.0,
+                        core::ptr::null(),
+                        core::ptr::null(),
+                    ],
                 },
                 GFP_KERNEL,
-            )?
-            .into_foreign()
+            )?;
+            if !driver_attrs.is_empty() {
+                // The box does not move (it becomes `private_data`), so the pointer stays valid.
+                boxed.groups[1] = &raw const boxed.driver_group;
+            }
+            KBox::into_foreign(boxed)
         } else {
             core::ptr::null_mut()
+        };
+        let groups = if attrs.is_null() {
+            DISK_GROUPS.0.as_ptr()
+        } else {
+            // SAFETY: `attrs` is the `DiskAttrs` just made, not shared yet.
+            unsafe { (*attrs.cast::<DiskAttrs>()).groups.as_ptr() }
         };
         // SAFETY: `gendisk` is valid and not yet added; `private_data` is the driver's.
         unsafe { (*gendisk).private_data = attrs };
@@ -314,10 +343,10 @@ impl GenDiskBuilder {
 
         crate::error::to_result(
             // SAFETY: `gendisk` points to a valid and initialized instance of
-            // `struct gendisk`; `parent` is null or a device we hold a reference to.
-            unsafe {
-                bindings::device_add_disk(parent, gendisk, DISK_GROUPS.0.as_ptr().cast_mut())
-            },
+            // `struct gendisk`; `parent` is null or a device we hold a reference to; `groups`
+            // is a null-terminated array of groups that live until `free_disk` (after
+            // `del_gendisk` removed them).
+            unsafe { bindings::device_add_disk(parent, gendisk, groups.cast_mut()) },
         )?;
 
         cleanup_failure.dismiss();
@@ -409,6 +438,12 @@ impl<T: Operations> Drop for GenDisk<T> {
 struct DiskAttrs {
     serial: Option<KVec<u8>>,
     geometry: Option<Geometry>,
+    /// The driver's attributes ([`Operations::DISK_ATTRIBUTES`]), null-terminated, when it has
+    /// any; only read through `driver_group`, which points to this buffer (`groups` points to
+    /// both groups).
+    _driver_attrs: KVec<*mut bindings::attribute>,
+    driver_group: bindings::attribute_group,
+    groups: [*const bindings::attribute_group; 3],
 }
 
 /// `getgeo` of the disk's operations (`HDIO_GETGEO`): the geometry given to the builder.
@@ -548,3 +583,263 @@ static DISK_GROUP: StaticTable<bindings::attribute_group> = StaticTable({
 
 static DISK_GROUPS: StaticTable<[*const bindings::attribute_group; 2]> =
     StaticTable([&raw const DISK_GROUP.0, core::ptr::null()]);
+
+/// A disk as its driver's attribute callbacks see it: its queue data and the queue settings a
+/// driver may change while the disk is live.
+///
+/// # Invariants
+///
+/// A `&Disk<T>` only exists for a disk built by [`GenDiskBuilder::build`] for `T` that is
+/// added and not yet deleted (between `device_add_disk` and `del_gendisk`), so its
+/// `queue.queuedata` is the `T::QueueData` given to `build`.
+#[repr(transparent)]
+pub struct Disk<T: Operations>(Opaque<bindings::gendisk>, PhantomData<T>);
+
+impl<T: Operations> Disk<T> {
+    /// # Safety
+    ///
+    /// `ptr` is a disk as the type invariants require, for the lifetime `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::gendisk) -> &'a Self {
+        // SAFETY: `Disk<T>` is a transparent wrapper of `gendisk`; by the safety requirements
+        // the disk is valid for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::gendisk {
+        self.0.get()
+    }
+
+    /// The data given to [`GenDiskBuilder::build`] for the disk's queue.
+    pub fn queue_data(&self) -> <T::QueueData as ForeignOwnable>::Borrowed<'_> {
+        // SAFETY: By the type invariants the disk is live and `queuedata` came from
+        // `into_foreign` in `build`; it is only converted back after `del_gendisk`, which
+        // `&self` outlives.
+        unsafe { T::QueueData::borrow((*(*self.as_raw()).queue).queuedata) }
+    }
+
+    /// Tells the block layer whether the device has a volatile write cache (whether flushes
+    /// are sent; `queue/write_cache` in sysfs), freezing the queue for the change. Sleeps.
+    pub fn set_write_cache(&self, enabled: bool) -> Result {
+        // SAFETY: By the type invariants the disk and its queue are valid.
+        let q = unsafe { (*self.as_raw()).queue };
+        // SAFETY: `q` is a valid queue; this takes its `limits_lock`, which the commit below
+        // releases.
+        let mut lim = unsafe { bindings::queue_limits_start_update(q) };
+        if enabled {
+            lim.features |= bindings::BLK_FEAT_WRITE_CACHE;
+        } else {
+            lim.features &= !bindings::BLK_FEAT_WRITE_CACHE;
+        }
+        // SAFETY: `q` is valid and its `limits_lock` is held since `queue_limits_start_update`;
+        // `lim` is a valid set of limits; the call releases the lock.
+        crate::error::to_result(unsafe { bindings::queue_limits_commit_update_frozen(q, &mut lim) })
+    }
+}
+
+impl<T: Operations> GenDisk<T> {
+    /// The live disk, as its attribute callbacks see it.
+    pub fn disk(&self) -> &Disk<T> {
+        // SAFETY: By the type invariants `self.gendisk` is added; it is deleted only in `drop`,
+        // so it is live while `self` is borrowed.
+        unsafe { Disk::from_raw(self.gendisk) }
+    }
+}
+
+/// The page a [`DiskAttribute`]'s `show` writes its text into (with [`core::fmt::Write`], e.g.
+/// `writeln!`); writes beyond a page fail.
+pub struct ShowBuffer {
+    buf: *mut u8,
+    len: usize,
+}
+
+impl ShowBuffer {
+    /// The bytes written so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Write for ShowBuffer {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
+        if end > bindings::PAGE_SIZE {
+            return Err(core::fmt::Error);
+        }
+        // SAFETY: `buf` is valid for writes of a page (the type's construction in `attr_show`)
+        // and `self.len + s.len()` is within it.
+        unsafe { core::ptr::copy_nonoverlapping(s.as_ptr(), self.buf.add(self.len), s.len()) };
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Shows an attribute: writes its value into the buffer.
+pub type ShowFn<T> = fn(&Disk<T>, &mut ShowBuffer) -> Result;
+/// Stores an attribute: the bytes user space wrote (a trailing newline included, when given).
+pub type StoreFn<T> = fn(&Disk<T>, &[u8]) -> Result;
+/// Whether a writable attribute is writable for this disk (else it is read-only).
+pub type WritableFn<T> = fn(&Disk<T>) -> bool;
+
+/// A sysfs attribute of a driver's disks (`/sys/block/NAME/ATTR`), listed in
+/// [`Operations::DISK_ATTRIBUTES`]. Its callbacks get the [`Disk`] (and through it the queue
+/// data): they run only while the disk is live, and `del_gendisk` waits for them.
+///
+/// # Invariants
+///
+/// `attr.show` is `attr_show::<T>`; `attr.store` is `attr_store::<T>` when `store` is set,
+/// else null; `attr.attr.name` is a static C string.
+#[repr(C)]
+pub struct DiskAttribute<T: Operations> {
+    attr: bindings::device_attribute,
+    show: ShowFn<T>,
+    store: Option<StoreFn<T>>,
+    writable: Option<WritableFn<T>>,
+}
+
+// SAFETY: A `DiskAttribute` is never written after construction; sysfs only reads it.
+unsafe impl<T: Operations> Sync for DiskAttribute<T> {}
+// SAFETY: See above; its pointers are to static data.
+unsafe impl<T: Operations> Send for DiskAttribute<T> {}
+
+impl<T: Operations> DiskAttribute<T> {
+    /// An attribute `name`, readable by all, and writable by root when it has a `store`
+    /// (and, if `writable` is given, when it returns `true` for the disk).
+    pub const fn new(
+        name: &'static CStr,
+        show: ShowFn<T>,
+        store: Option<StoreFn<T>>,
+        writable: Option<WritableFn<T>>,
+    ) -> Self {
+        // SAFETY: All zeroes is a valid `device_attribute` (null pointers, no callbacks).
+        let mut attr: bindings::device_attribute = unsafe { core::mem::zeroed() };
+        attr.attr.name = name.to_bytes_with_nul().as_ptr();
+        attr.attr.mode = if store.is_some() { 0o644 } else { 0o444 };
+        attr.__bindgen_anon_1.show = Some(attr_show::<T>);
+        if store.is_some() {
+            attr.__bindgen_anon_2.store = Some(attr_store::<T>);
+        }
+        Self {
+            attr,
+            show,
+            store,
+            writable,
+        }
+    }
+
+    fn as_raw_attr(&self) -> *mut bindings::attribute {
+        (&raw const self.attr.attr).cast_mut()
+    }
+}
+
+/// The disk whose `struct device` is `dev`.
+///
+/// # Safety
+///
+/// `dev` is the `struct device` of a disk's `part0` (`bd_device`) that is being added or live.
+unsafe fn disk_of_dev(dev: *mut bindings::device) -> *mut bindings::gendisk {
+    // SAFETY: By the safety requirements `dev` is embedded in a `struct block_device`.
+    let bdev = unsafe { crate::container_of!(dev, bindings::block_device, bd_device) };
+    // SAFETY: `bdev` is valid; `bd_disk` is set when `part0` is allocated with the disk.
+    unsafe { (*bdev).bd_disk }
+}
+
+/// The [`DiskAttribute`] that holds `attr`.
+///
+/// # Safety
+///
+/// `attr` is the `device_attribute` of a `DiskAttribute<T>` with static lifetime.
+unsafe fn driver_attr<T: Operations>(
+    attr: *mut bindings::device_attribute,
+) -> &'static DiskAttribute<T> {
+    // SAFETY: `attr` is the first field of a `#[repr(C)]` `DiskAttribute<T>` that lives forever.
+    unsafe { &*crate::container_of!(attr, DiskAttribute<T>, attr) }
+}
+
+/// `show` of a driver's disk attribute.
+///
+/// # Safety
+///
+/// Called by sysfs for a `DiskAttribute<T>` of a live disk built for `T`; `buf` is a page.
+unsafe extern "C" fn attr_show<T: Operations>(
+    dev: *mut bindings::device,
+    attr: *mut bindings::device_attribute,
+    buf: *mut crate::ffi::c_char,
+) -> isize {
+    // SAFETY: By the safety requirements `attr` is in a static `DiskAttribute<T>`.
+    let a = unsafe { driver_attr::<T>(attr) };
+    // SAFETY: sysfs calls `show` only while the attribute exists: the disk is live (its
+    // attributes go in `del_gendisk`, which waits for running callbacks).
+    let disk = unsafe { Disk::<T>::from_raw(disk_of_dev(dev)) };
+    let mut out = ShowBuffer {
+        buf: buf.cast(),
+        len: 0,
+    };
+    match (a.show)(disk, &mut out) {
+        Ok(()) => out.len as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `store` of a driver's disk attribute.
+///
+/// # Safety
+///
+/// Called by sysfs for a `DiskAttribute<T>` with a `store`, of a live disk built for `T`;
+/// `buf` is valid for reads of `count` bytes.
+unsafe extern "C" fn attr_store<T: Operations>(
+    dev: *mut bindings::device,
+    attr: *mut bindings::device_attribute,
+    buf: *const crate::ffi::c_char,
+    count: usize,
+) -> isize {
+    // SAFETY: By the safety requirements `attr` is in a static `DiskAttribute<T>`.
+    let a = unsafe { driver_attr::<T>(attr) };
+    // SAFETY: As in `attr_show`: the disk is live while the callback runs.
+    let disk = unsafe { Disk::<T>::from_raw(disk_of_dev(dev)) };
+    // SAFETY: By the safety requirements `buf` holds `count` initialised bytes.
+    let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    let Some(store) = a.store else {
+        return EACCES.to_errno() as isize;
+    };
+    if a.writable.is_some_and(|w| !w(disk)) {
+        return EACCES.to_errno() as isize;
+    }
+    match store(disk, input) {
+        Ok(()) => isize::try_from(count).unwrap_or(isize::MAX),
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `is_visible` of the driver's attribute group: every attribute is shown; one whose
+/// `writable` says no for this disk is read-only.
+///
+/// # Safety
+///
+/// Called by sysfs with the `kobj` of a disk's `struct device` being added by `build` for `T`,
+/// and one of `T::DISK_ATTRIBUTES`.
+unsafe extern "C" fn driver_attr_visible<T: Operations>(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    _n: crate::ffi::c_int,
+) -> bindings::umode_t {
+    // SAFETY: `kobj` is embedded in the disk's `struct device`.
+    let dev = unsafe { crate::container_of!(kobj, bindings::device, kobj) };
+    // SAFETY: `attr` is the `attr` field of a `device_attribute` in a `DiskAttribute<T>`.
+    let dattr = unsafe { crate::container_of!(attr, bindings::device_attribute, attr) };
+    // SAFETY: See above.
+    let a = unsafe { driver_attr::<T>(dattr) };
+    // SAFETY: The disk is being added: its queue data is set (at allocation) and freed only
+    // after `del_gendisk`; the reference is used during this call only.
+    let disk = unsafe { Disk::<T>::from_raw(disk_of_dev(dev)) };
+    let mode = a.attr.attr.mode;
+    if a.writable.is_some_and(|w| !w(disk)) {
+        mode & !0o222
+    } else {
+        mode
+    }
+}

@@ -27,10 +27,16 @@ type ForeignBorrowed<'a, T> = <T as ForeignOwnable>::Borrowed<'a>;
 ///
 /// [module level documentation]: kernel::block::mq
 #[macros::vtable]
-pub trait Operations: Sized {
+pub trait Operations: Sized + 'static {
     /// Data associated with the `struct request_queue` that is allocated for
     /// the `GenDisk` associated with this `Operations` implementation.
     type QueueData: ForeignOwnable + Sync;
+
+    /// Sysfs attributes of the driver's disks (`/sys/block/NAME/ATTR`), besides those the
+    /// block layer and [`GenDiskBuilder`] give every disk.
+    ///
+    /// [`GenDiskBuilder`]: crate::block::mq::gen_disk::GenDiskBuilder
+    const DISK_ATTRIBUTES: &'static [crate::block::mq::gen_disk::DiskAttribute<Self>] = &[];
 
     /// Called by the kernel to queue a request with the driver. If `is_last` is
     /// `false`, the driver is allowed to defer committing the request.
