@@ -219,6 +219,22 @@ pub fn attribute(
     p
 }
 
+/// A readable name for a Rust symbol (`_R…`, v0 mangling): demangled without the crate
+/// hashes; other names as they are.
+pub fn short_name(sym: &str) -> String {
+    let (body, suffix) = match sym.split_once(' ') {
+        Some((b, rest)) => (b, format!(" {rest}")),
+        None => (sym, String::new()),
+    };
+    if !body.starts_with("_R") {
+        return sym.to_owned();
+    }
+    match rustc_demangle::try_demangle(body) {
+        Ok(d) => format!("{d:#}{suffix}"),
+        Err(_) => sym.to_owned(),
+    }
+}
+
 fn per_io(n: u64, ios: u64) -> f64 {
     n as f64 / ios.max(1) as f64
 }
@@ -266,7 +282,12 @@ pub fn report(cases: &[(String, u64, Profile, Profile)]) -> String {
             .collect();
         rows.sort_by(|a, b| (b.0 - b.1).abs().total_cmp(&(a.0 - a.1).abs()));
         for (rv, cv, n) in rows.into_iter().take(30) {
-            let _ = writeln!(md, "| `{n}` | {rv:.1} | {cv:.1} | {:+.1} |", rv - cv);
+            let _ = writeln!(
+                md,
+                "| `{}` | {rv:.1} | {cv:.1} | {:+.1} |",
+                short_name(n),
+                rv - cv
+            );
         }
     }
     md
@@ -345,6 +366,15 @@ mod tests {
         );
         assert_eq!(w[1].index, 1);
         assert!(w[1].module.is_none());
+    }
+
+    #[test]
+    fn rust_names_shortened() {
+        assert_eq!(
+            short_name("_RNvXs9_Csg5dayQPFNiJ_11rvirtio_blkNtB5_3BlkNtNtNtNtCs1EKtwoKEMO2_6kernel5block2mq10operations10Operations8queue_rq [module]"),
+            "<rvirtio_blk::Blk as kernel::block::mq::operations::Operations>::queue_rq [module]"
+        );
+        assert_eq!(short_name("virtblk_done [module]"), "virtblk_done [module]");
     }
 
     #[test]
