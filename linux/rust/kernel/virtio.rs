@@ -1092,7 +1092,13 @@ impl<H: Handler> Queues<H> {
         // SAFETY: `vdev` is valid and being probed; `raw` and `infos` have `nvqs` entries;
         // `affinity_ptr` is null or points to a descriptor that outlives the call.
         to_result(unsafe {
-            bindings::virtio_find_vqs(vdev, nvqs, raw.as_mut_ptr(), infos.as_mut_ptr(), affinity_ptr)
+            bindings::virtio_find_vqs(
+                vdev,
+                nvqs,
+                raw.as_mut_ptr(),
+                infos.as_mut_ptr(),
+                affinity_ptr,
+            )
         })?;
         let del = ScopeGuard::new(|| {
             // SAFETY: The virtqueues were found above and nothing refers to them on this path.

@@ -79,9 +79,9 @@ impl<T: Operations> TagSet<T> {
         sg_entries: u32,
         irq_device: Option<ARef<Device>>,
     ) -> impl PinInit<Self, error::Error> {
-        let driver_data = irq_device
-            .as_ref()
-            .map_or(core::ptr::null_mut(), |d| d.as_raw().cast::<crate::ffi::c_void>());
+        let driver_data = irq_device.as_ref().map_or(core::ptr::null_mut(), |d| {
+            d.as_raw().cast::<crate::ffi::c_void>()
+        });
         let tag_set: bindings::blk_mq_tag_set = pin_init::zeroed();
         let tag_set: Result<_> = RequestDataWrapper::pdu_size(sg_entries)
             .ok_or(error::code::EINVAL)
