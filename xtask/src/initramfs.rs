@@ -36,6 +36,7 @@ const FERRITE_TOOLS: &[(&str, &str, &str)] = &[
         "landlock-probe",
         "/usr/bin/landlock-probe",
     ),
+    ("insn-mark", "insn-mark", "/usr/bin/insn-mark"),
 ];
 
 /// Builds Ferrite's userspace tools (release) for the guest; returns (host path, guest path).

@@ -9,6 +9,7 @@ mod initramfs;
 mod kernel;
 mod ktap;
 mod landlock;
+mod profile;
 mod qemu;
 mod source;
 mod tree;
@@ -33,6 +34,8 @@ cargo xtask — the Ferrite lab
   cargo xtask test [COMPONENT…] build, boot and run every test (or those of the components);
                                 the last line is `N passed, N failed`
   cargo xtask bench [SUITE…]    benchmark Rust against C in the `bench` kernel
+  cargo xtask profile virtio-blk guest instructions per I/O by function, Rust driver against
+                                C (a QEMU plugin; independent of the host's load)
   cargo xtask clean             remove the cache (FERRITE_CACHE, default ~/.cache/ferrite)
 
 Environment: FERRITE_CACHE (cache directory), FERRITE_ACCEL=kvm|tcg (skip the KVM probe),
@@ -274,6 +277,7 @@ fn cmd_run(lab: &mut Lab) -> Result<()> {
         quiet_limit: Duration::from_secs(180),
         disks: standard_disks(lab)?,
         name: "run".into(),
+        extra_args: Vec::new(),
     };
     if interactive {
         eprintln!(
@@ -640,6 +644,7 @@ fn guest_tests(
         quiet_limit: Duration::from_secs(600),
         disks: standard_disks(lab)?,
         name: kernel.name.clone(),
+        extra_args: Vec::new(),
     };
     let out = match qemu::boot_scripted(lab, &boot) {
         Ok(out) => out,
@@ -691,6 +696,53 @@ fn guest_tests(
     Ok(tally.entries[start..].to_vec())
 }
 
+/// `cargo xtask profile virtio-blk`: guest instructions per I/O by function, Rust driver
+/// against C, counted by the lab's QEMU plugin (see `profile.rs`).
+fn cmd_profile(lab: &mut Lab, args: &[String]) -> Result<()> {
+    if args != ["virtio-blk"] {
+        return Err(Error::new("profile what?").hint("cargo xtask profile virtio-blk"));
+    }
+    let (_tree, kernel) = prepare(lab, Flavour::Bench)?;
+    let initrd = initramfs::build(lab, &kernel, &initramfs::ferrite_tools(lab)?)?;
+    let plugin = profile::build_plugin(lab)?;
+    let top = lab.repo.join("target/ferrite/profile");
+    let dir = top.join("virtio-blk");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir)?;
+    let ios: u64 = std::env::var("FERRITE_IOS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let boot = Boot {
+        kernel: &kernel,
+        initrd: &initrd,
+        cmdline: format!("ferrite.mode=bench ferrite.suite=virtio-blk-profile ferrite.ios={ios}"),
+        // Plugins need TCG; one thread keeps the plugin's counters unraced.
+        accel: qemu::Accel::TcgOneThread,
+        deadline: Duration::from_secs(60 * 60),
+        quiet_limit: Duration::from_secs(600),
+        disks: virtio_bench_disks(lab)?,
+        name: "profile-virtio-blk".into(),
+        extra_args: vec![
+            "-plugin".into(),
+            format!("{},out={}", plugin.display(), dir.display()),
+        ],
+    };
+    let out = qemu::boot_scripted(lab, &boot)?;
+    if !out.results.contains("PROFILE-DONE") {
+        return Err(Error::new(
+            "the profile did not finish; see target/ferrite/runs/profile-virtio-blk",
+        ));
+    }
+    let windows = profile::parse_windows(&out.results);
+    let map = fs::read_to_string(kernel.out.join("System.map"))?;
+    let cases = profile::collect(&dir, &kernel.out, &windows, &profile::system_map(&map))?;
+    let md = profile::report(&cases);
+    fs::write(top.join("virtio-blk.md"), &md)?;
+    println!("{md}");
+    Ok(())
+}
+
 fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
     let suites: Vec<&components::Suite> = if args.is_empty() {
         SUITES.iter().collect()
@@ -736,6 +788,7 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
                 components::BenchDisks::VirtioBench => virtio_bench_disks(lab)?,
             },
             name: format!("bench-{}", suite.name),
+            extra_args: Vec::new(),
         };
         let out = qemu::boot_scripted(lab, &boot)?;
         if !out.results.contains("BENCH-DONE") {
@@ -815,6 +868,7 @@ fn bench_kernels(
                 quiet_limit: Duration::from_secs(300),
                 disks: Vec::new(),
                 name: format!("bench-{}-{side}", suite.name),
+                extra_args: Vec::new(),
             };
             let out = qemu::boot_scripted(lab, &boot)?;
             if !out.results.contains("BENCH-DONE") {
@@ -1052,6 +1106,7 @@ fn main() -> ExitCode {
             "run" => cmd_run(&mut lab).map(|_| true),
             "test" => cmd_test(&mut lab, rest),
             "bench" => cmd_bench(&mut lab, rest).map(|_| true),
+            "profile" => cmd_profile(&mut lab, rest).map(|_| true),
             "clean" => cmd_clean(&lab).map(|_| true),
             other => Err(Error::new(format!("unknown command `{other}`")).hint("cargo xtask help")),
         }

@@ -52,6 +52,8 @@ pub struct Boot<'a> {
     pub quiet_limit: Duration,
     pub disks: Vec<Disk>,
     pub name: String,
+    /// More QEMU arguments (e.g. `-plugin …` for `cargo xtask profile`).
+    pub extra_args: Vec<String>,
 }
 
 pub struct Disk {
@@ -175,6 +177,7 @@ fn qemu_command(boot: &Boot, run_dir: &Path, interactive: bool) -> Command {
         "-device",
         "virtio-net-pci,netdev=net0",
     ]);
+    c.args(&boot.extra_args);
     c
 }
 
@@ -377,6 +380,7 @@ pub fn choose_accel(lab: &Lab, kernel: &Kernel, initrd: &Path) -> Result<Accel> 
         quiet_limit: Duration::from_secs(20),
         disks: Vec::new(),
         name: "kvm-probe".into(),
+        extra_args: Vec::new(),
     };
     // The guest's word is what counts, whether or not QEMU then ended cleanly.
     let _ = boot_scripted(lab, &boot);

@@ -11,25 +11,7 @@ runtime=$(kernel_param ferrite.runtime || echo 3)
 
 . /ferrite/bench/fio-cases.inc
 
-# disk_of SERIAL: the block device whose serial is SERIAL.
-disk_of() {
-	for s in /sys/block/vd*/serial; do
-		[ "$(cat "$s" 2>/dev/null)" = "$1" ] && { d=${s%/serial}; echo "${d##*/}"; return 0; }
-	done
-	return 1
-}
-
-load() { # driver
-	rmmod virtio_blk 2>/dev/null
-	rmmod rvirtio_blk 2>/dev/null
-	modprobe "$1" || return 1
-	n=50
-	while { ! disk_of ferrite-null >/dev/null || ! disk_of ferrite-raw >/dev/null; } && [ $n -gt 0 ]; do
-		sleep 0.1
-		n=$((n - 1))
-	done
-	disk_of ferrite-raw >/dev/null
-}
+. /ferrite/bench/virtio-blk.inc
 
 echo "BENCH-META suite=virtio-blk rust=rvirtio_blk c=virtio_blk pairs=$pairs runtime=$runtime"
 run_one() { # side case args pair serial numjobs

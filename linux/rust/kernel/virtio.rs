@@ -1043,6 +1043,25 @@ pub struct Queues<H: Handler> {
 impl<H: Handler> Queues<H> {
     /// Finds `names.len()` virtqueues of `dev`, each calling [`Handler::done`].
     pub fn new(dev: &Device<device::Core<'_>>, names: &[&'static CStr]) -> Result<Arc<Self>> {
+        Self::find(dev, names, false)
+    }
+
+    /// Like [`Queues::new`], with the queues' interrupt vectors spread over the CPUs and
+    /// managed by the kernel (`struct irq_affinity`), as a driver with one queue per CPU
+    /// wants: each queue then interrupts the CPUs that submit to it (see
+    /// [`TagSet::new_for_device_irqs`](crate::block::mq::TagSet::new_for_device_irqs)).
+    pub fn new_spread(
+        dev: &Device<device::Core<'_>>,
+        names: &[&'static CStr],
+    ) -> Result<Arc<Self>> {
+        Self::find(dev, names, true)
+    }
+
+    fn find(
+        dev: &Device<device::Core<'_>>,
+        names: &[&'static CStr],
+        spread: bool,
+    ) -> Result<Arc<Self>> {
         let n = names.len();
         let nvqs = u32::try_from(n)?;
         let mut raw: KVec<*mut bindings::virtqueue> = KVec::with_capacity(n, GFP_KERNEL)?;
@@ -1063,14 +1082,22 @@ impl<H: Handler> Queues<H> {
         // does): clear it before the callbacks exist, so that they never read a stale one.
         // SAFETY: `vdev` is valid and being probed; no virtqueue exists yet.
         unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, core::ptr::null_mut()) };
-        // SAFETY: `vdev` is valid and being probed; `raw` and `infos` have `nvqs` entries.
+        // No vectors kept out of the spread: every vector is a queue's.
+        let mut affinity: bindings::irq_affinity = pin_init::zeroed();
+        let affinity_ptr: *mut bindings::irq_affinity = if spread {
+            &mut affinity
+        } else {
+            core::ptr::null_mut()
+        };
+        // SAFETY: `vdev` is valid and being probed; `raw` and `infos` have `nvqs` entries;
+        // `affinity_ptr` is null or points to a descriptor that outlives the call.
         to_result(unsafe {
             bindings::virtio_find_vqs(
                 vdev,
                 nvqs,
                 raw.as_mut_ptr(),
                 infos.as_mut_ptr(),
-                core::ptr::null_mut(),
+                affinity_ptr,
             )
         })?;
         let del = ScopeGuard::new(|| {

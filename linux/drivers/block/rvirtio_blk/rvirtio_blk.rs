@@ -640,7 +640,9 @@ impl RVirtioBlk {
             .min(QUEUE_NAMES.len() as u32)
             .max(1);
         let names = QUEUE_NAMES.get(..nqueues as usize).ok_or(EINVAL)?;
-        let queues = virtio::Queues::<Blk>::new(dev, names)?;
+        // One vector a queue, spread over the CPUs, and the tag set's CPU map follows them:
+        // a request completes where it was submitted (as C's virtio_blk).
+        let queues = virtio::Queues::<Blk>::new_spread(dev, names)?;
         let bound = virtio::BoundDevice::new(dev)?;
         let ring = queues.get(0).ok_or(ENODEV)?.lock().size();
 
@@ -711,7 +713,10 @@ impl RVirtioBlk {
         };
 
         // Each request's scatterlist lives in its private data, sized for `seg_max` segments.
-        let tagset = Arc::pin_init(TagSet::new_with_sg(nqueues, depth, 1, seg_max), GFP_KERNEL)?;
+        let tagset = Arc::pin_init(
+            TagSet::new_for_device_irqs(dev.as_ref(), nqueues, depth, seg_max),
+            GFP_KERNEL,
+        )?;
         let index = DiskIndex(take_disk_index()?);
         let letter = char::from(b'a' + index.0 as u8);
         let debugfs = debugfs::Dir::new(&CString::try_from_fmt(fmt!("rvirtio_blk-vd{}", letter))?);

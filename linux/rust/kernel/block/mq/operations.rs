@@ -242,6 +242,36 @@ impl<T: Operations> OperationsVTable<T> {
         from_result(|| Ok(0))
     }
 
+    /// Maps CPUs to hardware queues: for a tag set made by
+    /// [`TagSet::new_for_device_irqs`](super::TagSet::new_for_device_irqs) (its
+    /// `driver_data` is that device), as the device's interrupt vectors are spread; otherwise
+    /// the block layer's default spread, as without this callback.
+    ///
+    /// # Safety
+    ///
+    /// This function may only be called by blk-mq C infrastructure, with a tag set built by
+    /// [`TagSet`](super::TagSet).
+    unsafe extern "C" fn map_queues_callback(set: *mut bindings::blk_mq_tag_set) {
+        // SAFETY: The block layer passes a valid tag set, which it does not touch otherwise
+        // while the callback runs (it holds the tag set's lock).
+        let set = unsafe { &mut *set };
+        let device = set.driver_data.cast::<bindings::device>();
+        let nr_maps = (set.nr_maps as usize).min(set.map.len());
+        for (i, map) in set.map.iter_mut().take(nr_maps).enumerate() {
+            if map.nr_queues == 0 {
+                continue;
+            }
+            if i == bindings::hctx_type_HCTX_TYPE_DEFAULT as usize && !device.is_null() {
+                // SAFETY: `device` is the one `TagSet` holds a reference to for as long as
+                // the tag set lives; `map` is one of the tag set's maps.
+                unsafe { bindings::blk_mq_map_hw_queues(map, device, 0) };
+            } else {
+                // SAFETY: `map` is one of the tag set's maps.
+                unsafe { bindings::blk_mq_map_queues(map) };
+            }
+        }
+    }
+
     /// This function is called by the C kernel. A pointer to this function is
     /// installed in the `blk_mq_ops` vtable for the driver.
     ///
@@ -331,7 +361,7 @@ impl<T: Operations> OperationsVTable<T> {
         exit_request: Some(Self::exit_request_callback),
         cleanup_rq: None,
         busy: None,
-        map_queues: None,
+        map_queues: Some(Self::map_queues_callback),
         #[cfg(CONFIG_BLK_DEBUG_FS)]
         show_rq: None,
     };

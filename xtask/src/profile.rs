@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `cargo xtask profile virtio-blk`: guest instructions per I/O, Rust driver against C, by
+//! kernel function, from the lab's QEMU plugin (`lab/host/qemu-insns`). Unlike IOPS, an
+//! instruction count does not move with the host's load, so it can guide work on a busy
+//! machine; it weighs every instruction the same (no cache or TLB effects), so it
+//! complements the benchmark rather than replacing it.
+
+use crate::util::Stage;
+use crate::{Error, Lab, Result};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Builds the plugin into the cache when its source is newer; returns the library's path.
+pub fn build_plugin(lab: &Lab) -> Result<PathBuf> {
+    let src = lab.repo.join("lab/host/qemu-insns/insns.c");
+    let lib = lab.cache.join("tools/libinsns.so");
+    let newer = |a: &Path, b: &Path| -> bool {
+        match (
+            fs::metadata(a).and_then(|m| m.modified()),
+            fs::metadata(b).and_then(|m| m.modified()),
+        ) {
+            (Ok(a), Ok(b)) => a > b,
+            _ => true,
+        }
+    };
+    if newer(&src, &lib) {
+        fs::create_dir_all(lab.cache.join("tools"))?;
+        let status = Command::new("cc")
+            .args([
+                "-O2",
+                "-Wall",
+                "-shared",
+                "-fPIC",
+                "-fvisibility=hidden",
+                "-o",
+            ])
+            .arg(&lib)
+            .arg(&src)
+            .status()?;
+        if !status.success() {
+            return Err(Error::new(format!("cc failed on {}", src.display())));
+        }
+    }
+    Ok(lib)
+}
+
+/// A window of the guest's output: `PROFILE window=N case=… side=… ios=…` and the driver's
+/// symbols listed after it.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub index: u32,
+    pub case: String,
+    pub side: String,
+    pub ios: u64,
+    /// The driver module and its load address.
+    pub module: Option<(String, u64)>,
+}
+
+/// The functions of a module's `.text` (laid out first at its load address), from
+/// `objdump -t` of its `.ko`: (offset, name).
+pub fn module_functions(objdump: &str) -> Vec<(u64, String)> {
+    objdump
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (value, name, section) = (f.first()?, f.last()?, f.get(f.len().checked_sub(3)?)?);
+            (*section == ".text" && f.contains(&"F"))
+                .then(|| {
+                    u64::from_str_radix(value, 16)
+                        .ok()
+                        .map(|v| (v, (*name).to_owned()))
+                })
+                .flatten()
+        })
+        .collect()
+}
+
+/// The `.ko` of `name` under `dir`.
+fn find_ko(dir: &Path, name: &str) -> Option<PathBuf> {
+    let want = format!("{name}.ko");
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if entry.file_type().ok()?.is_dir() {
+            if let Some(found) = find_ko(&p, name) {
+                return Some(found);
+            }
+        } else if p.file_name().is_some_and(|n| n == want.as_str()) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// The module's functions at their addresses in the guest.
+fn module_syms(build: &Path, module: &Option<(String, u64)>) -> Result<Vec<(u64, String)>> {
+    let Some((name, base)) = module else {
+        return Ok(Vec::new());
+    };
+    let Some(ko) = find_ko(&build.join("drivers/block"), name) else {
+        return Err(Error::new(format!(
+            "no {name}.ko under {}",
+            build.display()
+        )));
+    };
+    let out = Command::new("objdump").arg("-t").arg(&ko).output()?;
+    Ok(module_functions(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .map(|(off, n)| (base.saturating_add(off), n))
+        .collect())
+}
+
+pub fn parse_windows(results: &str) -> Vec<Window> {
+    let mut out: Vec<Window> = Vec::new();
+    for line in results.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("PROFILE window=") {
+            let mut w = Window::default();
+            for (i, field) in rest.split_whitespace().enumerate() {
+                match (i, field.split_once('=')) {
+                    (0, _) => w.index = field.parse().unwrap_or(u32::MAX),
+                    (_, Some(("case", v))) => w.case = v.to_owned(),
+                    (_, Some(("side", v))) => w.side = v.to_owned(),
+                    (_, Some(("ios", v))) => w.ios = v.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            out.push(w);
+        } else if let Some(rest) = line.strip_prefix("PROFILE-MOD ") {
+            // A line of /proc/modules: `NAME SIZE USERS DEPS STATE 0xADDRESS`.
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            if let (Some(w), Some(name), Some(addr)) = (out.last_mut(), f.first(), f.last()) {
+                if let Ok(a) = u64::from_str_radix(addr.trim_start_matches("0x"), 16) {
+                    w.module = Some(((*name).to_owned(), a));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Text symbols of `System.map`: (address, name), sorted.
+pub fn system_map(text: &str) -> Vec<(u64, String)> {
+    let mut v: Vec<(u64, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (a, t, n) = (f.next()?, f.next()?, f.next()?);
+            t.eq_ignore_ascii_case("t")
+                .then(|| u64::from_str_radix(a, 16).ok().map(|a| (a, n.to_owned())))
+                .flatten()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The function containing `addr`: the last symbol at or below it (`?` below the first).
+fn symbol_of(syms: &[(u64, String)], addr: u64) -> &str {
+    match syms.partition_point(|(a, _)| *a <= addr) {
+        0 => "?",
+        i => &syms[i - 1].1,
+    }
+}
+
+/// Instructions of one window by function, and the totals.
+#[derive(Debug, Default)]
+pub struct Profile {
+    pub total: u64,
+    pub kernel: u64,
+    pub module: u64,
+    pub by_function: BTreeMap<String, u64>,
+}
+
+const KERNEL_START: u64 = 0xffff_8000_0000_0000;
+
+/// Attributes the plugin's blocks (`ADDRESS INSNS EXECUTIONS` lines) to functions.
+pub fn attribute(
+    blocks: &str,
+    kernel_syms: &[(u64, String)],
+    module_syms: &[(u64, String)],
+) -> Profile {
+    let mut module: Vec<(u64, String)> = module_syms.to_vec();
+    module.sort();
+    let module_range = match (module.first(), module.last()) {
+        // A module's text is small: its last function ends well within 64 KiB.
+        (Some(first), Some(last)) => first.0..last.0.saturating_add(0x1_0000),
+        _ => 0..0,
+    };
+    let mut p = Profile::default();
+    for line in blocks.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [addr, insns, execs] = f.as_slice() else {
+            continue;
+        };
+        let (Ok(addr), Ok(insns), Ok(execs)) = (
+            u64::from_str_radix(addr, 16),
+            insns.parse::<u64>(),
+            execs.parse::<u64>(),
+        ) else {
+            continue;
+        };
+        let n = insns.saturating_mul(execs);
+        p.total = p.total.saturating_add(n);
+        let name = if addr < KERNEL_START {
+            "(user space)".to_owned()
+        } else if module_range.contains(&addr) {
+            p.module = p.module.saturating_add(n);
+            p.kernel = p.kernel.saturating_add(n);
+            format!("{} [module]", symbol_of(&module, addr))
+        } else {
+            p.kernel = p.kernel.saturating_add(n);
+            symbol_of(kernel_syms, addr).to_owned()
+        };
+        *p.by_function.entry(name).or_default() += n;
+    }
+    p
+}
+
+/// A readable name for a Rust symbol (`_R…`, v0 mangling): demangled without the crate
+/// hashes; other names as they are.
+pub fn short_name(sym: &str) -> String {
+    let (body, suffix) = match sym.split_once(' ') {
+        Some((b, rest)) => (b, format!(" {rest}")),
+        None => (sym, String::new()),
+    };
+    if !body.starts_with("_R") {
+        return sym.to_owned();
+    }
+    match rustc_demangle::try_demangle(body) {
+        Ok(d) => format!("{d:#}{suffix}"),
+        Err(_) => sym.to_owned(),
+    }
+}
+
+fn per_io(n: u64, ios: u64) -> f64 {
+    n as f64 / ios.max(1) as f64
+}
+
+/// The report: per case, instructions per I/O on each side, and the functions whose share
+/// differs most.
+pub fn report(cases: &[(String, u64, Profile, Profile)]) -> String {
+    let mut md = String::from(
+        "# virtio-blk: guest instructions per I/O, Rust against C\n\n\
+         Counted by the lab's QEMU plugin between two markers around a fio run of a fixed number \
+         of I/Os on the null-co disk (libaio, direct), one TCG thread. User space is fio itself \
+         (the same on both sides). Generated by `cargo xtask profile virtio-blk`.\n\n\
+         | case | Rust total | C total | Rust kernel | C kernel | Rust driver module | C driver module | kernel Rust/C |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for (case, ios, r, c) in cases {
+        let _ = writeln!(
+            md,
+            "| {case} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} |",
+            per_io(r.total, *ios),
+            per_io(c.total, *ios),
+            per_io(r.kernel, *ios),
+            per_io(c.kernel, *ios),
+            per_io(r.module, *ios),
+            per_io(c.module, *ios),
+            r.kernel as f64 / c.kernel.max(1) as f64,
+        );
+    }
+    for (case, ios, r, c) in cases {
+        let _ = writeln!(
+            md,
+            "\n## {case}: functions by difference (instructions per I/O)\n\n| function | Rust | C | Rust − C |\n|---|---|---|---|"
+        );
+        let mut names: Vec<&String> = r.by_function.keys().chain(c.by_function.keys()).collect();
+        names.sort();
+        names.dedup();
+        let mut rows: Vec<(f64, f64, &String)> = names
+            .into_iter()
+            .map(|n| {
+                let rv = per_io(r.by_function.get(n).copied().unwrap_or(0), *ios);
+                let cv = per_io(c.by_function.get(n).copied().unwrap_or(0), *ios);
+                (rv, cv, n)
+            })
+            .filter(|(rv, cv, _)| (rv - cv).abs() >= 0.5)
+            .collect();
+        rows.sort_by(|a, b| (b.0 - b.1).abs().total_cmp(&(a.0 - a.1).abs()));
+        for (rv, cv, n) in rows.into_iter().take(30) {
+            let _ = writeln!(
+                md,
+                "| `{}` | {rv:.1} | {cv:.1} | {:+.1} |",
+                short_name(n),
+                rv - cv
+            );
+        }
+    }
+    md
+}
+
+/// Reads the windows' block files from `dir` and pairs Rust and C by case.
+pub fn collect(
+    dir: &Path,
+    build: &Path,
+    windows: &[Window],
+    kernel_syms: &[(u64, String)],
+) -> Result<Vec<(String, u64, Profile, Profile)>> {
+    let stage = Stage::begin("attributing the instructions to functions");
+    let mut by_case: BTreeMap<String, (u64, Option<Profile>, Option<Profile>)> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for w in windows {
+        let file = dir.join(format!("window-{}.txt", w.index));
+        let blocks = fs::read_to_string(&file)
+            .map_err(|e| Error::new(format!("{}: {e}", file.display())))?;
+        let p = attribute(&blocks, kernel_syms, &module_syms(build, &w.module)?);
+        if !order.contains(&w.case) {
+            order.push(w.case.clone());
+        }
+        let e = by_case.entry(w.case.clone()).or_insert((w.ios, None, None));
+        if w.side == "rust" {
+            e.1 = Some(p);
+        } else {
+            e.2 = Some(p);
+        }
+    }
+    let mut out = Vec::new();
+    for case in order {
+        if let Some((ios, Some(r), Some(c))) = by_case.remove(&case) {
+            out.push((case, ios, r, c));
+        }
+    }
+    stage.done(&format!("{} cases", out.len()));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_go_to_their_functions() {
+        let kernel = system_map(
+            "ffffffff81000000 T _text\nffffffff81001000 T blk_mq_submit_bio\nffffffff81002000 t helper\nffffffff81003000 D data\n",
+        );
+        let module = vec![(0xffff_ffff_a000_0000, "vb_queue_rq".to_owned())];
+        let blocks =
+            "ffffffff81001010 5 10\nffffffff81002004 3 2\nffffffffa0000020 4 1\n401000 2 100\n";
+        let p = attribute(blocks, &kernel, &module);
+        assert_eq!(p.total, 50 + 6 + 4 + 200);
+        assert_eq!(p.kernel, 60);
+        assert_eq!(p.module, 4);
+        assert_eq!(p.by_function["blk_mq_submit_bio"], 50);
+        assert_eq!(p.by_function["helper"], 6);
+        assert_eq!(p.by_function["vb_queue_rq [module]"], 4);
+        assert_eq!(p.by_function["(user space)"], 200);
+    }
+
+    #[test]
+    fn windows_and_their_modules() {
+        let w = parse_windows(
+            "PROFILE window=0 case=null-randread-4k-qd1 side=rust ios=100\n\
+             PROFILE-MOD rvirtio_blk 40960 0 - Live 0xffffffffa0000000\n\
+             PROFILE window=1 case=null-randread-4k-qd1 side=c ios=100\n",
+        );
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].side, "rust");
+        assert_eq!(w[0].ios, 100);
+        assert_eq!(
+            w[0].module,
+            Some(("rvirtio_blk".to_owned(), 0xffff_ffff_a000_0000))
+        );
+        assert_eq!(w[1].index, 1);
+        assert!(w[1].module.is_none());
+    }
+
+    #[test]
+    fn rust_names_shortened() {
+        assert_eq!(
+            short_name("_RNvXs9_Csg5dayQPFNiJ_11rvirtio_blkNtB5_3BlkNtNtNtNtCs1EKtwoKEMO2_6kernel5block2mq10operations10Operations8queue_rq [module]"),
+            "<rvirtio_blk::Blk as kernel::block::mq::operations::Operations>::queue_rq [module]"
+        );
+        assert_eq!(short_name("virtblk_done [module]"), "virtblk_done [module]");
+    }
+
+    #[test]
+    fn module_text_functions() {
+        let f = module_functions(
+            "0000000000000000 l    d  .text\t0000000000000000 .text\n\
+             0000000000000120 g     F .text\t00000000000000a2 virtblk_done\n\
+             0000000000000010 l     F .init.text\t0000000000000020 init_module\n\
+             0000000000000000 l     O .data\t0000000000000008 x\n",
+        );
+        assert_eq!(f, vec![(0x120, "virtblk_done".to_owned())]);
+    }
+}
