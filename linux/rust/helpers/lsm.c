@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/audit.h>
+#include <linux/binfmts.h>
 #include <linux/cred.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
@@ -104,4 +106,37 @@ __rust_helper struct pid *rust_helper_lsm_task_tgid(struct task_struct *p)
 __rust_helper void rust_helper_lsm_put_pid(struct pid *pid)
 {
 	put_pid(pid);
+}
+
+__rust_helper void rust_helper_lsm_set_current_no_new_privs(void)
+{
+	task_set_no_new_privs(current);
+}
+
+__rust_helper pid_t rust_helper_lsm_current_tgid_nr(void)
+{
+	return pid_nr(task_tgid(current));
+}
+
+__rust_helper u32 rust_helper_lsm_current_uid(void)
+{
+	return from_kuid(&init_user_ns, current_uid());
+}
+
+/* Copies the current task's comm to @buf, TASK_COMM_LEN bytes, NUL-padded. */
+__rust_helper void rust_helper_lsm_current_comm(char *buf)
+{
+	strscpy_pad(buf, current->comm, TASK_COMM_LEN);
+}
+
+#ifdef CONFIG_AUDIT
+__rust_helper struct audit_context *rust_helper_lsm_audit_context(void)
+{
+	return audit_context();
+}
+#endif
+
+__rust_helper struct cred *rust_helper_lsm_bprm_cred(struct linux_binprm *bprm)
+{
+	return bprm->cred;
 }

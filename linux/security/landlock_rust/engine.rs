@@ -112,15 +112,33 @@ pub const CREATE_RULESET_ERRATA: u32 = 1 << 1;
 pub const RULE_PATH_BENEATH: i32 = 1;
 /// `LANDLOCK_RULE_NET_PORT`.
 pub const RULE_NET_PORT: i32 = 2;
-/// The `restrict_self` flags this implementation accepts (ABI 5: none).
-pub const RESTRICT_SELF_MASK: u32 = 0;
+/// `LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF`: no log of denials by this domain for this
+/// program (until it calls `execve(2)`).
+pub const RESTRICT_SELF_LOG_SAME_EXEC_OFF: u32 = 1 << 0;
+/// `LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON`: log denials by this domain for the programs run
+/// after an `execve(2)`.
+pub const RESTRICT_SELF_LOG_NEW_EXEC_ON: u32 = 1 << 1;
+/// `LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF`: no log of denials by domains nested in the
+/// current one (or in the new one); the only flag allowed with a ruleset fd of -1.
+pub const RESTRICT_SELF_LOG_SUBDOMAINS_OFF: u32 = 1 << 2;
+/// `LANDLOCK_RESTRICT_SELF_TSYNC` (ABI 8, not implemented: refused).
+pub const RESTRICT_SELF_TSYNC: u32 = 1 << 3;
+/// `LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS`: sets `no_new_privs` instead of requiring it.
+pub const RESTRICT_SELF_NO_NEW_PRIVS: u32 = 1 << 4;
+/// The `restrict_self` flags this implementation accepts (ABI 7, and `NO_NEW_PRIVS`).
+pub const RESTRICT_SELF_MASK: u32 = RESTRICT_SELF_LOG_SAME_EXEC_OFF
+    | RESTRICT_SELF_LOG_NEW_EXEC_ON
+    | RESTRICT_SELF_LOG_SUBDOMAINS_OFF
+    | RESTRICT_SELF_NO_NEW_PRIVS;
 /// The `add_rule` flags this implementation accepts (ABI 5: none).
 pub const ADD_RULE_MASK: u32 = 0;
 
-/// The ABI version: every feature up to ABI 6 (filesystem rights up to `IOCTL_DEV`, TCP
-/// bind/connect, abstract UNIX socket and signal scoping) is enforced; later features are
-/// refused like an ABI 6 kernel does.
-pub const ABI_VERSION: i32 = 6;
+/// The ABI version: every feature up to ABI 7 (filesystem rights up to `IOCTL_DEV`, TCP
+/// bind/connect, abstract UNIX socket and signal scoping, audit logging of denials with the
+/// `LOG_*` flags of `landlock_restrict_self(2)`) is there; ABI 8 needs `TSYNC`, which is not
+/// implemented (refused, as by an ABI 7 kernel). `RESTRICT_SELF_NO_NEW_PRIVS` (ABI 11) is
+/// accepted too.
+pub const ABI_VERSION: i32 = 7;
 /// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 6:
 /// erratum 1 (only TCP sockets are subject to TCP rights), erratum 2 (signals between the
 /// threads of a process are never scoped) and erratum 4 (whiteouts need `MAKE_REG`).
@@ -527,6 +545,25 @@ impl Domain {
 
     /// Checks a network access (`NET_BIND_TCP` or `NET_CONNECT_TCP`) to `port`.
     pub fn net_check(&self, request: u64, port: u16) -> Result {
+        match self.net_denied_layer(request, port) {
+            None => Ok(()),
+            Some(_) => Err(EACCES),
+        }
+    }
+
+    /// The youngest layer that handles one of `scope`, if any (the layer a scope denial is
+    /// logged for).
+    pub fn youngest_scope_layer(&self, scope: u64) -> Option<usize> {
+        self.layers().iter().rposition(|l| l.scope & scope != 0)
+    }
+
+    /// The youngest layer that handles one of the filesystem rights `fs`, if any.
+    pub fn youngest_fs_layer(&self, fs: u64) -> Option<usize> {
+        self.layers().iter().rposition(|l| l.fs & fs != 0)
+    }
+
+    /// As [`Domain::net_check`], giving the youngest layer that denies the access.
+    pub fn net_denied_layer(&self, request: u64, port: u16) -> Option<usize> {
         let mut needed = 0u16;
         for (level, layer) in self.layers().iter().enumerate() {
             if layer.net & request != 0 {
@@ -538,11 +575,7 @@ impl Domain {
                 needed &= !(1u16 << r.level);
             }
         }
-        if needed == 0 {
-            Ok(())
-        } else {
-            Err(EACCES)
-        }
+        (needed != 0).then(|| 15 - needed.leading_zeros() as usize)
     }
 }
 
@@ -586,6 +619,18 @@ impl FsCheck<'_> {
     /// The rights still denied by each layer.
     fn denied_by_layer(&self) -> [u64; MAX_LAYERS] {
         self.needed
+    }
+
+    /// Grants everything (the walk met an object Landlock does not restrict).
+    pub fn grant_all(&mut self) {
+        self.needed = [0; MAX_LAYERS];
+        self.pending = 0;
+    }
+
+    /// The youngest layer denying some of `request` and the rights of `request` it denies
+    /// (see [`youngest_denied_layer`]).
+    pub fn denied_layer(&self, request: u64) -> (usize, u64) {
+        youngest_denied_layer(&self.needed, request, self.domain.num_layers)
     }
 }
 
@@ -755,4 +800,246 @@ pub fn tcp_port_of(addr: &[u8], sock_family: u16, connect: bool) -> Result<Optio
         return Err(EINVAL);
     }
     port.map(Some).ok_or(EINVAL)
+}
+
+// Logging of denials (ABI 7): which layer denied, whether its domain logs it, and how the
+// record names what was denied. The records themselves are written by the kernel side.
+
+/// What `landlock_restrict_self(2)` was asked, from its file descriptor and flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestrictFlags {
+    /// Whether a ruleset is to be enforced (else only `LOG_SUBDOMAINS_OFF`, with fd -1).
+    pub with_ruleset: bool,
+    /// Log the new domain's denials in the current program.
+    pub log_same_exec: bool,
+    /// Log the new domain's denials after an `execve(2)`.
+    pub log_new_exec: bool,
+    /// Log denials of domains nested in this one.
+    pub log_subdomains: bool,
+    /// Set `no_new_privs` (and do not require it).
+    pub no_new_privs: bool,
+}
+
+/// Decodes `landlock_restrict_self(fd, flags)` as C does, before the file descriptor is
+/// looked at: unknown flags are `EINVAL`; fd -1 with only `LOG_SUBDOMAINS_OFF` asks for no
+/// ruleset.
+pub fn restrict_self_flags(fd: i32, flags: u32) -> Result<RestrictFlags> {
+    if flags & !RESTRICT_SELF_MASK != 0 {
+        return Err(EINVAL);
+    }
+    Ok(RestrictFlags {
+        with_ruleset: !(fd == -1 && flags == RESTRICT_SELF_LOG_SUBDOMAINS_OFF),
+        log_same_exec: flags & RESTRICT_SELF_LOG_SAME_EXEC_OFF == 0,
+        log_new_exec: flags & RESTRICT_SELF_LOG_NEW_EXEC_ON != 0,
+        log_subdomains: flags & RESTRICT_SELF_LOG_SUBDOMAINS_OFF == 0,
+        no_new_privs: flags & RESTRICT_SELF_NO_NEW_PRIVS != 0,
+    })
+}
+
+/// Whether a domain's denials may be logged, and whether it was logged already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LogStatus {
+    /// Not logged yet: the first logged denial also logs the domain.
+    Pending = 0,
+    /// The domain's allocation was logged: its deallocation will be too.
+    Recorded = 1,
+    /// Never logged (both `LOG_*_EXEC` flags off, or a parent asked `LOG_SUBDOMAINS_OFF`).
+    Disabled = 2,
+}
+
+impl LogStatus {
+    /// From its `repr(u8)` value (anything else is `Disabled`).
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Pending,
+            1 => Self::Recorded,
+            _ => Self::Disabled,
+        }
+    }
+}
+
+/// The log status of a new domain; `parent_log_subdomains` is false when the credentials
+/// carried `LOG_SUBDOMAINS_OFF` before this call.
+pub fn new_log_status(f: &RestrictFlags, parent_log_subdomains: bool) -> LogStatus {
+    if (!f.log_same_exec && !f.log_new_exec) || !parent_log_subdomains {
+        LogStatus::Disabled
+    } else {
+        LogStatus::Pending
+    }
+}
+
+/// The logging state credentials carry besides their domain (C's `domain_exec` and
+/// `log_subdomains_off`), packed in one word.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CredLog {
+    /// Bit `l`: layer `l` was enforced by the running program (no `execve(2)` since).
+    pub domain_exec: u16,
+    /// Domains nested from now on are never logged.
+    pub log_subdomains_off: bool,
+}
+
+impl CredLog {
+    /// Unpacks the word.
+    pub fn from_word(w: u32) -> Self {
+        Self {
+            domain_exec: (w & 0xffff) as u16,
+            log_subdomains_off: w & (1 << 16) != 0,
+        }
+    }
+
+    /// Packs the word.
+    pub fn to_word(self) -> u32 {
+        u32::from(self.domain_exec) | (u32::from(self.log_subdomains_off) << 16)
+    }
+
+    /// The state for a new program: no layer is its own.
+    pub fn on_exec(self) -> Self {
+        Self {
+            domain_exec: 0,
+            ..self
+        }
+    }
+
+    /// Applies `landlock_restrict_self(2)` with `f`; `new_layers` is the number of layers of
+    /// the new domain when a ruleset is enforced. Returns the new state and whether nested
+    /// domains were logged before (for [`new_log_status`]).
+    pub fn restrict(self, f: &RestrictFlags, new_layers: Option<usize>) -> (Self, bool) {
+        let prev_log_subdomains = !self.log_subdomains_off;
+        let mut next = Self {
+            domain_exec: self.domain_exec,
+            log_subdomains_off: !prev_log_subdomains || !f.log_subdomains,
+        };
+        if let Some(n) = new_layers {
+            if let Some(bit) = n.checked_sub(1).and_then(|l| 1u16.checked_shl(l as u32)) {
+                next.domain_exec |= bit;
+            }
+        }
+        (next, prev_log_subdomains)
+    }
+
+    /// Whether layer `layer` was enforced by the running program.
+    pub fn same_exec(self, layer: usize) -> bool {
+        1u16.checked_shl(layer as u32)
+            .is_some_and(|b| self.domain_exec & b != 0)
+    }
+}
+
+/// Whether a denial by a domain is logged (C's `is_denial_logged`, without quiet rules).
+pub fn denial_logged(
+    status: LogStatus,
+    same_exec: bool,
+    log_same_exec: bool,
+    log_new_exec: bool,
+    quieted: bool,
+) -> bool {
+    if status == LogStatus::Disabled {
+        return false;
+    }
+    let wanted = if same_exec {
+        log_same_exec
+    } else {
+        log_new_exec
+    };
+    wanted && !quieted
+}
+
+/// The youngest layer denying some of `request`, given what each layer still denies
+/// (`needed[l]`), and the rights of `request` it denies (C's `get_denied_layer`). Without
+/// such a layer: the youngest of `num_layers`, and no right.
+pub fn youngest_denied_layer(needed: &[u64], request: u64, num_layers: usize) -> (usize, u64) {
+    for (l, n) in needed.iter().enumerate().rev() {
+        if n & request != 0 {
+            return (l, n & request);
+        }
+    }
+    (num_layers.saturating_sub(1), 0)
+}
+
+/// What a record names as the cause of a denial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// `ptrace`.
+    Ptrace,
+    /// `fs.change_topology` (mount changes).
+    ChangeTopology,
+    /// Filesystem rights (`fs.*`).
+    Fs(u64),
+    /// Network rights (`net.*`).
+    Net(u64),
+    /// `scope.abstract_unix_socket`.
+    ScopeAbstractUnix,
+    /// `scope.signal`.
+    ScopeSignal,
+}
+
+/// The names of the filesystem rights, by bit.
+pub const FS_NAMES: [&str; 17] = [
+    "execute",
+    "write_file",
+    "read_file",
+    "read_dir",
+    "remove_dir",
+    "remove_file",
+    "make_char",
+    "make_dir",
+    "make_reg",
+    "make_sock",
+    "make_fifo",
+    "make_block",
+    "make_sym",
+    "refer",
+    "truncate",
+    "ioctl_dev",
+    "resolve_unix",
+];
+
+/// The names of the network rights, by bit.
+pub const NET_NAMES: [&str; 4] = ["bind_tcp", "connect_tcp", "bind_udp", "connect_send_udp"];
+
+/// Writes `prefix` and the names of the bits of `access` (comma separated).
+fn write_names(
+    f: &mut core::fmt::Formatter<'_>,
+    prefix: &str,
+    names: &[&str],
+    access: u64,
+) -> core::fmt::Result {
+    let mut first = true;
+    for (bit, name) in names.iter().enumerate() {
+        if access & (1u64 << bit) != 0 {
+            if !first {
+                f.write_str(",")?;
+            }
+            f.write_str(prefix)?;
+            f.write_str(name)?;
+            first = false;
+        }
+    }
+    Ok(())
+}
+
+impl core::fmt::Display for Blocker {
+    /// The `blockers=` value of an `AUDIT_LANDLOCK_ACCESS` record.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::Ptrace => f.write_str("ptrace"),
+            Self::ChangeTopology => f.write_str("fs.change_topology"),
+            Self::Fs(a) => write_names(f, "fs.", &FS_NAMES, a),
+            Self::Net(a) => write_names(f, "net.", &NET_NAMES, a),
+            Self::ScopeAbstractUnix => f.write_str("scope.abstract_unix_socket"),
+            Self::ScopeSignal => f.write_str("scope.signal"),
+        }
+    }
+}
+
+/// The first domain id (C's `init_id`): above 2^32, so user space has to use 64-bit values,
+/// with 32 random bits.
+pub fn first_domain_id(random_32bits: u32) -> u64 {
+    (1u64 << 32) + u64::from(random_32bits)
+}
+
+/// How far the next domain id is (C's `get_id_range` for one id): 1 and up to 15 more, so
+/// that ids do not tell how many domains were made.
+pub fn domain_id_step(random_4bits: u8) -> u64 {
+    1 + u64::from(random_4bits & 0xf)
 }

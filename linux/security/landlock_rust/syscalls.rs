@@ -2,7 +2,8 @@
 
 //! The three Landlock system calls, with the checks (and errnos) of the C implementation.
 
-use crate::engine::{self, Domain, Errno, Ruleset, RulesetAttr};
+use crate::engine::{self, CredLog, Errno, Ruleset, RulesetAttr};
+use crate::log::{self, Domain};
 use crate::{Landlock, INITIALIZED};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
@@ -27,9 +28,6 @@ fn err(e: Errno) -> isize {
 fn kerr(e: Error) -> isize {
     e.to_errno() as isize
 }
-
-/// Ids of domains, never reused.
-static NEXT_DOMAIN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Reads a struct of `N` bytes that user space says is `usize` bytes long (as
 /// `copy_struct_from_user`): a shorter one is zero-extended, a longer one must be zero beyond
@@ -183,22 +181,44 @@ pub(crate) fn add_rule(fd: i32, rule_type: i32, attr: usize, flags: u32) -> isiz
 }
 
 fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
-    if flags & !engine::RESTRICT_SELF_MASK != 0 {
-        return Err(engine::EINVAL);
-    }
-    if !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
+    let f = engine::restrict_self_flags(fd, flags)?;
+    if !f.no_new_privs && !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
         return Err(engine::EPERM);
     }
-    let ruleset = ruleset_of_fd(fd, lsm::FMODE_CAN_READ)?;
-    let mut new = NewCred::<Landlock>::prepare().map_err(|_| engine::ENOMEM)?;
-    let id = NEXT_DOMAIN_ID.fetch_add(1, Ordering::Relaxed);
-    let domain = {
-        let rs = ruleset.lock();
-        let parent = new.get();
-        Domain::merge(parent.as_deref(), &rs, id)?
+    let ruleset = if f.with_ruleset {
+        Some(ruleset_of_fd(fd, lsm::FMODE_CAN_READ)?)
+    } else {
+        None
     };
-    let domain = Arc::new(domain, GFP_KERNEL).map_err(|_| engine::ENOMEM)?;
-    new.set(Some(domain));
+    let mut new = NewCred::<Landlock>::prepare().map_err(|_| engine::ENOMEM)?;
+    let log = CredLog::from_word(new.word());
+    match ruleset {
+        Some(ruleset) => {
+            let id = log::new_id();
+            let domain = {
+                let parent = new.get();
+                let policy = {
+                    let rs = ruleset.lock();
+                    engine::Domain::merge(parent.as_deref().map(Domain::policy), &rs, id)?
+                };
+                let (next, prev_log_subdomains) = log.restrict(&f, Some(policy.num_layers()));
+                let d = Domain::new(policy, id, parent.as_deref(), &f, prev_log_subdomains)
+                    .map_err(|_| engine::ENOMEM)?;
+                (d, next)
+            };
+            let (domain, next) = domain;
+            let domain = Arc::new(domain, GFP_KERNEL_ACCOUNT).map_err(|_| engine::ENOMEM)?;
+            new.set(Some(domain));
+            new.set_word(next.to_word());
+        }
+        None => {
+            let (next, _) = log.restrict(&f, None);
+            new.set_word(next.to_word());
+        }
+    }
+    if f.no_new_privs {
+        lsm::set_current_no_new_privs();
+    }
     new.commit();
     Ok(())
 }
