@@ -1291,7 +1291,9 @@ pub mod tramp {
         _data: *mut c_void,
     ) -> c_int {
         // SAFETY: the framework passes a valid path.
-        ret(T::mount_change(MountTarget::Path(unsafe { Path::from_raw(path) })))
+        ret(T::mount_change(MountTarget::Path(unsafe {
+            Path::from_raw(path)
+        })))
     }
 
     /// # Safety
@@ -1302,16 +1304,15 @@ pub mod tramp {
         to: *const bindings::path,
     ) -> c_int {
         // SAFETY: the framework passes a valid path.
-        ret(T::mount_change(MountTarget::Path(unsafe { Path::from_raw(to) })))
+        ret(T::mount_change(MountTarget::Path(unsafe {
+            Path::from_raw(to)
+        })))
     }
 
     /// # Safety
     ///
     /// LSM hook `sb_umount`.
-    pub unsafe fn sb_umount<T: HasBlobSizes>(
-        mnt: *mut bindings::vfsmount,
-        _flags: c_int,
-    ) -> c_int {
+    pub unsafe fn sb_umount<T: HasBlobSizes>(mnt: *mut bindings::vfsmount, _flags: c_int) -> c_int {
         // SAFETY: the framework passes a valid mount, whose root dentry lives as long.
         ret(T::mount_change(MountTarget::Dentry(unsafe {
             Dentry::from_raw((*mnt).mnt_root)
@@ -1339,7 +1340,9 @@ pub mod tramp {
         new: *const bindings::path,
     ) -> c_int {
         // SAFETY: the framework passes a valid path.
-        ret(T::mount_change(MountTarget::Path(unsafe { Path::from_raw(new) })))
+        ret(T::mount_change(MountTarget::Path(unsafe {
+            Path::from_raw(new)
+        })))
     }
 
     /// # Safety

@@ -130,8 +130,11 @@ pub const RESTRICT_SELF_MASK: u32 = RESTRICT_SELF_LOG_SAME_EXEC_OFF
     | RESTRICT_SELF_LOG_NEW_EXEC_ON
     | RESTRICT_SELF_LOG_SUBDOMAINS_OFF
     | RESTRICT_SELF_NO_NEW_PRIVS;
-/// The `add_rule` flags this implementation accepts (ABI 5: none).
-pub const ADD_RULE_MASK: u32 = 0;
+/// `LANDLOCK_ADD_RULE_QUIET`: denials covered by this rule (and the ruleset's quiet masks)
+/// are not logged.
+pub const ADD_RULE_QUIET: u32 = 1 << 0;
+/// The `add_rule` flags this implementation accepts.
+pub const ADD_RULE_MASK: u32 = ADD_RULE_QUIET;
 
 /// The ABI version: every feature up to ABI 7 (filesystem rights up to `IOCTL_DEV`, TCP
 /// bind/connect, abstract UNIX socket and signal scoping, audit logging of denials with the
@@ -219,10 +222,6 @@ impl RulesetAttr {
         {
             return Err(EINVAL);
         }
-        // Quiet flags only matter for audit logging, which needs ABI 7.
-        if self.quiet_access_fs | self.quiet_access_net | self.quiet_scoped != 0 {
-            return Err(EINVAL);
-        }
         if self.handled_access_fs | self.handled_access_net | self.scoped == 0 {
             return Err(ENOMSG);
         }
@@ -231,6 +230,16 @@ impl RulesetAttr {
             net: self.handled_access_net,
             scope: self.scoped,
         })
+    }
+
+    /// The quiet masks: denials of these rights (by rules flagged `LANDLOCK_ADD_RULE_QUIET`)
+    /// and scopes are not logged.
+    pub fn quiet(&self) -> Handled {
+        Handled {
+            fs: self.quiet_access_fs,
+            net: self.quiet_access_net,
+            scope: self.quiet_scoped,
+        }
     }
 }
 
@@ -264,14 +273,17 @@ pub fn create_ruleset_prelude(attr_is_null: bool, size: usize, flags: u32) -> Re
 struct RulesetRule {
     key: u64,
     access: u64,
+    /// Flagged `LANDLOCK_ADD_RULE_QUIET`.
+    quiet: bool,
 }
 
 /// Inserts or merges (`OR`) a rule in a list sorted by key.
-fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64) -> Result {
+fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64, quiet: bool) -> Result {
     match rules.binary_search_by(|r| r.key.cmp(&key)) {
         Ok(i) => {
             if let Some(r) = rules.get_mut(i) {
                 r.access |= access;
+                r.quiet |= quiet;
             }
             Ok(())
         }
@@ -279,7 +291,7 @@ fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64) -> Result {
             if rules.len() >= MAX_RULES {
                 return Err(E2BIG);
             }
-            rules.push(RulesetRule { key, access }, GFP)?;
+            rules.push(RulesetRule { key, access, quiet }, GFP)?;
             if let Some(tail) = rules.get_mut(i..) {
                 tail.rotate_right(1);
             }
@@ -291,6 +303,7 @@ fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64) -> Result {
 /// A ruleset being built by `landlock_add_rule(2)`.
 pub struct Ruleset {
     handled: Handled,
+    quiet: Handled,
     fs: KVec<RulesetRule>,
     net: KVec<RulesetRule>,
 }
@@ -300,9 +313,15 @@ impl Ruleset {
     pub fn new(handled: Handled) -> Self {
         Self {
             handled,
+            quiet: Handled::default(),
             fs: KVec::new(),
             net: KVec::new(),
         }
+    }
+
+    /// Sets the quiet masks (a subset of the handled ones, see [`RulesetAttr::quiet`]).
+    pub fn set_quiet(&mut self, quiet: Handled) {
+        self.quiet = quiet;
     }
 
     /// The handled masks.
@@ -315,13 +334,17 @@ impl Ruleset {
         self.fs.len() + self.net.len()
     }
 
-    /// Checks a `LANDLOCK_RULE_PATH_BENEATH` rule's access before its file descriptor is
-    /// looked at.
-    pub fn check_fs_access(&self, allowed: u64) -> Result {
-        if allowed == 0 {
+    /// Checks a `LANDLOCK_RULE_PATH_BENEATH` rule's access and `landlock_add_rule(2)` flags
+    /// before its file descriptor is looked at. A rule without rights is useless
+    /// (`ENOMSG`) unless it holds the quiet flag, which needs quiet filesystem rights.
+    pub fn check_fs_access(&self, allowed: u64, flags: u32) -> Result {
+        if flags == 0 && allowed == 0 {
             return Err(ENOMSG);
         }
         if allowed & !self.handled.fs != 0 {
+            return Err(EINVAL);
+        }
+        if flags & ADD_RULE_QUIET != 0 && self.quiet.fs == 0 {
             return Err(EINVAL);
         }
         Ok(())
@@ -329,25 +352,44 @@ impl Ruleset {
 
     /// Adds a filesystem rule on the object `key` (a directory if `is_dir`).
     pub fn add_fs_rule(&mut self, key: u64, is_dir: bool, allowed: u64) -> Result {
-        self.check_fs_access(allowed)?;
+        self.add_fs_rule_flags(key, is_dir, allowed, 0)
+    }
+
+    /// Adds a filesystem rule with `landlock_add_rule(2)` flags.
+    pub fn add_fs_rule_flags(
+        &mut self,
+        key: u64,
+        is_dir: bool,
+        allowed: u64,
+        flags: u32,
+    ) -> Result {
+        self.check_fs_access(allowed, flags)?;
         if !is_dir && allowed & !FS_FILE != 0 {
             return Err(EINVAL);
         }
-        insert_rule(&mut self.fs, key, allowed)
+        insert_rule(&mut self.fs, key, allowed, flags & ADD_RULE_QUIET != 0)
     }
 
     /// Adds a `LANDLOCK_RULE_NET_PORT` rule.
     pub fn add_net_rule(&mut self, port: u64, allowed: u64) -> Result {
-        if allowed == 0 {
+        self.add_net_rule_flags(port, allowed, 0)
+    }
+
+    /// Adds a `LANDLOCK_RULE_NET_PORT` rule with `landlock_add_rule(2)` flags.
+    pub fn add_net_rule_flags(&mut self, port: u64, allowed: u64, flags: u32) -> Result {
+        if flags == 0 && allowed == 0 {
             return Err(ENOMSG);
         }
         if allowed & !self.handled.net != 0 {
             return Err(EINVAL);
         }
+        if flags & ADD_RULE_QUIET != 0 && self.quiet.net == 0 {
+            return Err(EINVAL);
+        }
         if port > u64::from(u16::MAX) {
             return Err(EINVAL);
         }
-        insert_rule(&mut self.net, port, allowed)
+        insert_rule(&mut self.net, port, allowed, flags & ADD_RULE_QUIET != 0)
     }
 }
 
@@ -357,6 +399,7 @@ struct DomainRule {
     key: u64,
     level: u8,
     access: u64,
+    quiet: bool,
 }
 
 /// An enforced, immutable, stack of up to [`MAX_LAYERS`] rulesets.
@@ -364,6 +407,8 @@ pub struct Domain {
     /// `lineage[i]` is the id of the domain that added layer `i + 1` (the last is this one).
     lineage: [u64; MAX_LAYERS],
     layers: [Handled; MAX_LAYERS],
+    /// The quiet masks of each layer.
+    quiet: [Handled; MAX_LAYERS],
     num_layers: usize,
     /// The unions of the layers' handled masks, asked on every hook.
     any_fs: u64,
@@ -396,6 +441,7 @@ fn merge_rules(
                 key: r.key,
                 level,
                 access,
+                quiet: r.quiet,
             },
             GFP,
         )?;
@@ -419,9 +465,14 @@ fn rules_of(rules: &[DomainRule], key: u64) -> impl Iterator<Item = &DomainRule>
 impl Domain {
     /// Stacks `ruleset` on `parent` (the current domain, if any) as a new domain `id`.
     pub fn merge(parent: Option<&Domain>, ruleset: &Ruleset, id: u64) -> Result<Self> {
-        let (mut lineage, mut layers, n) = match parent {
-            Some(p) => (p.lineage, p.layers, p.num_layers),
-            None => ([0; MAX_LAYERS], [Handled::default(); MAX_LAYERS], 0),
+        let (mut lineage, mut layers, mut quiet, n) = match parent {
+            Some(p) => (p.lineage, p.layers, p.quiet, p.num_layers),
+            None => (
+                [0; MAX_LAYERS],
+                [Handled::default(); MAX_LAYERS],
+                [Handled::default(); MAX_LAYERS],
+                0,
+            ),
         };
         if n >= MAX_LAYERS {
             return Err(E2BIG);
@@ -429,6 +480,9 @@ impl Domain {
         let level = u8::try_from(n).map_err(|_| E2BIG)?;
         let slot = layers.get_mut(n).ok_or(E2BIG)?;
         *slot = ruleset.handled;
+        if let Some(q) = quiet.get_mut(n) {
+            *q = ruleset.quiet;
+        }
         if let Some(l) = lineage.get_mut(n) {
             *l = id;
         }
@@ -450,6 +504,7 @@ impl Domain {
         Ok(Self {
             lineage,
             layers,
+            quiet,
             num_layers: n + 1,
             any_fs: stacked.iter().fold(0, |a, l| a | l.fs),
             any_net: stacked.iter().fold(0, |a, l| a | l.net),
@@ -461,6 +516,20 @@ impl Domain {
     /// Number of layers.
     pub fn num_layers(&self) -> usize {
         self.num_layers
+    }
+
+    /// The quiet masks of layer `layer`.
+    pub fn quiet_of(&self, layer: usize) -> Handled {
+        self.quiet.get(layer).copied().unwrap_or_default()
+    }
+
+    /// As [`Domain::net_denied_layer`], with whether a rule of that layer on `port` is
+    /// flagged quiet.
+    pub fn net_denied_quiet(&self, request: u64, port: u16) -> Option<(usize, bool)> {
+        let layer = self.net_denied_layer(request, port)?;
+        let quiet =
+            rules_of(&self.net, u64::from(port)).any(|r| usize::from(r.level) == layer && r.quiet);
+        Some((layer, quiet))
     }
 
     /// This domain's id.
@@ -540,6 +609,7 @@ impl Domain {
             domain: self,
             needed,
             pending,
+            quiet: 0,
         })
     }
 
@@ -589,6 +659,8 @@ pub struct FsCheck<'a> {
     needed: [u64; MAX_LAYERS],
     /// The layers whose `needed` is not empty.
     pending: u16,
+    /// The layers a rule flagged quiet was met for.
+    quiet: u16,
 }
 
 impl FsCheck<'_> {
@@ -596,6 +668,9 @@ impl FsCheck<'_> {
     /// everything requested is granted (the walk can stop).
     pub fn visit(&mut self, key: u64) -> bool {
         for r in rules_of(&self.domain.fs, key) {
+            if r.quiet {
+                self.quiet |= 1u16 << r.level;
+            }
             if let Some(n) = self.needed.get_mut(usize::from(r.level)) {
                 *n &= !r.access;
                 if *n == 0 {
@@ -631,6 +706,12 @@ impl FsCheck<'_> {
     /// (see [`youngest_denied_layer`]).
     pub fn denied_layer(&self, request: u64) -> (usize, u64) {
         youngest_denied_layer(&self.needed, request, self.domain.num_layers)
+    }
+
+    /// Whether a rule of layer `layer` flagged quiet was met.
+    pub fn quiet_layer(&self, layer: usize) -> bool {
+        1u16.checked_shl(layer as u32)
+            .is_some_and(|b| self.quiet & b != 0)
     }
 }
 
@@ -925,7 +1006,23 @@ impl CredLog {
     }
 }
 
-/// Whether a denial by a domain is logged (C's `is_denial_logged`, without quiet rules).
+/// Whether quiet masks and rules silence a denial by a layer with quiet masks `quiet`
+/// (C's `is_denial_quieted`): a filesystem or network denial when a rule of that layer met
+/// for the object is flagged quiet (`object_quiet`) and the masks cover all that is denied; a
+/// scope denial when the layer's `quiet_scoped` has the scope. ptrace and mount denials are
+/// never quiet.
+pub fn denial_quieted(blocker: Blocker, quiet: Handled, object_quiet: bool) -> bool {
+    match blocker {
+        Blocker::Fs(missing) => object_quiet && quiet.fs & missing == missing,
+        Blocker::Net(missing) => object_quiet && quiet.net & missing == missing,
+        Blocker::ScopeSignal => quiet.scope & SCOPE_SIGNAL != 0,
+        Blocker::ScopeAbstractUnix => quiet.scope & SCOPE_ABSTRACT_UNIX_SOCKET != 0,
+        Blocker::Ptrace | Blocker::ChangeTopology => false,
+    }
+}
+
+/// Whether a denial by a domain is logged (C's `is_denial_logged`; `quieted` from
+/// [`denial_quieted`]).
 pub fn denial_logged(
     status: LogStatus,
     same_exec: bool,

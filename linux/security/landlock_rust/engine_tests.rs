@@ -63,7 +63,9 @@ pub fn attr_validation() -> Outcome {
         quiet_scoped: SCOPE_SIGNAL,
         ..Default::default()
     };
-    check!(quiet_scope.validate() == Err(EINVAL));
+    // Quiet masks (ABI 11) are accepted when within the handled ones.
+    check!(quiet_scope.validate().is_ok());
+    check!(quiet_scope.quiet().scope == SCOPE_SIGNAL && quiet_scope.quiet().fs == 0);
     let quiet = RulesetAttr {
         handled_access_fs: FS_READ_FILE,
         quiet_access_fs: FS_WRITE_FILE,
@@ -497,7 +499,10 @@ pub fn restrict_flags() -> Outcome {
     // Unknown flags, and TSYNC (ABI 8) which is not implemented.
     check!(restrict_self_flags(3, 1 << 5) == Err(EINVAL));
     check!(restrict_self_flags(3, RESTRICT_SELF_TSYNC) == Err(EINVAL));
-    check!(restrict_self_flags(-1, RESTRICT_SELF_TSYNC | RESTRICT_SELF_LOG_SUBDOMAINS_OFF) == Err(EINVAL));
+    check!(
+        restrict_self_flags(-1, RESTRICT_SELF_TSYNC | RESTRICT_SELF_LOG_SUBDOMAINS_OFF)
+            == Err(EINVAL)
+    );
     Ok(())
 }
 
@@ -513,7 +518,13 @@ pub fn log_policy() -> Outcome {
     check!(c1.same_exec(0) && !c1.same_exec(1) && !c1.same_exec(99));
     // Denials are logged in the same program, not after execve (default flags).
     check!(denial_logged(LogStatus::Pending, true, true, false, false));
-    check!(!denial_logged(LogStatus::Pending, false, true, false, false));
+    check!(!denial_logged(
+        LogStatus::Pending,
+        false,
+        true,
+        false,
+        false
+    ));
     check!(denial_logged(LogStatus::Recorded, true, true, false, false));
     // LOG_NEW_EXEC_ON: after execve too; LOG_SAME_EXEC_OFF: not before.
     check!(denial_logged(LogStatus::Pending, false, true, true, false));
@@ -590,7 +601,9 @@ pub fn denied_layers() -> Outcome {
     let s = scoped_domain(Some(&d3), SCOPE_SIGNAL, 4).ok_or(line!())?;
     let s2 = scoped_domain(Some(&s), 0, 5).ok_or(line!())?;
     check!(s2.youngest_scope_layer(SCOPE_SIGNAL) == Some(3));
-    check!(s2.youngest_scope_layer(SCOPE_ABSTRACT_UNIX_SOCKET).is_none());
+    check!(s2
+        .youngest_scope_layer(SCOPE_ABSTRACT_UNIX_SOCKET)
+        .is_none());
     // Filesystem: the youngest layer still denying after the walk.
     let mut f1 = Ruleset::new(handled(FS_READ_FILE | FS_WRITE_FILE, 0));
     check!(f1.add_fs_rule(7, true, FS_READ_FILE) == Ok(()));
@@ -644,10 +657,63 @@ pub fn blockers_and_ids() -> Outcome {
     check!(shows(Blocker::Net(NET_CONNECT_TCP), "net.connect_tcp"));
     check!(shows(Blocker::Net(NET_BIND_TCP), "net.bind_tcp"));
     check!(shows(Blocker::ScopeSignal, "scope.signal"));
-    check!(shows(Blocker::ScopeAbstractUnix, "scope.abstract_unix_socket"));
+    check!(shows(
+        Blocker::ScopeAbstractUnix,
+        "scope.abstract_unix_socket"
+    ));
     // Ids: above 2^32, as C's init_id; steps of 1 to 16.
     check!(first_domain_id(0) == 1 + u64::from(u32::MAX));
     check!(first_domain_id(u32::MAX) == 1 + 2 * u64::from(u32::MAX));
     check!(domain_id_step(0) == 1 && domain_id_step(15) == 16 && domain_id_step(0xff) == 16);
+    Ok(())
+}
+
+/// Quiet masks and quiet rules (ABI 11): what they accept and which denials they silence.
+pub fn quiet_rules() -> Outcome {
+    let mut rs = Ruleset::new(handled(FS_READ_FILE | FS_WRITE_FILE, NET_CONNECT_TCP));
+    // Without quiet masks, the quiet flag is useless (EINVAL); a rule without rights is
+    // useless (ENOMSG) unless it holds the flag.
+    check!(rs.check_fs_access(0, 0) == Err(ENOMSG));
+    check!(rs.check_fs_access(0, ADD_RULE_QUIET) == Err(EINVAL));
+    check!(rs.add_net_rule_flags(80, 0, ADD_RULE_QUIET) == Err(EINVAL));
+    rs.set_quiet(Handled {
+        fs: FS_WRITE_FILE,
+        net: NET_CONNECT_TCP,
+        scope: 0,
+    });
+    check!(rs.check_fs_access(0, ADD_RULE_QUIET) == Ok(()));
+    check!(rs.check_fs_access(FS_EXECUTE, ADD_RULE_QUIET) == Err(EINVAL));
+    check!(rs.add_fs_rule_flags(7, true, 0, ADD_RULE_QUIET) == Ok(()));
+    check!(rs.add_fs_rule_flags(8, true, FS_READ_FILE, 0) == Ok(()));
+    check!(rs.add_net_rule_flags(80, 0, ADD_RULE_QUIET) == Ok(()));
+    check!(rs.add_net_rule_flags(70000, 0, ADD_RULE_QUIET) == Err(EINVAL));
+    let d = Domain::merge(None, &rs, 1).map_err(|_| line!())?;
+    check!(d.quiet_of(0).fs == FS_WRITE_FILE && d.quiet_of(1).fs == 0);
+    // A quiet rule met on the walk marks its layer; it grants nothing.
+    let mut c = d.fs_check(FS_WRITE_FILE).ok_or(line!())?;
+    check!(!c.visit(8));
+    check!(!c.quiet_layer(0));
+    check!(!c.visit(7));
+    check!(c.quiet_layer(0) && c.denied() == FS_WRITE_FILE);
+    check!(d.net_denied_quiet(NET_CONNECT_TCP, 80) == Some((0, true)));
+    check!(d.net_denied_quiet(NET_CONNECT_TCP, 81) == Some((0, false)));
+    // Silenced only when the quiet masks cover everything denied.
+    let q = d.quiet_of(0);
+    check!(denial_quieted(Blocker::Fs(FS_WRITE_FILE), q, true));
+    check!(!denial_quieted(Blocker::Fs(FS_WRITE_FILE), q, false));
+    check!(!denial_quieted(
+        Blocker::Fs(FS_WRITE_FILE | FS_READ_FILE),
+        q,
+        true
+    ));
+    check!(denial_quieted(Blocker::Net(NET_CONNECT_TCP), q, true));
+    check!(!denial_quieted(Blocker::Ptrace, q, true));
+    let qs = Handled {
+        fs: 0,
+        net: 0,
+        scope: SCOPE_SIGNAL,
+    };
+    check!(denial_quieted(Blocker::ScopeSignal, qs, false));
+    check!(!denial_quieted(Blocker::ScopeAbstractUnix, qs, false));
     Ok(())
 }

@@ -60,15 +60,16 @@ fn denied_on_path<'a>(domain: &'a Domain, path: &Path, request: u64) -> Option<F
 }
 
 /// Logs the denial of `request` on `path` by a finished check.
-fn log_fs_denial(
-    domain: &Domain,
-    log: CredLog,
-    check: &FsCheck<'_>,
-    request: u64,
-    data: Data<'_>,
-) {
+fn log_fs_denial(domain: &Domain, log: CredLog, check: &FsCheck<'_>, request: u64, data: Data<'_>) {
     let (layer, missing) = check.denied_layer(request);
-    log::denial(domain, log, layer, Blocker::Fs(missing), data);
+    log::denial(
+        domain,
+        log,
+        layer,
+        Blocker::Fs(missing),
+        check.quiet_layer(layer),
+        data,
+    );
 }
 
 /// Checks `request` on `path` for the current task.
@@ -149,7 +150,13 @@ fn check_refer(
         return match denied_on_path(&domain, new_dir, src | dst) {
             None => Ok(()),
             Some(check) => {
-                log_fs_denial(&domain, cred_log(&c), &check, src | dst, Data::Path(new_dir));
+                log_fs_denial(
+                    &domain,
+                    cred_log(&c),
+                    &check,
+                    src | dst,
+                    Data::Path(new_dir),
+                );
                 Err(EACCES)
             }
         };
@@ -225,6 +232,7 @@ fn unix_scope_check(other: &UnixSock) -> Result {
             cred_log(&c),
             layer,
             Blocker::ScopeAbstractUnix,
+            false,
             Data::Net(Net::unix(other)),
         );
         Err(EPERM)
@@ -254,7 +262,14 @@ fn signal_scope_of(domain: &Domain, log: CredLog, layer: usize, target: &Task) -
         target_domain.as_deref().map(Domain::policy),
         engine::SCOPE_SIGNAL,
     ) {
-        log::denial(domain, log, layer, Blocker::ScopeSignal, Data::Task(target));
+        log::denial(
+            domain,
+            log,
+            layer,
+            Blocker::ScopeSignal,
+            false,
+            Data::Task(target),
+        );
         Err(EPERM)
     } else {
         Ok(())
@@ -279,6 +294,9 @@ fn fown_data_decode(data: u64) -> (CredLog, usize) {
 /// bits, and the layer that denied each (for logs) at `TRUNCATE_LAYER`/`IOCTL_LAYER`.
 const TRUNCATE_LAYER: u32 = 32;
 const IOCTL_LAYER: u32 = 36;
+/// Whether a quiet rule of the layer denying `TRUNCATE` / `IOCTL_DEV` was met at open.
+const TRUNCATE_QUIET: u64 = 1 << 40;
+const IOCTL_QUIET: u64 = 1 << 41;
 
 fn file_blob_layer(blob: u64, at: u32) -> usize {
     ((blob >> at) & 0xf) as usize
@@ -333,9 +351,15 @@ impl lsm::Hooks for Landlock {
         let denied = check.denied();
         let (t_layer, _) = check.denied_layer(engine::FS_TRUNCATE);
         let (i_layer, _) = check.denied_layer(engine::FS_IOCTL_DEV);
-        let blob = (denied & optional)
+        let mut blob = (denied & optional)
             | ((t_layer as u64) << TRUNCATE_LAYER)
             | ((i_layer as u64) << IOCTL_LAYER);
+        if check.quiet_layer(t_layer) {
+            blob |= TRUNCATE_QUIET;
+        }
+        if check.quiet_layer(i_layer) {
+            blob |= IOCTL_QUIET;
+        }
         file.blob::<Landlock>().store(blob, Ordering::Release);
         if denied & open != 0 {
             log_fs_denial(&domain, cred_log(&cred), &check, open, Data::Path(path));
@@ -358,6 +382,7 @@ impl lsm::Hooks for Landlock {
                 cred_log(&cred),
                 file_blob_layer(blob, TRUNCATE_LAYER),
                 Blocker::Fs(engine::FS_TRUNCATE),
+                blob & TRUNCATE_QUIET != 0,
                 Data::File(file),
             );
         }
@@ -379,6 +404,7 @@ impl lsm::Hooks for Landlock {
                 cred_log(&cred),
                 file_blob_layer(blob, IOCTL_LAYER),
                 Blocker::Fs(engine::FS_IOCTL_DEV),
+                blob & IOCTL_QUIET != 0,
                 Data::Ioctl(file, cmd as u16),
             );
         }
@@ -439,7 +465,14 @@ impl lsm::Hooks for Landlock {
             MountTarget::Path(p) => Data::Path(p),
             MountTarget::Dentry(de) => Data::Dentry(de),
         };
-        log::denial(&d, cred_log(&c), layer, Blocker::ChangeTopology, data);
+        log::denial(
+            &d,
+            cred_log(&c),
+            layer,
+            Blocker::ChangeTopology,
+            false,
+            data,
+        );
         Err(EPERM)
     }
 
@@ -466,10 +499,10 @@ impl lsm::Hooks for Landlock {
             let layer = t.num_layers().saturating_sub(1);
             let log = cred_log(tracer_cred);
             if tracer_is_current {
-                log::denial(&t, log, layer, Blocker::Ptrace, Data::Task(other));
+                log::denial(&t, log, layer, Blocker::Ptrace, false, Data::Task(other));
             } else {
                 lsm::with_current_task(|me| {
-                    log::denial(&t, log, layer, Blocker::Ptrace, Data::Task(me))
+                    log::denial(&t, log, layer, Blocker::Ptrace, false, Data::Task(me))
                 });
             }
         }
@@ -543,11 +576,10 @@ impl lsm::Hooks for Landlock {
         if domain.handled_net() & request == 0 || !sock.is_tcp() {
             return Ok(());
         }
-        let Some(port) = engine::tcp_port_of(addr, sock.family(), connect).map_err(to_err)?
-        else {
+        let Some(port) = engine::tcp_port_of(addr, sock.family(), connect).map_err(to_err)? else {
             return Ok(());
         };
-        let Some(layer) = domain.net_denied_layer(request, port) else {
+        let Some((layer, quiet)) = domain.net_denied_quiet(request, port) else {
             return Ok(());
         };
         // The address as given (network byte order), as C logs it.
@@ -578,6 +610,7 @@ impl lsm::Hooks for Landlock {
             cred_log(&c),
             layer,
             Blocker::Net(request),
+            quiet,
             Data::Net(net),
         );
         Err(EACCES)

@@ -54,8 +54,7 @@ impl Hierarchy {
         if self.status() == LogStatus::Recorded {
             return;
         }
-        let Some(mut r) = Record::start(audit::AUDIT_LANDLOCK_DOMAIN, Origin::CurrentAtomic)
-        else {
+        let Some(mut r) = Record::start(audit::AUDIT_LANDLOCK_DOMAIN, Origin::CurrentAtomic) else {
             return;
         };
         let d = &self.details;
@@ -167,7 +166,11 @@ impl Domain {
     /// The logging state of layer `layer` (0: the oldest).
     fn hierarchy_at(&self, layer: usize) -> &Hierarchy {
         let mut h: &Hierarchy = &self.hierarchy;
-        let mut up = self.policy.num_layers().saturating_sub(1).saturating_sub(layer);
+        let mut up = self
+            .policy
+            .num_layers()
+            .saturating_sub(1)
+            .saturating_sub(layer);
         while up > 0 {
             match &h.parent {
                 Some(p) => h = p,
@@ -180,21 +183,24 @@ impl Domain {
 }
 
 /// Accounts for a denial by layer `layer` of `domain`, whose credentials carry `log`, and
-/// logs it if that layer's domain asks for it (C's `landlock_log_denial`).
+/// logs it if that layer's domain asks for it and no quiet rule (`object_quiet`: one of that
+/// layer was met for the object) or quiet mask silences it (C's `landlock_log_denial`).
 pub(crate) fn denial(
     domain: &Domain,
     log: CredLog,
     layer: usize,
     blocker: Blocker,
+    object_quiet: bool,
     data: Data<'_>,
 ) {
     let h = domain.hierarchy_at(layer);
+    let quieted = engine::denial_quieted(blocker, domain.quiet_of(layer), object_quiet);
     let logged = engine::denial_logged(
         h.status(),
         log.same_exec(layer),
         h.log_same_exec,
         h.log_new_exec,
-        false,
+        quieted,
     );
     // Counted even when not logged.
     h.denials.fetch_add(1, Ordering::Relaxed);

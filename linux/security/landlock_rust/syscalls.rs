@@ -92,11 +92,14 @@ pub(crate) fn create_ruleset(attr: usize, size: usize, flags: u32) -> isize {
         Ok(b) => b,
         Err(e) => return err(e),
     };
-    let handled = match RulesetAttr::from_bytes(&bytes).validate() {
+    let attr = RulesetAttr::from_bytes(&bytes);
+    let handled = match attr.validate() {
         Ok(h) => h,
         Err(e) => return err(e),
     };
-    let ruleset = match Arc::pin_init(new_mutex!(Ruleset::new(handled)), GFP_KERNEL) {
+    let mut rs = Ruleset::new(handled);
+    rs.set_quiet(attr.quiet());
+    let ruleset = match Arc::pin_init(new_mutex!(rs), GFP_KERNEL) {
         Ok(r) => r,
         Err(e) => return kerr(e),
     };
@@ -146,7 +149,7 @@ fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<()
             let b = copy_from_user::<12>(attr)?;
             let allowed = le_u64(&b, 0);
             let parent_fd = le_i32(&b, 8);
-            ruleset.lock().check_fs_access(allowed)?;
+            ruleset.lock().check_fs_access(allowed, flags)?;
             let pf = FdFile::get(parent_fd).map_err(|_| engine::EBADF)?;
             let path = pf.file().path();
             let dentry = path.dentry();
@@ -159,11 +162,15 @@ fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<()
             }
             let key = inode_id_or_new(inode);
             let is_dir = inode.is_dir();
-            ruleset.lock().add_fs_rule(key, is_dir, allowed)
+            ruleset
+                .lock()
+                .add_fs_rule_flags(key, is_dir, allowed, flags)
         }
         engine::RULE_NET_PORT => {
             let b = copy_from_user::<16>(attr)?;
-            ruleset.lock().add_net_rule(le_u64(&b, 8), le_u64(&b, 0))
+            ruleset
+                .lock()
+                .add_net_rule_flags(le_u64(&b, 8), le_u64(&b, 0), flags)
         }
         _ => Err(engine::EINVAL),
     }

@@ -126,4 +126,8 @@ mod tests {
     fn blockers_and_ids() {
         assert_eq!(t::blockers_and_ids(), Ok(()));
     }
+    #[test]
+    fn quiet_rules() {
+        assert_eq!(t::quiet_rules(), Ok(()));
+    }
 }
