@@ -193,10 +193,15 @@ fn check_refer(
         }
     }
     if r.is_err() {
-        // Each side that denies part of what it is asked is logged, at its directory.
+        // Each side that denies part of what it is asked is logged, at its directory. When
+        // neither does (the move would widen rights: `EXDEV`), each side is logged with every
+        // right it still denies, as C does while it compares whole domains.
         let log = cred_log(&c);
-        let src_req = src | engine::FS_REFER;
-        let dst_req = dst | engine::FS_REFER;
+        let (mut src_req, mut dst_req) = (src | engine::FS_REFER, dst | engine::FS_REFER);
+        if s.denied() & src_req == 0 && d.denied() & dst_req == 0 {
+            src_req = engine::FS_MASK_UAPI;
+            dst_req = engine::FS_MASK_UAPI;
+        }
         if s.denied() & src_req != 0 {
             new_dir.with_parent_of(old, |p| {
                 log_fs_denial(&domain, log, &s, src_req, Data::Path(p))
