@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/audit.h>
+#include <linux/binfmts.h>
 #include <linux/cred.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
@@ -138,4 +140,32 @@ __rust_helper struct task_struct *rust_helper_lsm_first_thread(struct task_struc
 __rust_helper struct task_struct *rust_helper___next_thread(struct task_struct *p)
 {
 	return __next_thread(p);
+}
+
+__rust_helper pid_t rust_helper_lsm_current_tgid_nr(void)
+{
+	return pid_nr(task_tgid(current));
+}
+
+__rust_helper u32 rust_helper_lsm_current_uid(void)
+{
+	return from_kuid(&init_user_ns, current_uid());
+}
+
+/* Copies the current task's comm to @buf, TASK_COMM_LEN bytes, NUL-padded. */
+__rust_helper void rust_helper_lsm_current_comm(char *buf)
+{
+	strscpy_pad(buf, current->comm, TASK_COMM_LEN);
+}
+
+#ifdef CONFIG_AUDIT
+__rust_helper struct audit_context *rust_helper_lsm_audit_context(void)
+{
+	return audit_context();
+}
+#endif
+
+__rust_helper struct cred *rust_helper_lsm_bprm_cred(struct linux_binprm *bprm)
+{
+	return bprm->cred;
 }

@@ -10,13 +10,17 @@
 //! framework passes into references to the types of this module.
 //!
 //! Security blobs:
-//! - credentials: an `Option<Arc<Hooks::Cred>>`, copied by `cred_prepare`/`cred_transfer`
-//!   and dropped by `cred_free` (the LSM's C hook list must register the three hooks);
+//! - credentials: an `Option<Arc<Hooks::Cred>>` and a `u32` word the LSM defines, copied by
+//!   `cred_prepare`/`cred_transfer` and dropped by `cred_free` (the LSM's C hook list must
+//!   register the three hooks); `bprm_creds_for_exec` may change the word of the credentials
+//!   of a new program ([`Hooks::exec_cred_word`]);
 //! - inodes and files: a [`BlobData`] value (atomics), zero when the object is allocated
 //!   (the framework zeroes blobs) and never dropped;
 //! - files also carry, after the `BlobData`, the owner recorded by `file_set_fowner` (an
-//!   `Option<Arc<Hooks::Cred>>` and the owner's thread group, both released by
-//!   `file_free_security`, which the LSM's C hook list must then register).
+//!   `Option<Arc<Hooks::Cred>>`, a `u64` the LSM defines and the owner's thread group, released
+//!   by `file_free_security`, which the LSM's C hook list must then register).
+//!
+//! [`audit`] writes audit records.
 //!
 //! C headers: [`include/linux/lsm_hooks.h`](srctree/include/linux/lsm_hooks.h),
 //! [`include/linux/lsm_hook_defs.h`](srctree/include/linux/lsm_hook_defs.h).
@@ -32,6 +36,8 @@ use crate::{
     task::Task,
     types::Opaque,
 };
+pub mod audit;
+
 use core::{
     any::TypeId,
     marker::PhantomData,
@@ -114,13 +120,14 @@ pub trait Hooks: Sized + Send + Sync + 'static {
         Ok(())
     }
     /// `sb_mount`, `move_mount`, `sb_umount`, `sb_remount` and `sb_pivotroot`: a change to
-    /// the mount topology by the current task.
-    fn mount_change() -> Result {
+    /// the mount topology by the current task, at `target`.
+    fn mount_change(_target: MountTarget<'_>) -> Result {
         Ok(())
     }
     /// `ptrace_access_check` (`tracer_is_current`) and `ptrace_traceme`: `other` is the
-    /// tracee or the tracer.
-    fn ptrace(_other: &Task, _tracer_is_current: bool) -> Result {
+    /// tracee or the tracer; `audit` unless the caller asked for no audit record
+    /// (`PTRACE_MODE_NOAUDIT`).
+    fn ptrace(_other: &Task, _tracer_is_current: bool, _audit: bool) -> Result {
         Ok(())
     }
     /// `socket_bind` (`connect == false`) and `socket_connect`; `addr` is the address as
@@ -146,17 +153,36 @@ pub trait Hooks: Sized + Send + Sync + 'static {
     }
     /// `file_set_fowner`: the current task sets itself as the owner of `file` (`F_SETOWN`,
     /// ...) for `SIGIO`/`SIGURG`; `owner_is_other_process` unless the owner is a task of the
-    /// current process. Returns the state to record for [`Hooks::file_send_sigiotask`] (with
-    /// the current thread group), or `None` to record nothing.
-    fn file_set_fowner(_owner_is_other_process: bool) -> Option<Arc<Self::Cred>> {
+    /// current process. Returns the state and a word to record for
+    /// [`Hooks::file_send_sigiotask`] (with the current thread group), or `None` to record
+    /// nothing.
+    fn file_set_fowner(_owner_is_other_process: bool) -> Option<(Arc<Self::Cred>, u64)> {
         None
     }
     /// `file_send_sigiotask`: `SIGIO`/`SIGURG` to `target` for a file whose owner recorded
-    /// `owner`; `owner_process` when `target` is in the thread group recorded with it. Not
-    /// called when nothing was recorded.
-    fn file_send_sigiotask(_target: &Task, _owner: &Self::Cred, _owner_process: bool) -> Result {
+    /// `owner` and `data`; `owner_process` when `target` is in the thread group recorded with
+    /// it. Not called when nothing was recorded.
+    fn file_send_sigiotask(
+        _target: &Task,
+        _owner: &Self::Cred,
+        _data: u64,
+        _owner_process: bool,
+    ) -> Result {
         Ok(())
     }
+    /// `bprm_creds_for_exec`: the word of the credentials a new program will run with, from
+    /// the word they were prepared with (unchanged by default).
+    fn exec_cred_word(word: u32) -> u32 {
+        word
+    }
+}
+
+/// Where a mount topology change happens.
+pub enum MountTarget<'a> {
+    /// A mount point or a mount's new place (`sb_mount`, `move_mount`, `sb_pivotroot`).
+    Path(&'a Path),
+    /// The root of a mount or superblock (`sb_umount`, `sb_remount`).
+    Dentry(&'a Dentry),
 }
 
 /// The `lsm_blob_sizes` of an LSM: sizes before boot, offsets (written by the LSM framework
@@ -173,7 +199,7 @@ impl BlobSizes {
     pub const fn new<T: Hooks>() -> Self {
         // SAFETY: `lsm_blob_sizes` is a C struct of integers: all-zero is valid.
         let mut b: bindings::lsm_blob_sizes = unsafe { core::mem::zeroed() };
-        b.lbs_cred = core::mem::size_of::<*const T::Cred>() as c_uint;
+        b.lbs_cred = core::mem::size_of::<CredSlot<T>>() as c_uint;
         b.lbs_inode = core::mem::size_of::<T::Inode>() as c_uint;
         b.lbs_file = (file_owner_offset::<T>() + core::mem::size_of::<FileOwner<T>>()) as c_uint;
         Self(Opaque::new(b))
@@ -186,11 +212,21 @@ impl BlobSizes {
 }
 
 /// The owner recorded in a file's blob by `file_set_fowner`: null or a reference from
-/// `Arc::into_raw`, and null or a referenced `struct pid` (the owner's thread group).
+/// `Arc::into_raw`, the LSM's word, and null or a referenced `struct pid` (the owner's thread
+/// group).
 #[repr(C)]
 struct FileOwner<T: Hooks> {
     cred: *const T::Cred,
+    data: u64,
     tgid: *mut bindings::pid,
+}
+
+/// The LSM's part of a credentials blob: null or a reference from `Arc::into_raw`, and the
+/// LSM's word.
+#[repr(C)]
+struct CredSlot<T: Hooks> {
+    cred: *const T::Cred,
+    word: u32,
 }
 
 /// Where [`FileOwner`] is in the LSM's file blob: after `T::File`, pointer aligned.
@@ -229,17 +265,23 @@ impl<'a, T: HasBlobSizes> CredRef<'a, T> {
         }
     }
 
-    fn slot(&self) -> *mut *const T::Cred {
+    fn slot(&self) -> *mut CredSlot<T> {
         // SAFETY: `self.cred` is valid (type invariant); `security` is its blob.
         let base = unsafe { (*self.cred).security };
         blob_at(base, T::blob_sizes().get().lbs_cred)
+    }
+
+    /// The LSM's word in these credentials.
+    pub fn word(&self) -> u32 {
+        // SAFETY: the slot is in live credentials, not changed once committed.
+        unsafe { (*self.slot()).word }
     }
 
     /// The LSM's state in these credentials, if any.
     pub fn get(&self) -> Option<ArcBorrow<'a, T::Cred>> {
         // SAFETY: the slot holds null or a pointer from `Arc::into_raw`, owned by the
         // credentials, which outlive `'a`; credentials are not changed once committed.
-        let p = unsafe { ptr::read(self.slot()) };
+        let p = unsafe { (*self.slot()).cred };
         if p.is_null() {
             None
         } else {
@@ -343,11 +385,25 @@ impl<T: HasBlobSizes> NewCred<T> {
         let slot = unsafe { CredRef::<T>::from_raw(self.cred) }.slot();
         let new = value.map_or(ptr::null(), Arc::into_raw);
         // SAFETY: `slot` is the blob slot of credentials we own exclusively.
-        let old = unsafe { ptr::replace(slot, new) };
+        let old = unsafe { ptr::replace(&raw mut (*slot).cred, new) };
         if !old.is_null() {
             // SAFETY: the slot owned the reference from `Arc::into_raw`.
             drop(unsafe { Arc::from_raw(old) });
         }
+    }
+
+    /// The LSM's word in the new credentials.
+    pub fn word(&self) -> u32 {
+        // SAFETY: we own the new credentials.
+        unsafe { CredRef::<T>::from_raw(self.cred) }.word()
+    }
+
+    /// Replaces the LSM's word in the new credentials.
+    pub fn set_word(&mut self, word: u32) {
+        // SAFETY: we own the new credentials, not yet visible to anybody else.
+        let slot = unsafe { CredRef::<T>::from_raw(self.cred) }.slot();
+        // SAFETY: as above.
+        unsafe { (*slot).word = word };
     }
 
     /// Installs the new credentials on the current task.
@@ -369,7 +425,8 @@ impl<T: HasBlobSizes> Drop for NewCred<T> {
 
 impl<T: HasBlobSizes> NewCred<T> {
     /// Gives every other thread of the current process new credentials carrying the LSM state
-    /// of `self` (and `no_new_privs` when `set_no_new_privs`): all of them or, on error, none.
+    /// and word of `self` (and `no_new_privs` when `set_no_new_privs`): all of them or, on
+    /// error, none.
     ///
     /// Each thread changes its own credentials (only a task may change its own), from a
     /// `task_work` run when it next returns to user space. The threads prepare their
@@ -382,11 +439,13 @@ impl<T: HasBlobSizes> NewCred<T> {
     /// `LANDLOCK_RESTRICT_SELF_TSYNC` does; `self` is committed by the caller afterwards.
     pub fn apply_to_other_threads(&self, set_no_new_privs: bool) -> Result {
         let value: Option<Arc<T::Cred>> = self.get().map(Arc::from);
+        let word = self.word();
         // Held across the whole exchange: no `execve` (which would kill the siblings and
         // change the credentials) and no second exchange in the same process meanwhile.
         let _exec = ExecUpdateLock::try_lock()?;
         pin_init::stack_pin_init!(let shared = pin_init::pin_init!(ThreadSync::<T> {
             value,
+            word,
             set_no_new_privs,
             state <- crate::new_spinlock!(SyncState {
                 preparing: 0,
@@ -504,7 +563,9 @@ impl SyncState {
 
 #[pin_data]
 struct ThreadSync<T: HasBlobSizes> {
+    /// The caller's new LSM state and word, which every other thread takes.
     value: Option<Arc<T::Cred>>,
+    word: u32,
     set_no_new_privs: bool,
     // A spinlock, not a mutex: a thread's last access is its unlock, after which the caller
     // may free this; `mutex_unlock` may still touch the mutex after another task took it.
@@ -519,6 +580,7 @@ impl<T: HasBlobSizes> ThreadSync<T> {
     fn run_in_this_thread(&self) {
         let prepared = NewCred::<T>::prepare().map(|mut cred| {
             cred.set(self.value.clone());
+            cred.set_word(self.word);
             cred
         });
         let mut state = self.state.lock();
@@ -850,6 +912,30 @@ impl Path {
     }
 }
 
+impl Path {
+    /// Calls `f` with the path of the parent directory of `child` (a dentry on this path's
+    /// mount), or of `child` itself if it is the mount's root.
+    pub fn with_parent_of<R>(&self, child: &Dentry, f: impl FnOnce(&Path) -> R) -> R {
+        // SAFETY: copying a valid `struct path`.
+        let mut p: bindings::path = unsafe { ptr::read(self.0.get()) };
+        let c = child.0.get();
+        // SAFETY: `p.mnt` and `c` are valid; we take a reference on the dentry we point to,
+        // and the mount stays referenced by `self` for the call.
+        unsafe {
+            p.dentry = if c == (*p.mnt).mnt_root {
+                bindings::dget(c)
+            } else {
+                bindings::dget_parent(c)
+            };
+        }
+        // SAFETY: `p` is a valid path for the call: a referenced dentry on a live mount.
+        let r = f(unsafe { Path::from_raw(&raw const p) });
+        // SAFETY: releases the reference taken above.
+        unsafe { bindings::dput(p.dentry) };
+        r
+    }
+}
+
 /// The walk of [`Path::walk_up`]; releases `p`'s references.
 ///
 /// # Safety
@@ -970,6 +1056,12 @@ impl Socket {
     pub fn sock_type(&self) -> i32 {
         // SAFETY: reading a field of a live socket.
         unsafe { i32::from((*self.0.get()).type_) }
+    }
+
+    /// The socket's `struct sock` (may be null).
+    fn sk_ptr(&self) -> *const bindings::sock {
+        // SAFETY: reading a field of a live socket.
+        unsafe { (*self.0.get()).sk }
     }
 
     /// Whether the socket is a TCP one (`sk_is_tcp`).
@@ -1205,6 +1297,80 @@ pub fn current_capable_sys_admin() -> bool {
     }
 }
 
+/// Calls `f` with the current task.
+pub fn with_current_task<R>(f: impl FnOnce(&Task) -> R) -> R {
+    // SAFETY: the current task is valid for as long as this function runs on it; `Task` is a
+    // transparent wrapper and the reference does not escape `f`.
+    let me = unsafe { &*Task::current_raw().cast::<Task>() };
+    f(me)
+}
+
+/// The current process's id (thread group id) in the initial PID namespace.
+pub fn current_tgid_nr() -> i32 {
+    // SAFETY: FFI call on the current task.
+    unsafe { bindings::lsm_current_tgid_nr() }
+}
+
+/// The current task's real user id in the initial user namespace.
+pub fn current_uid() -> u32 {
+    // SAFETY: FFI call on the current task.
+    unsafe { bindings::lsm_current_uid() }
+}
+
+/// The current task's name (`comm`), without its trailing NULs.
+pub fn current_comm() -> ([u8; 16], usize) {
+    let mut buf = [0u8; 16];
+    // SAFETY: `buf` has room for `TASK_COMM_LEN` (16) bytes.
+    unsafe { bindings::lsm_current_comm(buf.as_mut_ptr().cast()) };
+    let len = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    (buf, len)
+}
+
+/// The path of the current process's executable (`None`: none, e.g. a kernel thread), as
+/// `d_path` gives it, without a trailing NUL.
+pub fn current_exe_path(flags: crate::alloc::Flags) -> Result<Option<crate::alloc::KVec<u8>>> {
+    const BUF: usize = 4096;
+    // SAFETY: FFI call on the current task; returns a referenced file or null.
+    let file = unsafe { bindings::get_task_exe_file(bindings::get_current()) };
+    if file.is_null() {
+        return Ok(None);
+    }
+    let file = FdFile(file);
+    let mut buf = crate::alloc::KVec::<u8>::with_capacity(BUF, flags)?;
+    buf.resize(BUF, 0, flags)?;
+    // SAFETY: `d_path` writes at most `BUF` bytes to `buf` and returns a pointer into it (at
+    // the start of the NUL-terminated path) or an error pointer.
+    let p = unsafe {
+        bindings::d_path(
+            &raw const (*file.0).__bindgen_anon_1.f_path,
+            buf.as_mut_ptr().cast(),
+            BUF as c_int,
+        )
+    };
+    let start = (p as usize).wrapping_sub(buf.as_ptr() as usize);
+    if start >= BUF {
+        // An error (e.g. `ENAMETOOLONG`).
+        return Err(ENAMETOOLONG);
+    }
+    let path = buf.get(start..).unwrap_or(&[]);
+    let path = path.split(|b| *b == 0).next().unwrap_or(&[]);
+    let mut out = crate::alloc::KVec::with_capacity(path.len(), flags)?;
+    out.extend_from_slice(path, flags)?;
+    Ok(Some(out))
+}
+
+/// A random `u32` (`get_random_u32`).
+pub fn random_u32() -> u32 {
+    // SAFETY: FFI call without preconditions.
+    unsafe { bindings::get_random_u32() }
+}
+
+/// A random `u8` (`get_random_u8`).
+pub fn random_u8() -> u8 {
+    // SAFETY: FFI call without preconditions.
+    unsafe { bindings::get_random_u8() }
+}
+
 /// Checks an `int` returned by C.
 pub fn check(ret: c_int) -> Result {
     to_result(ret)
@@ -1247,11 +1413,16 @@ pub mod tramp {
     /// `new` (unshared) and `old` are valid credentials with blobs; `new`'s slot is empty.
     unsafe fn cred_copy<T: HasBlobSizes>(new: *mut bindings::cred, old: *const bindings::cred) {
         // SAFETY: valid credentials (caller).
-        let value = unsafe { CredRef::<T>::from_raw(old) }.get().map(Arc::from);
+        let old = unsafe { CredRef::<T>::from_raw(old) };
+        let value = old.get().map(Arc::from);
         // SAFETY: valid credentials (caller).
         let slot = unsafe { CredRef::<T>::from_raw(new) }.slot();
+        let copy = CredSlot::<T> {
+            cred: value.map_or(ptr::null(), Arc::into_raw),
+            word: old.word(),
+        };
         // SAFETY: `new` is ours alone; its slot was zeroed by the framework.
-        unsafe { ptr::write(slot, value.map_or(ptr::null(), Arc::into_raw)) };
+        unsafe { ptr::write(slot, copy) };
     }
 
     /// # Safety
@@ -1272,11 +1443,25 @@ pub mod tramp {
         // SAFETY: the framework passes valid credentials, no longer used by anybody else.
         let slot = unsafe { CredRef::<T>::from_raw(cred) }.slot();
         // SAFETY: as above; the slot owns a reference or is null.
-        let p = unsafe { ptr::replace(slot, ptr::null()) };
+        let p = unsafe { ptr::replace(&raw mut (*slot).cred, ptr::null()) };
         if !p.is_null() {
             // SAFETY: the pointer came from `Arc::into_raw`.
             drop(unsafe { Arc::from_raw(p) });
         }
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `bprm_creds_for_exec`: `bprm->cred` are the new program's credentials, not
+    /// yet shared.
+    pub unsafe fn bprm_creds_for_exec<T: HasBlobSizes>(bprm: *mut bindings::linux_binprm) -> c_int {
+        // SAFETY: the framework passes a valid `linux_binprm` whose prepared credentials are
+        // the exec's alone.
+        unsafe {
+            let slot = CredRef::<T>::from_raw(bindings::lsm_bprm_cred(bprm)).slot();
+            (*slot).word = T::exec_cred_word((*slot).word);
+        }
+        0
     }
 
     /// # Safety
@@ -1433,12 +1618,15 @@ pub mod tramp {
     /// LSM hook `sb_mount`.
     pub unsafe fn sb_mount<T: HasBlobSizes>(
         _dev: *const c_char,
-        _path: *const bindings::path,
+        path: *const bindings::path,
         _type: *const c_char,
         _flags: c_ulong,
         _data: *mut c_void,
     ) -> c_int {
-        ret(T::mount_change())
+        // SAFETY: the framework passes a valid path.
+        ret(T::mount_change(MountTarget::Path(unsafe {
+            Path::from_raw(path)
+        })))
     }
 
     /// # Safety
@@ -1446,29 +1634,35 @@ pub mod tramp {
     /// LSM hook `move_mount`.
     pub unsafe fn move_mount<T: HasBlobSizes>(
         _from: *const bindings::path,
-        _to: *const bindings::path,
+        to: *const bindings::path,
     ) -> c_int {
-        ret(T::mount_change())
+        // SAFETY: the framework passes a valid path.
+        ret(T::mount_change(MountTarget::Path(unsafe {
+            Path::from_raw(to)
+        })))
     }
 
     /// # Safety
     ///
     /// LSM hook `sb_umount`.
-    pub unsafe fn sb_umount<T: HasBlobSizes>(
-        _mnt: *mut bindings::vfsmount,
-        _flags: c_int,
-    ) -> c_int {
-        ret(T::mount_change())
+    pub unsafe fn sb_umount<T: HasBlobSizes>(mnt: *mut bindings::vfsmount, _flags: c_int) -> c_int {
+        // SAFETY: the framework passes a valid mount, whose root dentry lives as long.
+        ret(T::mount_change(MountTarget::Dentry(unsafe {
+            Dentry::from_raw((*mnt).mnt_root)
+        })))
     }
 
     /// # Safety
     ///
     /// LSM hook `sb_remount`.
     pub unsafe fn sb_remount<T: HasBlobSizes>(
-        _sb: *mut bindings::super_block,
+        sb: *mut bindings::super_block,
         _opts: *mut c_void,
     ) -> c_int {
-        ret(T::mount_change())
+        // SAFETY: the framework passes a valid, mounted, superblock with a root dentry.
+        ret(T::mount_change(MountTarget::Dentry(unsafe {
+            Dentry::from_raw((*sb).s_root)
+        })))
     }
 
     /// # Safety
@@ -1476,9 +1670,12 @@ pub mod tramp {
     /// LSM hook `sb_pivotroot`.
     pub unsafe fn sb_pivotroot<T: HasBlobSizes>(
         _old: *const bindings::path,
-        _new: *const bindings::path,
+        new: *const bindings::path,
     ) -> c_int {
-        ret(T::mount_change())
+        // SAFETY: the framework passes a valid path.
+        ret(T::mount_change(MountTarget::Path(unsafe {
+            Path::from_raw(new)
+        })))
     }
 
     /// # Safety
@@ -1486,10 +1683,16 @@ pub mod tramp {
     /// LSM hook `ptrace_access_check`.
     pub unsafe fn ptrace_access_check<T: HasBlobSizes>(
         child: *mut bindings::task_struct,
-        _mode: c_uint,
+        mode: c_uint,
     ) -> c_int {
+        /// `PTRACE_MODE_NOAUDIT`.
+        const NOAUDIT: c_uint = 0x04;
         // SAFETY: the framework passes a valid task, `Task` is a transparent wrapper.
-        ret(T::ptrace(unsafe { &*child.cast::<Task>() }, true))
+        ret(T::ptrace(
+            unsafe { &*child.cast::<Task>() },
+            true,
+            mode & NOAUDIT == 0,
+        ))
     }
 
     /// # Safety
@@ -1497,7 +1700,7 @@ pub mod tramp {
     /// LSM hook `ptrace_traceme`.
     pub unsafe fn ptrace_traceme<T: HasBlobSizes>(parent: *mut bindings::task_struct) -> c_int {
         // SAFETY: the framework passes a valid task, `Task` is a transparent wrapper.
-        ret(T::ptrace(unsafe { &*parent.cast::<Task>() }, false))
+        ret(T::ptrace(unsafe { &*parent.cast::<Task>() }, false, true))
     }
 
     /// # Safety
@@ -1593,19 +1796,19 @@ pub mod tramp {
     pub unsafe fn file_set_fowner<T: HasBlobSizes>(file: *mut bindings::file) {
         // SAFETY: the framework passes a live file whose owner is allocated and locked.
         let other = unsafe { bindings::lsm_fown_is_other_process(file) };
-        let (cred, tgid) = match T::file_set_fowner(other) {
-            Some(c) => {
+        let (cred, data, tgid) = match T::file_set_fowner(other) {
+            Some((c, data)) => {
                 // SAFETY: FFI call on the current task.
                 let tgid = unsafe { bindings::lsm_get_current_tgid() };
-                (Arc::into_raw(c), tgid)
+                (Arc::into_raw(c), data, tgid)
             }
-            None => (ptr::null(), ptr::null_mut()),
+            None => (ptr::null(), 0, ptr::null_mut()),
         };
         // SAFETY: a live file (see above).
         let slot = unsafe { File::from_raw(file) }.owner_slot::<T>();
         // SAFETY: the owner lock, held for writing, serialises the slot's writers (here) and
         // readers (`file_send_sigiotask`); `file_free_security` runs when neither can.
-        let old = unsafe { ptr::replace(slot, FileOwner { cred, tgid }) };
+        let old = unsafe { ptr::replace(slot, FileOwner { cred, data, tgid }) };
         // SAFETY: `old` was the slot's, now replaced.
         unsafe { release_owner::<T>(old.cred, old.tgid) };
     }
@@ -1628,7 +1831,12 @@ pub mod tramp {
             }
             let same = bindings::lsm_task_tgid(tsk) == owner.tgid;
             let cred = ArcBorrow::<T::Cred>::from_raw(owner.cred);
-            ret(T::file_send_sigiotask(&*tsk.cast::<Task>(), &cred, same))
+            ret(T::file_send_sigiotask(
+                &*tsk.cast::<Task>(),
+                &cred,
+                owner.data,
+                same,
+            ))
         }
     }
 
@@ -1644,6 +1852,7 @@ pub mod tramp {
                 slot,
                 FileOwner {
                     cred: ptr::null(),
+                    data: 0,
                     tgid: ptr::null_mut(),
                 },
             )

@@ -112,20 +112,36 @@ pub const CREATE_RULESET_ERRATA: u32 = 1 << 1;
 pub const RULE_PATH_BENEATH: i32 = 1;
 /// `LANDLOCK_RULE_NET_PORT`.
 pub const RULE_NET_PORT: i32 = 2;
+/// `LANDLOCK_RESTRICT_SELF_LOG_SAME_EXEC_OFF`: no log of denials by this domain for this
+/// program (until it calls `execve(2)`).
+pub const RESTRICT_SELF_LOG_SAME_EXEC_OFF: u32 = 1 << 0;
+/// `LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON`: log denials by this domain for the programs run
+/// after an `execve(2)`.
+pub const RESTRICT_SELF_LOG_NEW_EXEC_ON: u32 = 1 << 1;
+/// `LANDLOCK_RESTRICT_SELF_LOG_SUBDOMAINS_OFF`: no log of denials by domains nested in the
+/// current one (or in the new one); the only flag allowed with a ruleset fd of -1.
+pub const RESTRICT_SELF_LOG_SUBDOMAINS_OFF: u32 = 1 << 2;
 /// `LANDLOCK_RESTRICT_SELF_TSYNC` (ABI 8): every thread of the process gets the new domain.
 pub const RESTRICT_SELF_TSYNC: u32 = 1 << 3;
-/// `LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS` (ABI 11): set `no_new_privs` with the domain
-/// (instead of requiring it beforehand).
+/// `LANDLOCK_RESTRICT_SELF_NO_NEW_PRIVS`: sets `no_new_privs` instead of requiring it.
 pub const RESTRICT_SELF_NO_NEW_PRIVS: u32 = 1 << 4;
-/// The `restrict_self` flags this implementation accepts.
-pub const RESTRICT_SELF_MASK: u32 = RESTRICT_SELF_TSYNC | RESTRICT_SELF_NO_NEW_PRIVS;
-/// The `add_rule` flags this implementation accepts (ABI 5: none).
-pub const ADD_RULE_MASK: u32 = 0;
+/// The `restrict_self` flags this implementation accepts (all of ABI 11).
+pub const RESTRICT_SELF_MASK: u32 = RESTRICT_SELF_LOG_SAME_EXEC_OFF
+    | RESTRICT_SELF_LOG_NEW_EXEC_ON
+    | RESTRICT_SELF_LOG_SUBDOMAINS_OFF
+    | RESTRICT_SELF_TSYNC
+    | RESTRICT_SELF_NO_NEW_PRIVS;
+/// `LANDLOCK_ADD_RULE_QUIET`: denials covered by this rule (and the ruleset's quiet masks)
+/// are not logged.
+pub const ADD_RULE_QUIET: u32 = 1 << 0;
+/// The `add_rule` flags this implementation accepts.
+pub const ADD_RULE_MASK: u32 = ADD_RULE_QUIET;
 
-/// The ABI version: every feature up to ABI 6 (filesystem rights up to `IOCTL_DEV`, TCP
-/// bind/connect, abstract UNIX socket and signal scoping) is enforced; later features are
-/// refused like an ABI 6 kernel does.
-pub const ABI_VERSION: i32 = 6;
+/// The ABI version: every feature up to ABI 8 (filesystem rights up to `IOCTL_DEV`, TCP
+/// bind/connect, abstract UNIX socket and signal scoping, audit logging of denials with the
+/// `LOG_*` flags of `landlock_restrict_self(2)`, `TSYNC`) is there. Also accepted already:
+/// `RESTRICT_SELF_NO_NEW_PRIVS` and the quiet masks (ABI 11).
+pub const ABI_VERSION: i32 = 8;
 /// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 6:
 /// erratum 1 (only TCP sockets are subject to TCP rights), erratum 2 (signals between the
 /// threads of a process are never scoped) and erratum 4 (whiteouts need `MAKE_REG`).
@@ -206,10 +222,6 @@ impl RulesetAttr {
         {
             return Err(EINVAL);
         }
-        // Quiet flags only matter for audit logging, which needs ABI 7.
-        if self.quiet_access_fs | self.quiet_access_net | self.quiet_scoped != 0 {
-            return Err(EINVAL);
-        }
         if self.handled_access_fs | self.handled_access_net | self.scoped == 0 {
             return Err(ENOMSG);
         }
@@ -218,6 +230,16 @@ impl RulesetAttr {
             net: self.handled_access_net,
             scope: self.scoped,
         })
+    }
+
+    /// The quiet masks: denials of these rights (by rules flagged `LANDLOCK_ADD_RULE_QUIET`)
+    /// and scopes are not logged.
+    pub fn quiet(&self) -> Handled {
+        Handled {
+            fs: self.quiet_access_fs,
+            net: self.quiet_access_net,
+            scope: self.quiet_scoped,
+        }
     }
 }
 
@@ -251,14 +273,17 @@ pub fn create_ruleset_prelude(attr_is_null: bool, size: usize, flags: u32) -> Re
 struct RulesetRule {
     key: u64,
     access: u64,
+    /// Flagged `LANDLOCK_ADD_RULE_QUIET`.
+    quiet: bool,
 }
 
 /// Inserts or merges (`OR`) a rule in a list sorted by key.
-fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64) -> Result {
+fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64, quiet: bool) -> Result {
     match rules.binary_search_by(|r| r.key.cmp(&key)) {
         Ok(i) => {
             if let Some(r) = rules.get_mut(i) {
                 r.access |= access;
+                r.quiet |= quiet;
             }
             Ok(())
         }
@@ -266,7 +291,7 @@ fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64) -> Result {
             if rules.len() >= MAX_RULES {
                 return Err(E2BIG);
             }
-            rules.push(RulesetRule { key, access }, GFP)?;
+            rules.push(RulesetRule { key, access, quiet }, GFP)?;
             if let Some(tail) = rules.get_mut(i..) {
                 tail.rotate_right(1);
             }
@@ -278,6 +303,7 @@ fn insert_rule(rules: &mut KVec<RulesetRule>, key: u64, access: u64) -> Result {
 /// A ruleset being built by `landlock_add_rule(2)`.
 pub struct Ruleset {
     handled: Handled,
+    quiet: Handled,
     fs: KVec<RulesetRule>,
     net: KVec<RulesetRule>,
 }
@@ -287,9 +313,15 @@ impl Ruleset {
     pub fn new(handled: Handled) -> Self {
         Self {
             handled,
+            quiet: Handled::default(),
             fs: KVec::new(),
             net: KVec::new(),
         }
+    }
+
+    /// Sets the quiet masks (a subset of the handled ones, see [`RulesetAttr::quiet`]).
+    pub fn set_quiet(&mut self, quiet: Handled) {
+        self.quiet = quiet;
     }
 
     /// The handled masks.
@@ -302,13 +334,17 @@ impl Ruleset {
         self.fs.len() + self.net.len()
     }
 
-    /// Checks a `LANDLOCK_RULE_PATH_BENEATH` rule's access before its file descriptor is
-    /// looked at.
-    pub fn check_fs_access(&self, allowed: u64) -> Result {
-        if allowed == 0 {
+    /// Checks a `LANDLOCK_RULE_PATH_BENEATH` rule's access and `landlock_add_rule(2)` flags
+    /// before its file descriptor is looked at. A rule without rights is useless
+    /// (`ENOMSG`) unless it holds the quiet flag, which needs quiet filesystem rights.
+    pub fn check_fs_access(&self, allowed: u64, flags: u32) -> Result {
+        if flags == 0 && allowed == 0 {
             return Err(ENOMSG);
         }
         if allowed & !self.handled.fs != 0 {
+            return Err(EINVAL);
+        }
+        if flags & ADD_RULE_QUIET != 0 && self.quiet.fs == 0 {
             return Err(EINVAL);
         }
         Ok(())
@@ -316,25 +352,44 @@ impl Ruleset {
 
     /// Adds a filesystem rule on the object `key` (a directory if `is_dir`).
     pub fn add_fs_rule(&mut self, key: u64, is_dir: bool, allowed: u64) -> Result {
-        self.check_fs_access(allowed)?;
+        self.add_fs_rule_flags(key, is_dir, allowed, 0)
+    }
+
+    /// Adds a filesystem rule with `landlock_add_rule(2)` flags.
+    pub fn add_fs_rule_flags(
+        &mut self,
+        key: u64,
+        is_dir: bool,
+        allowed: u64,
+        flags: u32,
+    ) -> Result {
+        self.check_fs_access(allowed, flags)?;
         if !is_dir && allowed & !FS_FILE != 0 {
             return Err(EINVAL);
         }
-        insert_rule(&mut self.fs, key, allowed)
+        insert_rule(&mut self.fs, key, allowed, flags & ADD_RULE_QUIET != 0)
     }
 
     /// Adds a `LANDLOCK_RULE_NET_PORT` rule.
     pub fn add_net_rule(&mut self, port: u64, allowed: u64) -> Result {
-        if allowed == 0 {
+        self.add_net_rule_flags(port, allowed, 0)
+    }
+
+    /// Adds a `LANDLOCK_RULE_NET_PORT` rule with `landlock_add_rule(2)` flags.
+    pub fn add_net_rule_flags(&mut self, port: u64, allowed: u64, flags: u32) -> Result {
+        if flags == 0 && allowed == 0 {
             return Err(ENOMSG);
         }
         if allowed & !self.handled.net != 0 {
             return Err(EINVAL);
         }
+        if flags & ADD_RULE_QUIET != 0 && self.quiet.net == 0 {
+            return Err(EINVAL);
+        }
         if port > u64::from(u16::MAX) {
             return Err(EINVAL);
         }
-        insert_rule(&mut self.net, port, allowed)
+        insert_rule(&mut self.net, port, allowed, flags & ADD_RULE_QUIET != 0)
     }
 }
 
@@ -344,6 +399,7 @@ struct DomainRule {
     key: u64,
     level: u8,
     access: u64,
+    quiet: bool,
 }
 
 /// An enforced, immutable, stack of up to [`MAX_LAYERS`] rulesets.
@@ -351,6 +407,8 @@ pub struct Domain {
     /// `lineage[i]` is the id of the domain that added layer `i + 1` (the last is this one).
     lineage: [u64; MAX_LAYERS],
     layers: [Handled; MAX_LAYERS],
+    /// The quiet masks of each layer.
+    quiet: [Handled; MAX_LAYERS],
     num_layers: usize,
     /// The unions of the layers' handled masks, asked on every hook.
     any_fs: u64,
@@ -383,6 +441,7 @@ fn merge_rules(
                 key: r.key,
                 level,
                 access,
+                quiet: r.quiet,
             },
             GFP,
         )?;
@@ -406,9 +465,14 @@ fn rules_of(rules: &[DomainRule], key: u64) -> impl Iterator<Item = &DomainRule>
 impl Domain {
     /// Stacks `ruleset` on `parent` (the current domain, if any) as a new domain `id`.
     pub fn merge(parent: Option<&Domain>, ruleset: &Ruleset, id: u64) -> Result<Self> {
-        let (mut lineage, mut layers, n) = match parent {
-            Some(p) => (p.lineage, p.layers, p.num_layers),
-            None => ([0; MAX_LAYERS], [Handled::default(); MAX_LAYERS], 0),
+        let (mut lineage, mut layers, mut quiet, n) = match parent {
+            Some(p) => (p.lineage, p.layers, p.quiet, p.num_layers),
+            None => (
+                [0; MAX_LAYERS],
+                [Handled::default(); MAX_LAYERS],
+                [Handled::default(); MAX_LAYERS],
+                0,
+            ),
         };
         if n >= MAX_LAYERS {
             return Err(E2BIG);
@@ -416,6 +480,9 @@ impl Domain {
         let level = u8::try_from(n).map_err(|_| E2BIG)?;
         let slot = layers.get_mut(n).ok_or(E2BIG)?;
         *slot = ruleset.handled;
+        if let Some(q) = quiet.get_mut(n) {
+            *q = ruleset.quiet;
+        }
         if let Some(l) = lineage.get_mut(n) {
             *l = id;
         }
@@ -437,6 +504,7 @@ impl Domain {
         Ok(Self {
             lineage,
             layers,
+            quiet,
             num_layers: n + 1,
             any_fs: stacked.iter().fold(0, |a, l| a | l.fs),
             any_net: stacked.iter().fold(0, |a, l| a | l.net),
@@ -448,6 +516,20 @@ impl Domain {
     /// Number of layers.
     pub fn num_layers(&self) -> usize {
         self.num_layers
+    }
+
+    /// The quiet masks of layer `layer`.
+    pub fn quiet_of(&self, layer: usize) -> Handled {
+        self.quiet.get(layer).copied().unwrap_or_default()
+    }
+
+    /// As [`Domain::net_denied_layer`], with whether a rule of that layer on `port` is
+    /// flagged quiet.
+    pub fn net_denied_quiet(&self, request: u64, port: u16) -> Option<(usize, bool)> {
+        let layer = self.net_denied_layer(request, port)?;
+        let quiet =
+            rules_of(&self.net, u64::from(port)).any(|r| usize::from(r.level) == layer && r.quiet);
+        Some((layer, quiet))
     }
 
     /// This domain's id.
@@ -527,11 +609,31 @@ impl Domain {
             domain: self,
             needed,
             pending,
+            quiet: 0,
         })
     }
 
     /// Checks a network access (`NET_BIND_TCP` or `NET_CONNECT_TCP`) to `port`.
     pub fn net_check(&self, request: u64, port: u16) -> Result {
+        match self.net_denied_layer(request, port) {
+            None => Ok(()),
+            Some(_) => Err(EACCES),
+        }
+    }
+
+    /// The youngest layer that handles one of `scope`, if any (the layer a scope denial is
+    /// logged for).
+    pub fn youngest_scope_layer(&self, scope: u64) -> Option<usize> {
+        self.layers().iter().rposition(|l| l.scope & scope != 0)
+    }
+
+    /// The youngest layer that handles one of the filesystem rights `fs`, if any.
+    pub fn youngest_fs_layer(&self, fs: u64) -> Option<usize> {
+        self.layers().iter().rposition(|l| l.fs & fs != 0)
+    }
+
+    /// As [`Domain::net_check`], giving the youngest layer that denies the access.
+    pub fn net_denied_layer(&self, request: u64, port: u16) -> Option<usize> {
         let mut needed = 0u16;
         for (level, layer) in self.layers().iter().enumerate() {
             if layer.net & request != 0 {
@@ -543,11 +645,7 @@ impl Domain {
                 needed &= !(1u16 << r.level);
             }
         }
-        if needed == 0 {
-            Ok(())
-        } else {
-            Err(EACCES)
-        }
+        (needed != 0).then(|| 15 - needed.leading_zeros() as usize)
     }
 }
 
@@ -561,6 +659,8 @@ pub struct FsCheck<'a> {
     needed: [u64; MAX_LAYERS],
     /// The layers whose `needed` is not empty.
     pending: u16,
+    /// The layers a rule flagged quiet was met for.
+    quiet: u16,
 }
 
 impl FsCheck<'_> {
@@ -568,6 +668,9 @@ impl FsCheck<'_> {
     /// everything requested is granted (the walk can stop).
     pub fn visit(&mut self, key: u64) -> bool {
         for r in rules_of(&self.domain.fs, key) {
+            if r.quiet {
+                self.quiet |= 1u16 << r.level;
+            }
             if let Some(n) = self.needed.get_mut(usize::from(r.level)) {
                 *n &= !r.access;
                 if *n == 0 {
@@ -591,6 +694,24 @@ impl FsCheck<'_> {
     /// The rights still denied by each layer.
     fn denied_by_layer(&self) -> [u64; MAX_LAYERS] {
         self.needed
+    }
+
+    /// Grants everything (the walk met an object Landlock does not restrict).
+    pub fn grant_all(&mut self) {
+        self.needed = [0; MAX_LAYERS];
+        self.pending = 0;
+    }
+
+    /// The youngest layer denying some of `request` and the rights of `request` it denies
+    /// (see [`youngest_denied_layer`]).
+    pub fn denied_layer(&self, request: u64) -> (usize, u64) {
+        youngest_denied_layer(&self.needed, request, self.domain.num_layers)
+    }
+
+    /// Whether a rule of layer `layer` flagged quiet was met.
+    pub fn quiet_layer(&self, layer: usize) -> bool {
+        1u16.checked_shl(layer as u32)
+            .is_some_and(|b| self.quiet & b != 0)
     }
 }
 
@@ -760,4 +881,266 @@ pub fn tcp_port_of(addr: &[u8], sock_family: u16, connect: bool) -> Result<Optio
         return Err(EINVAL);
     }
     port.map(Some).ok_or(EINVAL)
+}
+
+// Logging of denials (ABI 7): which layer denied, whether its domain logs it, and how the
+// record names what was denied. The records themselves are written by the kernel side.
+
+/// What `landlock_restrict_self(2)` was asked, from its file descriptor and flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestrictFlags {
+    /// Whether a ruleset is to be enforced (else only `LOG_SUBDOMAINS_OFF`, with fd -1).
+    pub with_ruleset: bool,
+    /// Log the new domain's denials in the current program.
+    pub log_same_exec: bool,
+    /// Log the new domain's denials after an `execve(2)`.
+    pub log_new_exec: bool,
+    /// Log denials of domains nested in this one.
+    pub log_subdomains: bool,
+    /// Set `no_new_privs` (and do not require it).
+    pub no_new_privs: bool,
+    /// Give every thread of the process the new domain (`TSYNC`).
+    pub tsync: bool,
+}
+
+/// Decodes `landlock_restrict_self(fd, flags)` as C does, before the file descriptor is
+/// looked at: unknown flags are `EINVAL`; fd -1 with only `LOG_SUBDOMAINS_OFF` (and maybe
+/// `TSYNC`) asks for no ruleset.
+pub fn restrict_self_flags(fd: i32, flags: u32) -> Result<RestrictFlags> {
+    if flags & !RESTRICT_SELF_MASK != 0 {
+        return Err(EINVAL);
+    }
+    Ok(RestrictFlags {
+        with_ruleset: !(fd == -1
+            && flags & !RESTRICT_SELF_TSYNC == RESTRICT_SELF_LOG_SUBDOMAINS_OFF),
+        tsync: flags & RESTRICT_SELF_TSYNC != 0,
+        log_same_exec: flags & RESTRICT_SELF_LOG_SAME_EXEC_OFF == 0,
+        log_new_exec: flags & RESTRICT_SELF_LOG_NEW_EXEC_ON != 0,
+        log_subdomains: flags & RESTRICT_SELF_LOG_SUBDOMAINS_OFF == 0,
+        no_new_privs: flags & RESTRICT_SELF_NO_NEW_PRIVS != 0,
+    })
+}
+
+/// Whether a domain's denials may be logged, and whether it was logged already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LogStatus {
+    /// Not logged yet: the first logged denial also logs the domain.
+    Pending = 0,
+    /// The domain's allocation was logged: its deallocation will be too.
+    Recorded = 1,
+    /// Never logged (both `LOG_*_EXEC` flags off, or a parent asked `LOG_SUBDOMAINS_OFF`).
+    Disabled = 2,
+}
+
+impl LogStatus {
+    /// From its `repr(u8)` value (anything else is `Disabled`).
+    pub fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Pending,
+            1 => Self::Recorded,
+            _ => Self::Disabled,
+        }
+    }
+}
+
+/// The log status of a new domain; `parent_log_subdomains` is false when the credentials
+/// carried `LOG_SUBDOMAINS_OFF` before this call.
+pub fn new_log_status(f: &RestrictFlags, parent_log_subdomains: bool) -> LogStatus {
+    if (!f.log_same_exec && !f.log_new_exec) || !parent_log_subdomains {
+        LogStatus::Disabled
+    } else {
+        LogStatus::Pending
+    }
+}
+
+/// The logging state credentials carry besides their domain (C's `domain_exec` and
+/// `log_subdomains_off`), packed in one word.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CredLog {
+    /// Bit `l`: layer `l` was enforced by the running program (no `execve(2)` since).
+    pub domain_exec: u16,
+    /// Domains nested from now on are never logged.
+    pub log_subdomains_off: bool,
+}
+
+impl CredLog {
+    /// Unpacks the word.
+    pub fn from_word(w: u32) -> Self {
+        Self {
+            domain_exec: (w & 0xffff) as u16,
+            log_subdomains_off: w & (1 << 16) != 0,
+        }
+    }
+
+    /// Packs the word.
+    pub fn to_word(self) -> u32 {
+        u32::from(self.domain_exec) | (u32::from(self.log_subdomains_off) << 16)
+    }
+
+    /// The state for a new program: no layer is its own.
+    pub fn on_exec(self) -> Self {
+        Self {
+            domain_exec: 0,
+            ..self
+        }
+    }
+
+    /// Applies `landlock_restrict_self(2)` with `f`; `new_layers` is the number of layers of
+    /// the new domain when a ruleset is enforced. Returns the new state and whether nested
+    /// domains were logged before (for [`new_log_status`]).
+    pub fn restrict(self, f: &RestrictFlags, new_layers: Option<usize>) -> (Self, bool) {
+        let prev_log_subdomains = !self.log_subdomains_off;
+        let mut next = Self {
+            domain_exec: self.domain_exec,
+            log_subdomains_off: !prev_log_subdomains || !f.log_subdomains,
+        };
+        if let Some(n) = new_layers {
+            if let Some(bit) = n.checked_sub(1).and_then(|l| 1u16.checked_shl(l as u32)) {
+                next.domain_exec |= bit;
+            }
+        }
+        (next, prev_log_subdomains)
+    }
+
+    /// Whether layer `layer` was enforced by the running program.
+    pub fn same_exec(self, layer: usize) -> bool {
+        1u16.checked_shl(layer as u32)
+            .is_some_and(|b| self.domain_exec & b != 0)
+    }
+}
+
+/// Whether quiet masks and rules silence a denial by a layer with quiet masks `quiet`
+/// (C's `is_denial_quieted`): a filesystem or network denial when a rule of that layer met
+/// for the object is flagged quiet (`object_quiet`) and the masks cover all that is denied; a
+/// scope denial when the layer's `quiet_scoped` has the scope. ptrace and mount denials are
+/// never quiet.
+pub fn denial_quieted(blocker: Blocker, quiet: Handled, object_quiet: bool) -> bool {
+    match blocker {
+        Blocker::Fs(missing) => object_quiet && quiet.fs & missing == missing,
+        Blocker::Net(missing) => object_quiet && quiet.net & missing == missing,
+        Blocker::ScopeSignal => quiet.scope & SCOPE_SIGNAL != 0,
+        Blocker::ScopeAbstractUnix => quiet.scope & SCOPE_ABSTRACT_UNIX_SOCKET != 0,
+        Blocker::Ptrace | Blocker::ChangeTopology => false,
+    }
+}
+
+/// Whether a denial by a domain is logged (C's `is_denial_logged`; `quieted` from
+/// [`denial_quieted`]).
+pub fn denial_logged(
+    status: LogStatus,
+    same_exec: bool,
+    log_same_exec: bool,
+    log_new_exec: bool,
+    quieted: bool,
+) -> bool {
+    if status == LogStatus::Disabled {
+        return false;
+    }
+    let wanted = if same_exec {
+        log_same_exec
+    } else {
+        log_new_exec
+    };
+    wanted && !quieted
+}
+
+/// The youngest layer denying some of `request`, given what each layer still denies
+/// (`needed[l]`), and the rights of `request` it denies (C's `get_denied_layer`). Without
+/// such a layer: the youngest of `num_layers`, and no right.
+pub fn youngest_denied_layer(needed: &[u64], request: u64, num_layers: usize) -> (usize, u64) {
+    for (l, n) in needed.iter().enumerate().rev() {
+        if n & request != 0 {
+            return (l, n & request);
+        }
+    }
+    (num_layers.saturating_sub(1), 0)
+}
+
+/// What a record names as the cause of a denial.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// `ptrace`.
+    Ptrace,
+    /// `fs.change_topology` (mount changes).
+    ChangeTopology,
+    /// Filesystem rights (`fs.*`).
+    Fs(u64),
+    /// Network rights (`net.*`).
+    Net(u64),
+    /// `scope.abstract_unix_socket`.
+    ScopeAbstractUnix,
+    /// `scope.signal`.
+    ScopeSignal,
+}
+
+/// The names of the filesystem rights, by bit.
+pub const FS_NAMES: [&str; 17] = [
+    "execute",
+    "write_file",
+    "read_file",
+    "read_dir",
+    "remove_dir",
+    "remove_file",
+    "make_char",
+    "make_dir",
+    "make_reg",
+    "make_sock",
+    "make_fifo",
+    "make_block",
+    "make_sym",
+    "refer",
+    "truncate",
+    "ioctl_dev",
+    "resolve_unix",
+];
+
+/// The names of the network rights, by bit.
+pub const NET_NAMES: [&str; 4] = ["bind_tcp", "connect_tcp", "bind_udp", "connect_send_udp"];
+
+/// Writes `prefix` and the names of the bits of `access` (comma separated).
+fn write_names(
+    f: &mut core::fmt::Formatter<'_>,
+    prefix: &str,
+    names: &[&str],
+    access: u64,
+) -> core::fmt::Result {
+    let mut first = true;
+    for (bit, name) in names.iter().enumerate() {
+        if access & (1u64 << bit) != 0 {
+            if !first {
+                f.write_str(",")?;
+            }
+            f.write_str(prefix)?;
+            f.write_str(name)?;
+            first = false;
+        }
+    }
+    Ok(())
+}
+
+impl core::fmt::Display for Blocker {
+    /// The `blockers=` value of an `AUDIT_LANDLOCK_ACCESS` record.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::Ptrace => f.write_str("ptrace"),
+            Self::ChangeTopology => f.write_str("fs.change_topology"),
+            Self::Fs(a) => write_names(f, "fs.", &FS_NAMES, a),
+            Self::Net(a) => write_names(f, "net.", &NET_NAMES, a),
+            Self::ScopeAbstractUnix => f.write_str("scope.abstract_unix_socket"),
+            Self::ScopeSignal => f.write_str("scope.signal"),
+        }
+    }
+}
+
+/// The first domain id (C's `init_id`): above 2^32, so user space has to use 64-bit values,
+/// with 32 random bits.
+pub fn first_domain_id(random_32bits: u32) -> u64 {
+    (1u64 << 32) + u64::from(random_32bits)
+}
+
+/// How far the next domain id is (C's `get_id_range` for one id): 1 and up to 15 more, so
+/// that ids do not tell how many domains were made.
+pub fn domain_id_step(random_4bits: u8) -> u64 {
+    1 + u64::from(random_4bits & 0xf)
 }

@@ -63,7 +63,9 @@ pub fn attr_validation() -> Outcome {
         quiet_scoped: SCOPE_SIGNAL,
         ..Default::default()
     };
-    check!(quiet_scope.validate() == Err(EINVAL));
+    // Quiet masks (ABI 11) are accepted when within the handled ones.
+    check!(quiet_scope.validate().is_ok());
+    check!(quiet_scope.quiet().scope == SCOPE_SIGNAL && quiet_scope.quiet().fs == 0);
     let quiet = RulesetAttr {
         handled_access_fs: FS_READ_FILE,
         quiet_access_fs: FS_WRITE_FILE,
@@ -470,5 +472,256 @@ pub fn scopes() -> Outcome {
     check!(chain.scope_denies(Some(&top), unix));
     check!(!top.scope_denies(Some(&top), unix));
     check!(top.scope_denies(Some(&chain), unix));
+    Ok(())
+}
+
+/// `landlock_restrict_self(2)` flags, as C decodes them.
+pub fn restrict_flags() -> Outcome {
+    let none = restrict_self_flags(3, 0).map_err(|_| line!())?;
+    check!(none.with_ruleset && none.log_same_exec && !none.log_new_exec);
+    check!(none.log_subdomains && !none.no_new_privs);
+    let all = restrict_self_flags(
+        3,
+        RESTRICT_SELF_LOG_SAME_EXEC_OFF
+            | RESTRICT_SELF_LOG_NEW_EXEC_ON
+            | RESTRICT_SELF_LOG_SUBDOMAINS_OFF
+            | RESTRICT_SELF_NO_NEW_PRIVS,
+    )
+    .map_err(|_| line!())?;
+    check!(all.with_ruleset && !all.log_same_exec && all.log_new_exec);
+    check!(!all.log_subdomains && all.no_new_privs);
+    // fd -1 is "no ruleset" with LOG_SUBDOMAINS_OFF alone only.
+    let off = restrict_self_flags(-1, RESTRICT_SELF_LOG_SUBDOMAINS_OFF).map_err(|_| line!())?;
+    check!(!off.with_ruleset && !off.log_subdomains);
+    let with = restrict_self_flags(-1, RESTRICT_SELF_LOG_SUBDOMAINS_OFF | 1);
+    check!(with.map(|f| f.with_ruleset) == Ok(true));
+    check!(restrict_self_flags(-1, 0).map(|f| f.with_ruleset) == Ok(true));
+    // Unknown flags.
+    check!(restrict_self_flags(3, 1 << 5) == Err(EINVAL));
+    // TSYNC alone needs a ruleset; with LOG_SUBDOMAINS_OFF alone, fd -1 is still "none".
+    let t = restrict_self_flags(-1, RESTRICT_SELF_TSYNC).map_err(|_| line!())?;
+    check!(t.with_ruleset && t.tsync);
+    let t = restrict_self_flags(-1, RESTRICT_SELF_TSYNC | RESTRICT_SELF_LOG_SUBDOMAINS_OFF)
+        .map_err(|_| line!())?;
+    check!(!t.with_ruleset && t.tsync && !t.log_subdomains);
+    let t = restrict_self_flags(
+        -1,
+        RESTRICT_SELF_TSYNC | RESTRICT_SELF_LOG_SUBDOMAINS_OFF | RESTRICT_SELF_LOG_SAME_EXEC_OFF,
+    )
+    .map_err(|_| line!())?;
+    check!(t.with_ruleset);
+    check!(!none.tsync);
+    Ok(())
+}
+
+/// Which denials are logged: the flags of `landlock_restrict_self(2)` across `execve(2)` and
+/// nested domains (C's `domain_exec`, `log_subdomains_off`, `log_status`).
+pub fn log_policy() -> Outcome {
+    let flags = |f: u32| restrict_self_flags(3, f).map_err(|_| line!());
+    let default = flags(0)?;
+    // A first domain: layer 0 is the running program's.
+    let (c1, prev) = CredLog::default().restrict(&default, Some(1));
+    check!(prev && c1.domain_exec == 1 && !c1.log_subdomains_off);
+    check!(new_log_status(&default, prev) == LogStatus::Pending);
+    check!(c1.same_exec(0) && !c1.same_exec(1) && !c1.same_exec(99));
+    // Denials are logged in the same program, not after execve (default flags).
+    check!(denial_logged(LogStatus::Pending, true, true, false, false));
+    check!(!denial_logged(
+        LogStatus::Pending,
+        false,
+        true,
+        false,
+        false
+    ));
+    check!(denial_logged(LogStatus::Recorded, true, true, false, false));
+    // LOG_NEW_EXEC_ON: after execve too; LOG_SAME_EXEC_OFF: not before.
+    check!(denial_logged(LogStatus::Pending, false, true, true, false));
+    check!(!denial_logged(LogStatus::Pending, true, false, true, false));
+    // Disabled or quieted: never.
+    check!(!denial_logged(LogStatus::Disabled, true, true, true, false));
+    check!(!denial_logged(LogStatus::Pending, true, true, true, true));
+    // execve forgets which layers the program enforced, keeps LOG_SUBDOMAINS_OFF.
+    let e = CredLog {
+        domain_exec: 0b101,
+        log_subdomains_off: true,
+    }
+    .on_exec();
+    check!(e.domain_exec == 0 && e.log_subdomains_off);
+    check!(CredLog::from_word(e.to_word()) == e);
+    check!(CredLog::from_word(c1.to_word()) == c1);
+    // Both exec flags off: the domain is never logged.
+    let quiet = flags(RESTRICT_SELF_LOG_SAME_EXEC_OFF)?;
+    check!(new_log_status(&quiet, true) == LogStatus::Disabled);
+    let new_on = flags(RESTRICT_SELF_LOG_SAME_EXEC_OFF | RESTRICT_SELF_LOG_NEW_EXEC_ON)?;
+    check!(new_log_status(&new_on, true) == LogStatus::Pending);
+    // LOG_SUBDOMAINS_OFF: the new domain logs, its children do not.
+    let sub_off = flags(RESTRICT_SELF_LOG_SUBDOMAINS_OFF)?;
+    let (c2, prev2) = c1.restrict(&sub_off, Some(2));
+    check!(prev2 && new_log_status(&sub_off, prev2) == LogStatus::Pending);
+    check!(c2.log_subdomains_off && c2.domain_exec == 0b11);
+    let (c3, prev3) = c2.restrict(&default, Some(3));
+    check!(!prev3 && new_log_status(&default, prev3) == LogStatus::Disabled);
+    // It sticks: a later call without the flag does not clear it.
+    check!(c3.log_subdomains_off && c3.domain_exec == 0b111);
+    // The fd -1 form sets it without a new domain (and without a new layer bit).
+    let only = restrict_self_flags(-1, RESTRICT_SELF_LOG_SUBDOMAINS_OFF).map_err(|_| line!())?;
+    let (c4, prev4) = CredLog::default().restrict(&only, None);
+    check!(prev4 && c4.log_subdomains_off && c4.domain_exec == 0);
+    let (c5, prev5) = c4.restrict(&default, Some(1));
+    check!(!prev5 && new_log_status(&default, prev5) == LogStatus::Disabled);
+    check!(c5.domain_exec == 1);
+    check!(LogStatus::from_u8(LogStatus::Recorded as u8) == LogStatus::Recorded);
+    check!(LogStatus::from_u8(7) == LogStatus::Disabled);
+    Ok(())
+}
+
+/// The layer a denial is logged for (C's `get_denied_layer`, and the network, scope and
+/// filesystem variants).
+pub fn denied_layers() -> Outcome {
+    let mut masks = [0u64; 5];
+    masks[0] = FS_EXECUTE | FS_READ_DIR;
+    masks[1] = FS_READ_FILE | FS_READ_DIR;
+    masks[2] = FS_REMOVE_DIR;
+    check!(youngest_denied_layer(&masks, FS_EXECUTE, 5) == (0, FS_EXECUTE));
+    check!(youngest_denied_layer(&masks, FS_READ_FILE, 5) == (1, FS_READ_FILE));
+    check!(youngest_denied_layer(&masks, FS_READ_DIR, 5) == (1, FS_READ_DIR));
+    check!(
+        youngest_denied_layer(&masks, FS_READ_FILE | FS_READ_DIR, 5)
+            == (1, FS_READ_FILE | FS_READ_DIR)
+    );
+    check!(youngest_denied_layer(&masks, FS_EXECUTE | FS_READ_DIR, 5) == (1, FS_READ_DIR));
+    check!(youngest_denied_layer(&masks, FS_WRITE_FILE, 5) == (4, 0));
+    // Network: the youngest layer without a rule for the port.
+    let mut r1 = Ruleset::new(handled(0, NET_CONNECT_TCP));
+    check!(r1.add_net_rule(80, NET_CONNECT_TCP) == Ok(()));
+    let d1 = Domain::merge(None, &r1, 1).map_err(|_| line!())?;
+    let r2 = Ruleset::new(handled(0, NET_CONNECT_TCP));
+    let d2 = Domain::merge(Some(&d1), &r2, 2).map_err(|_| line!())?;
+    let r3 = Ruleset::new(handled(FS_READ_FILE, 0));
+    let d3 = Domain::merge(Some(&d2), &r3, 3).map_err(|_| line!())?;
+    check!(d1.net_denied_layer(NET_CONNECT_TCP, 80).is_none());
+    check!(d1.net_denied_layer(NET_CONNECT_TCP, 81) == Some(0));
+    check!(d3.net_denied_layer(NET_CONNECT_TCP, 80) == Some(1));
+    check!(d3.net_denied_layer(NET_CONNECT_TCP, 81) == Some(1));
+    check!(d3.net_denied_layer(NET_BIND_TCP, 81).is_none());
+    check!(d3.youngest_fs_layer(FS_MASK_UAPI) == Some(2));
+    check!(d2.youngest_fs_layer(FS_MASK_UAPI).is_none());
+    let s = scoped_domain(Some(&d3), SCOPE_SIGNAL, 4).ok_or(line!())?;
+    let s2 = scoped_domain(Some(&s), 0, 5).ok_or(line!())?;
+    check!(s2.youngest_scope_layer(SCOPE_SIGNAL) == Some(3));
+    check!(s2
+        .youngest_scope_layer(SCOPE_ABSTRACT_UNIX_SOCKET)
+        .is_none());
+    // Filesystem: the youngest layer still denying after the walk.
+    let mut f1 = Ruleset::new(handled(FS_READ_FILE | FS_WRITE_FILE, 0));
+    check!(f1.add_fs_rule(7, true, FS_READ_FILE) == Ok(()));
+    let fd1 = Domain::merge(None, &f1, 10).map_err(|_| line!())?;
+    let f2 = Ruleset::new(handled(FS_WRITE_FILE, 0));
+    let fd2 = Domain::merge(Some(&fd1), &f2, 11).map_err(|_| line!())?;
+    let mut c = fd2.fs_check(FS_READ_FILE | FS_WRITE_FILE).ok_or(line!())?;
+    check!(!c.visit(7));
+    check!(c.denied() == FS_WRITE_FILE);
+    check!(c.denied_layer(FS_READ_FILE | FS_WRITE_FILE) == (1, FS_WRITE_FILE));
+    check!(c.denied_layer(FS_READ_FILE) == (1, 0));
+    c.grant_all();
+    check!(c.done() && c.denied() == 0);
+    Ok(())
+}
+
+/// A fixed buffer to format into.
+struct Buf {
+    b: [u8; 160],
+    n: usize,
+}
+
+impl core::fmt::Write for Buf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.n.checked_add(s.len()).ok_or(core::fmt::Error)?;
+        self.b
+            .get_mut(self.n..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.n = end;
+        Ok(())
+    }
+}
+
+fn shows(b: Blocker, expected: &str) -> bool {
+    use core::fmt::Write;
+    let mut buf = Buf { b: [0; 160], n: 0 };
+    write!(buf, "{b}").is_ok() && buf.b.get(..buf.n) == Some(expected.as_bytes())
+}
+
+/// The `blockers=` of records, as C writes them; domain ids.
+pub fn blockers_and_ids() -> Outcome {
+    check!(shows(Blocker::Ptrace, "ptrace"));
+    check!(shows(Blocker::ChangeTopology, "fs.change_topology"));
+    check!(shows(Blocker::Fs(FS_READ_DIR), "fs.read_dir"));
+    check!(shows(
+        Blocker::Fs(FS_EXECUTE | FS_WRITE_FILE | FS_IOCTL_DEV),
+        "fs.execute,fs.write_file,fs.ioctl_dev"
+    ));
+    check!(shows(Blocker::Fs(1 << 16), "fs.resolve_unix"));
+    check!(shows(Blocker::Net(NET_CONNECT_TCP), "net.connect_tcp"));
+    check!(shows(Blocker::Net(NET_BIND_TCP), "net.bind_tcp"));
+    check!(shows(Blocker::ScopeSignal, "scope.signal"));
+    check!(shows(
+        Blocker::ScopeAbstractUnix,
+        "scope.abstract_unix_socket"
+    ));
+    // Ids: above 2^32, as C's init_id; steps of 1 to 16.
+    check!(first_domain_id(0) == 1 + u64::from(u32::MAX));
+    check!(first_domain_id(u32::MAX) == 1 + 2 * u64::from(u32::MAX));
+    check!(domain_id_step(0) == 1 && domain_id_step(15) == 16 && domain_id_step(0xff) == 16);
+    Ok(())
+}
+
+/// Quiet masks and quiet rules (ABI 11): what they accept and which denials they silence.
+pub fn quiet_rules() -> Outcome {
+    let mut rs = Ruleset::new(handled(FS_READ_FILE | FS_WRITE_FILE, NET_CONNECT_TCP));
+    // Without quiet masks, the quiet flag is useless (EINVAL); a rule without rights is
+    // useless (ENOMSG) unless it holds the flag.
+    check!(rs.check_fs_access(0, 0) == Err(ENOMSG));
+    check!(rs.check_fs_access(0, ADD_RULE_QUIET) == Err(EINVAL));
+    check!(rs.add_net_rule_flags(80, 0, ADD_RULE_QUIET) == Err(EINVAL));
+    rs.set_quiet(Handled {
+        fs: FS_WRITE_FILE,
+        net: NET_CONNECT_TCP,
+        scope: 0,
+    });
+    check!(rs.check_fs_access(0, ADD_RULE_QUIET) == Ok(()));
+    check!(rs.check_fs_access(FS_EXECUTE, ADD_RULE_QUIET) == Err(EINVAL));
+    check!(rs.add_fs_rule_flags(7, true, 0, ADD_RULE_QUIET) == Ok(()));
+    check!(rs.add_fs_rule_flags(8, true, FS_READ_FILE, 0) == Ok(()));
+    check!(rs.add_net_rule_flags(80, 0, ADD_RULE_QUIET) == Ok(()));
+    check!(rs.add_net_rule_flags(70000, 0, ADD_RULE_QUIET) == Err(EINVAL));
+    let d = Domain::merge(None, &rs, 1).map_err(|_| line!())?;
+    check!(d.quiet_of(0).fs == FS_WRITE_FILE && d.quiet_of(1).fs == 0);
+    // A quiet rule met on the walk marks its layer; it grants nothing.
+    let mut c = d.fs_check(FS_WRITE_FILE).ok_or(line!())?;
+    check!(!c.visit(8));
+    check!(!c.quiet_layer(0));
+    check!(!c.visit(7));
+    check!(c.quiet_layer(0) && c.denied() == FS_WRITE_FILE);
+    check!(d.net_denied_quiet(NET_CONNECT_TCP, 80) == Some((0, true)));
+    check!(d.net_denied_quiet(NET_CONNECT_TCP, 81) == Some((0, false)));
+    // Silenced only when the quiet masks cover everything denied.
+    let q = d.quiet_of(0);
+    check!(denial_quieted(Blocker::Fs(FS_WRITE_FILE), q, true));
+    check!(!denial_quieted(Blocker::Fs(FS_WRITE_FILE), q, false));
+    check!(!denial_quieted(
+        Blocker::Fs(FS_WRITE_FILE | FS_READ_FILE),
+        q,
+        true
+    ));
+    check!(denial_quieted(Blocker::Net(NET_CONNECT_TCP), q, true));
+    check!(!denial_quieted(Blocker::Ptrace, q, true));
+    let qs = Handled {
+        fs: 0,
+        net: 0,
+        scope: SCOPE_SIGNAL,
+    };
+    check!(denial_quieted(Blocker::ScopeSignal, qs, false));
+    check!(!denial_quieted(Blocker::ScopeAbstractUnix, qs, false));
     Ok(())
 }

@@ -24,6 +24,7 @@ int landlock_rust_init(void);
 LL_HOOK(int, cred_prepare, struct cred *new, const struct cred *old, gfp_t gfp);
 LL_HOOK(void, cred_transfer, struct cred *new, const struct cred *old);
 LL_HOOK(void, cred_free, struct cred *cred);
+LL_HOOK(int, bprm_creds_for_exec, struct linux_binprm *bprm);
 LL_HOOK(int, file_open, struct file *file);
 LL_HOOK(int, file_truncate, struct file *file);
 LL_HOOK(int, file_ioctl, struct file *file, unsigned int cmd, unsigned long arg);
@@ -72,6 +73,7 @@ static struct security_hook_list landlock_rust_hooks[] __ro_after_init = {
 	LSM_HOOK_INIT(cred_prepare, landlock_rust_cred_prepare),
 	LSM_HOOK_INIT(cred_transfer, landlock_rust_cred_transfer),
 	LSM_HOOK_INIT(cred_free, landlock_rust_cred_free),
+	LSM_HOOK_INIT(bprm_creds_for_exec, landlock_rust_bprm_creds_for_exec),
 	LSM_HOOK_INIT(file_open, landlock_rust_file_open),
 	LSM_HOOK_INIT(file_truncate, landlock_rust_file_truncate),
 	LSM_HOOK_INIT(file_ioctl, landlock_rust_file_ioctl),

@@ -2,16 +2,26 @@
 
 //! The LSM hooks: what a Landlock domain denies.
 
-use crate::engine::{self, Domain, Errno, FsCheck};
+use crate::engine::{self, Blocker, CredLog, Errno, FsCheck};
+use crate::log::{self, Domain};
 use crate::Landlock;
 use core::ops::ControlFlow;
 use core::sync::atomic::Ordering;
 use kernel::{
-    lsm::{self, Cred, CredRef, CurrentCred, Dentry, File, Path, Socket, UnixSock, WalkEnd},
+    lsm::{
+        self,
+        audit::{Data, Net, NetAddr},
+        Cred, CredRef, CurrentCred, Dentry, File, MountTarget, Path, Socket, UnixSock, WalkEnd,
+    },
     prelude::*,
     sync::Arc,
     task::Task,
 };
+
+/// The logging state of credentials.
+fn cred_log(c: &CredRef<'_, Landlock>) -> CredLog {
+    CredLog::from_word(c.word())
+}
 
 /// `__FMODE_EXEC` in `f_flags`: the file is opened for `execve(2)`.
 const FMODE_EXEC_FLAG: u32 = 0x20;
@@ -21,8 +31,8 @@ fn to_err(e: Errno) -> Error {
 }
 
 /// Feeds the inodes of a walk from `path` to `check` until everything is granted; returns the
-/// rights still denied.
-fn walk_check(mut check: FsCheck<'_>, path: &Path) -> u64 {
+/// check as the walk left it.
+fn walk_check<'a>(mut check: FsCheck<'a>, path: &Path) -> FsCheck<'a> {
     let end = path.walk_up(|inode| {
         let id = inode.blob::<Landlock>().load(Ordering::Acquire);
         if id != 0 && check.visit(id) {
@@ -31,23 +41,35 @@ fn walk_check(mut check: FsCheck<'_>, path: &Path) -> u64 {
             ControlFlow::Continue(())
         }
     });
-    match end {
-        WalkEnd::Stopped | WalkEnd::Internal => 0,
-        WalkEnd::Root | WalkEnd::Disconnected => check.denied(),
+    if end == WalkEnd::Internal {
+        check.grant_all();
     }
+    check
 }
 
-/// The rights of `request` that `domain` denies on `path`. Internal (private) inodes and
-/// filesystems user space cannot mount are not restricted.
-fn denied_on_path(domain: &Domain, path: &Path, request: u64) -> u64 {
+/// The check of `request` by `domain` on `path` once walked, `None` when nothing of it is
+/// denied. Internal (private) inodes and filesystems user space cannot mount are not
+/// restricted.
+fn denied_on_path<'a>(domain: &'a Domain, path: &Path, request: u64) -> Option<FsCheck<'a>> {
     let dentry = path.dentry();
     if dentry.sb_nouser() || dentry.inode().is_some_and(|i| i.is_private()) {
-        return 0;
+        return None;
     }
-    match domain.fs_check(request) {
-        Some(check) => walk_check(check, path),
-        None => 0,
-    }
+    let check = walk_check(domain.fs_check(request)?, path);
+    (check.denied() != 0).then_some(check)
+}
+
+/// Logs the denial of `request` on `path` by a finished check.
+fn log_fs_denial(domain: &Domain, log: CredLog, check: &FsCheck<'_>, request: u64, data: Data<'_>) {
+    let (layer, missing) = check.denied_layer(request);
+    log::denial(
+        domain,
+        log,
+        layer,
+        Blocker::Fs(missing),
+        check.quiet_layer(layer),
+        data,
+    );
 }
 
 /// Checks `request` on `path` for the current task.
@@ -60,10 +82,12 @@ fn check_current_path(path: &Path, request: u64) -> Result {
     if domain.handled_fs() == 0 {
         return Ok(());
     }
-    if denied_on_path(&domain, path, request) != 0 {
-        Err(EACCES)
-    } else {
-        Ok(())
+    match denied_on_path(&domain, path, request) {
+        None => Ok(()),
+        Some(check) => {
+            log_fs_denial(&domain, cred_log(&c), &check, request, Data::Path(path));
+            Err(EACCES)
+        }
     }
 }
 
@@ -123,10 +147,18 @@ fn check_refer(
     }
     if old.same_parent_dir(new_dir.dentry()) {
         // No reparenting: `REFER` is not needed.
-        return if denied_on_path(&domain, new_dir, src | dst) != 0 {
-            Err(EACCES)
-        } else {
-            Ok(())
+        return match denied_on_path(&domain, new_dir, src | dst) {
+            None => Ok(()),
+            Some(check) => {
+                log_fs_denial(
+                    &domain,
+                    cred_log(&c),
+                    &check,
+                    src | dst,
+                    Data::Path(new_dir),
+                );
+                Err(EACCES)
+            }
         };
     }
     let (Some(s), Some(d)) = (
@@ -142,27 +174,44 @@ fn check_refer(
             engine::FS_FILE
         }
     };
-    engine::reparent_decision(
+    let mut r = engine::reparent_decision(
         &s,
         src | engine::FS_REFER,
         &d,
         dst | engine::FS_REFER,
         rights_of(old_mode),
-    )
-    .map_err(to_err)?;
-    if exchange {
+    );
+    if r.is_ok() && exchange {
         if let Some(m) = new_mode {
-            engine::reparent_decision(
+            r = engine::reparent_decision(
                 &d,
                 dst | engine::FS_REFER,
                 &s,
                 src | engine::FS_REFER,
                 rights_of(m),
-            )
-            .map_err(to_err)?;
+            );
         }
     }
-    Ok(())
+    if r.is_err() {
+        // Each side that denies part of what it is asked is logged, at its directory. When
+        // neither does (the move would widen rights: `EXDEV`), each side is logged with every
+        // right it still denies, as C does while it compares whole domains.
+        let log = cred_log(&c);
+        let (mut src_req, mut dst_req) = (src | engine::FS_REFER, dst | engine::FS_REFER);
+        if s.denied() & src_req == 0 && d.denied() & dst_req == 0 {
+            src_req = engine::FS_MASK_UAPI;
+            dst_req = engine::FS_MASK_UAPI;
+        }
+        if s.denied() & src_req != 0 {
+            new_dir.with_parent_of(old, |p| {
+                log_fs_denial(&domain, log, &s, src_req, Data::Path(p))
+            });
+        }
+        if d.denied() & dst_req != 0 {
+            log_fs_denial(&domain, log, &d, dst_req, Data::Path(new_dir));
+        }
+    }
+    r.map_err(to_err)
 }
 
 /// Whether the abstract UNIX socket scope denies the current task to reach `other`: only
@@ -180,7 +229,17 @@ fn unix_scope_check(other: &UnixSock) -> Result {
         return Ok(());
     };
     let peer_domain = peer.get();
-    if domain.scope_denies(peer_domain.as_deref(), engine::SCOPE_ABSTRACT_UNIX_SOCKET) {
+    let scope = engine::SCOPE_ABSTRACT_UNIX_SOCKET;
+    if domain.scope_denies(peer_domain.as_deref().map(Domain::policy), scope) {
+        let layer = domain.youngest_scope_layer(scope).unwrap_or(0);
+        log::denial(
+            &domain,
+            cred_log(&c),
+            layer,
+            Blocker::ScopeAbstractUnix,
+            false,
+            Data::Net(Net::unix(other)),
+        );
         Err(EPERM)
     } else {
         Ok(())
@@ -192,22 +251,60 @@ fn signal_scope_check(sender: &CredRef<'_, Landlock>, target: &Task) -> Result {
     let Some(domain) = sender.get() else {
         return Ok(());
     };
-    if !domain.handles_scope(engine::SCOPE_SIGNAL) {
+    let Some(layer) = domain.youngest_scope_layer(engine::SCOPE_SIGNAL) else {
         return Ok(());
-    }
-    signal_scope_of(&domain, target)
+    };
+    signal_scope_of(&domain, cred_log(sender), layer, target)
 }
 
-/// Whether `domain` (which handles the signal scope) may signal `target`.
-fn signal_scope_of(domain: &Domain, target: &Task) -> Result {
+/// Whether `domain` (which handles the signal scope, the youngest layer doing so being
+/// `layer`) may signal `target`.
+fn signal_scope_of(domain: &Domain, log: CredLog, layer: usize, target: &Task) -> Result {
     let theirs = lsm::task_cred::<Landlock>(target);
     let t = theirs.cred();
     let target_domain = t.get();
-    if domain.scope_denies(target_domain.as_deref(), engine::SCOPE_SIGNAL) {
+    if domain.scope_denies(
+        target_domain.as_deref().map(Domain::policy),
+        engine::SCOPE_SIGNAL,
+    ) {
+        log::denial(
+            domain,
+            log,
+            layer,
+            Blocker::ScopeSignal,
+            false,
+            Data::Task(target),
+        );
         Err(EPERM)
     } else {
         Ok(())
     }
+}
+
+/// The word `file_set_fowner` records: the owner's logging state and the layer a denial is
+/// logged for.
+fn fown_data(log: CredLog, layer: usize) -> u64 {
+    u64::from(log.to_word()) | ((layer as u64) << 32)
+}
+
+/// The inverse of [`fown_data`].
+fn fown_data_decode(data: u64) -> (CredLog, usize) {
+    (
+        CredLog::from_word(data as u32),
+        ((data >> 32) & 0xf) as usize,
+    )
+}
+
+/// The file blob: the optional rights denied at open (`TRUNCATE`, `IOCTL_DEV`) in the low
+/// bits, and the layer that denied each (for logs) at `TRUNCATE_LAYER`/`IOCTL_LAYER`.
+const TRUNCATE_LAYER: u32 = 32;
+const IOCTL_LAYER: u32 = 36;
+/// Whether a quiet rule of the layer denying `TRUNCATE` / `IOCTL_DEV` was met at open.
+const TRUNCATE_QUIET: u64 = 1 << 40;
+const IOCTL_QUIET: u64 = 1 << 41;
+
+fn file_blob_layer(blob: u64, at: u32) -> usize {
+    ((blob >> at) & 0xf) as usize
 }
 
 /// `RENAME_EXCHANGE`.
@@ -219,6 +316,7 @@ impl lsm::Hooks for Landlock {
     type File = core::sync::atomic::AtomicU64;
 
     fn init() -> Result {
+        log::init_ids();
         crate::INITIALIZED.store(true, Ordering::Release);
         pr_info!(
             "Up and running (Rust implementation, ABI {}).\n",
@@ -251,10 +349,25 @@ impl lsm::Hooks for Landlock {
         if inode.is_device() {
             optional |= engine::FS_IOCTL_DEV;
         }
-        let denied = denied_on_path(&domain, path, open | optional);
-        file.blob::<Landlock>()
-            .store(denied & optional, Ordering::Release);
+        let Some(check) = denied_on_path(&domain, path, open | optional) else {
+            file.blob::<Landlock>().store(0, Ordering::Release);
+            return Ok(());
+        };
+        let denied = check.denied();
+        let (t_layer, _) = check.denied_layer(engine::FS_TRUNCATE);
+        let (i_layer, _) = check.denied_layer(engine::FS_IOCTL_DEV);
+        let mut blob = (denied & optional)
+            | ((t_layer as u64) << TRUNCATE_LAYER)
+            | ((i_layer as u64) << IOCTL_LAYER);
+        if check.quiet_layer(t_layer) {
+            blob |= TRUNCATE_QUIET;
+        }
+        if check.quiet_layer(i_layer) {
+            blob |= IOCTL_QUIET;
+        }
+        file.blob::<Landlock>().store(blob, Ordering::Release);
         if denied & open != 0 {
+            log_fs_denial(&domain, cred_log(&cred), &check, open, Data::Path(path));
             Err(EACCES)
         } else {
             Ok(())
@@ -262,21 +375,49 @@ impl lsm::Hooks for Landlock {
     }
 
     fn file_truncate(file: &File) -> Result {
-        if file.blob::<Landlock>().load(Ordering::Acquire) & engine::FS_TRUNCATE != 0 {
-            Err(EACCES)
-        } else {
-            Ok(())
+        let blob = file.blob::<Landlock>().load(Ordering::Acquire);
+        if blob & engine::FS_TRUNCATE == 0 {
+            return Ok(());
         }
+        // Logged for the opener's domain, as the right was decided at open.
+        let cred = file.cred::<Landlock>();
+        if let Some(domain) = cred.get() {
+            log::denial(
+                &domain,
+                cred_log(&cred),
+                file_blob_layer(blob, TRUNCATE_LAYER),
+                Blocker::Fs(engine::FS_TRUNCATE),
+                blob & TRUNCATE_QUIET != 0,
+                Data::File(file),
+            );
+        }
+        Err(EACCES)
     }
 
     fn file_ioctl(file: &File, cmd: u32, compat: bool) -> Result {
-        if file.blob::<Landlock>().load(Ordering::Acquire) & engine::FS_IOCTL_DEV == 0 {
+        let blob = file.blob::<Landlock>().load(Ordering::Acquire);
+        if blob & engine::FS_IOCTL_DEV == 0 {
             return Ok(());
         }
         if engine::ioctl_always_allowed(cmd, compat) {
             return Ok(());
         }
+        let cred = file.cred::<Landlock>();
+        if let Some(domain) = cred.get() {
+            log::denial(
+                &domain,
+                cred_log(&cred),
+                file_blob_layer(blob, IOCTL_LAYER),
+                Blocker::Fs(engine::FS_IOCTL_DEV),
+                blob & IOCTL_QUIET != 0,
+                Data::Ioctl(file, cmd as u16),
+            );
+        }
         Err(EACCES)
+    }
+
+    fn exec_cred_word(word: u32) -> u32 {
+        CredLog::from_word(word).on_exec().to_word()
     }
 
     fn path_create(dir: &Path, _dentry: &Dentry, mode: u16, dev: u32) -> Result {
@@ -316,30 +457,61 @@ impl lsm::Hooks for Landlock {
         check_current_path(path, engine::FS_TRUNCATE)
     }
 
-    fn mount_change() -> Result {
+    fn mount_change(target: MountTarget<'_>) -> Result {
         let cred = CurrentCred::<Landlock>::get();
         let c = cred.cred();
-        match c.get() {
-            Some(d) if d.handled_fs() != 0 => Err(EPERM),
-            _ => Ok(()),
-        }
+        let Some(d) = c.get() else {
+            return Ok(());
+        };
+        let Some(layer) = d.youngest_fs_layer(engine::FS_MASK_UAPI) else {
+            return Ok(());
+        };
+        let data = match target {
+            MountTarget::Path(p) => Data::Path(p),
+            MountTarget::Dentry(de) => Data::Dentry(de),
+        };
+        log::denial(
+            &d,
+            cred_log(&c),
+            layer,
+            Blocker::ChangeTopology,
+            false,
+            data,
+        );
+        Err(EPERM)
     }
 
-    fn ptrace(other: &Task, tracer_is_current: bool) -> Result {
+    fn ptrace(other: &Task, tracer_is_current: bool, audit: bool) -> Result {
         let cur = CurrentCred::<Landlock>::get();
         let oth = lsm::task_cred::<Landlock>(other);
         let (cur, oth) = (cur.cred(), oth.cred());
-        let (tracer, tracee) = if tracer_is_current {
-            (cur.get(), oth.get())
+        let (tracer_cred, tracer, tracee) = if tracer_is_current {
+            (&cur, cur.get(), oth.get())
         } else {
-            (oth.get(), cur.get())
+            (&oth, oth.get(), cur.get())
         };
-        match (tracer, tracee) {
-            (None, _) => Ok(()),
-            (Some(_), None) => Err(EPERM),
-            (Some(t), Some(e)) if t.is_ancestor_of(&e) => Ok(()),
-            _ => Err(EPERM),
+        let Some(t) = tracer else {
+            return Ok(());
+        };
+        if let Some(e) = tracee {
+            if t.is_ancestor_of(e.policy()) {
+                return Ok(());
+            }
         }
+        if audit {
+            // The tracer's domain is the cause: logged with the other task, or the current
+            // one for `PTRACE_TRACEME`.
+            let layer = t.num_layers().saturating_sub(1);
+            let log = cred_log(tracer_cred);
+            if tracer_is_current {
+                log::denial(&t, log, layer, Blocker::Ptrace, false, Data::Task(other));
+            } else {
+                lsm::with_current_task(|me| {
+                    log::denial(&t, log, layer, Blocker::Ptrace, false, Data::Task(me))
+                });
+            }
+        }
+        Err(EPERM)
     }
 
     fn unix_stream_connect(other: &UnixSock) -> Result {
@@ -368,7 +540,7 @@ impl lsm::Hooks for Landlock {
         }
     }
 
-    fn file_set_fowner(owner_is_other_process: bool) -> Option<Arc<Domain>> {
+    fn file_set_fowner(owner_is_other_process: bool) -> Option<(Arc<Domain>, u64)> {
         // An owner in the current process needs no check when it gets SIGIO (erratum 2).
         if !owner_is_other_process {
             return None;
@@ -376,19 +548,23 @@ impl lsm::Hooks for Landlock {
         let cred = CurrentCred::<Landlock>::get();
         let c = cred.cred();
         let domain = c.get()?;
-        if domain.handles_scope(engine::SCOPE_SIGNAL) {
-            Some(Arc::from(domain))
-        } else {
-            None
-        }
+        let layer = domain.youngest_scope_layer(engine::SCOPE_SIGNAL)?;
+        let data = fown_data(cred_log(&c), layer);
+        Some((Arc::from(domain), data))
     }
 
-    fn file_send_sigiotask(target: &Task, owner: &Domain, owner_process: bool) -> Result {
+    fn file_send_sigiotask(
+        target: &Task,
+        owner: &Domain,
+        data: u64,
+        owner_process: bool,
+    ) -> Result {
         // The process that set itself as the owner, even through a process group.
         if owner_process {
             return Ok(());
         }
-        signal_scope_of(owner, target)
+        let (log, layer) = fown_data_decode(data);
+        signal_scope_of(owner, log, layer, target)
     }
 
     fn socket_addr(sock: &Socket, addr: &[u8], connect: bool) -> Result {
@@ -405,9 +581,43 @@ impl lsm::Hooks for Landlock {
         if domain.handled_net() & request == 0 || !sock.is_tcp() {
             return Ok(());
         }
-        match engine::tcp_port_of(addr, sock.family(), connect).map_err(to_err)? {
-            None => Ok(()),
-            Some(port) => domain.net_check(request, port).map_err(to_err),
-        }
+        let Some(port) = engine::tcp_port_of(addr, sock.family(), connect).map_err(to_err)? else {
+            return Ok(());
+        };
+        let Some((layer, quiet)) = domain.net_denied_quiet(request, port) else {
+            return Ok(());
+        };
+        // The address as given (network byte order), as C logs it.
+        let family = addr
+            .get(0..2)
+            .map_or(0, |f| u16::from_ne_bytes([f[0], f[1]]));
+        let port_be = addr
+            .get(2..4)
+            .map_or(0, |p| u16::from_ne_bytes([p[0], p[1]]));
+        let ip = match family {
+            engine::AF_INET6 => addr
+                .get(8..24)
+                .and_then(|a| <[u8; 16]>::try_from(a).ok())
+                .map_or(NetAddr::None, NetAddr::V6),
+            _ => addr
+                .get(4..8)
+                .and_then(|a| <[u8; 4]>::try_from(a).ok())
+                .map_or(NetAddr::None, NetAddr::V4),
+        };
+        let net = Net::socket(sock, family);
+        let net = if connect {
+            net.dest(port_be, ip)
+        } else {
+            net.source(port_be, ip)
+        };
+        log::denial(
+            &domain,
+            cred_log(&c),
+            layer,
+            Blocker::Net(request),
+            quiet,
+            Data::Net(net),
+        );
+        Err(EACCES)
     }
 }

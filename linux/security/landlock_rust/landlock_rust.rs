@@ -22,6 +22,7 @@ pub mod engine;
 #[cfg(CONFIG_KUNIT)]
 pub mod engine_tests;
 mod hooks;
+pub mod log;
 mod syscalls;
 
 /// What the engine allocates with.
@@ -49,6 +50,8 @@ kernel::define_lsm! {
         landlock_rust_cred_transfer => cred_transfer(
             new: *mut bindings::cred, old: *const bindings::cred),
         landlock_rust_cred_free => cred_free(cred: *mut bindings::cred),
+        landlock_rust_bprm_creds_for_exec => bprm_creds_for_exec(
+            bprm: *mut bindings::linux_binprm) -> c_int,
         landlock_rust_file_open => file_open(file: *mut bindings::file) -> c_int,
         landlock_rust_file_truncate => file_truncate(file: *mut bindings::file) -> c_int,
         landlock_rust_file_ioctl => file_ioctl(
@@ -178,5 +181,25 @@ mod tests {
     #[test]
     fn scopes() {
         assert_eq!(t::scopes(), Ok(()));
+    }
+    #[test]
+    fn restrict_flags() {
+        assert_eq!(t::restrict_flags(), Ok(()));
+    }
+    #[test]
+    fn log_policy() {
+        assert_eq!(t::log_policy(), Ok(()));
+    }
+    #[test]
+    fn denied_layers() {
+        assert_eq!(t::denied_layers(), Ok(()));
+    }
+    #[test]
+    fn blockers_and_ids() {
+        assert_eq!(t::blockers_and_ids(), Ok(()));
+    }
+    #[test]
+    fn quiet_rules() {
+        assert_eq!(t::quiet_rules(), Ok(()));
     }
 }

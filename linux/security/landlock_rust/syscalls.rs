@@ -2,7 +2,8 @@
 
 //! The three Landlock system calls, with the checks (and errnos) of the C implementation.
 
-use crate::engine::{self, Domain, Errno, Ruleset, RulesetAttr};
+use crate::engine::{self, CredLog, Errno, Ruleset, RulesetAttr};
+use crate::log::{self, Domain};
 use crate::{Landlock, INITIALIZED};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
@@ -27,9 +28,6 @@ fn err(e: Errno) -> isize {
 fn kerr(e: Error) -> isize {
     e.to_errno() as isize
 }
-
-/// Ids of domains, never reused.
-static NEXT_DOMAIN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Reads a struct of `N` bytes that user space says is `usize` bytes long (as
 /// `copy_struct_from_user`): a shorter one is zero-extended, a longer one must be zero beyond
@@ -94,11 +92,14 @@ pub(crate) fn create_ruleset(attr: usize, size: usize, flags: u32) -> isize {
         Ok(b) => b,
         Err(e) => return err(e),
     };
-    let handled = match RulesetAttr::from_bytes(&bytes).validate() {
+    let attr = RulesetAttr::from_bytes(&bytes);
+    let handled = match attr.validate() {
         Ok(h) => h,
         Err(e) => return err(e),
     };
-    let ruleset = match Arc::pin_init(new_mutex!(Ruleset::new(handled)), GFP_KERNEL) {
+    let mut rs = Ruleset::new(handled);
+    rs.set_quiet(attr.quiet());
+    let ruleset = match Arc::pin_init(new_mutex!(rs), GFP_KERNEL) {
         Ok(r) => r,
         Err(e) => return kerr(e),
     };
@@ -148,7 +149,7 @@ fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<()
             let b = copy_from_user::<12>(attr)?;
             let allowed = le_u64(&b, 0);
             let parent_fd = le_i32(&b, 8);
-            ruleset.lock().check_fs_access(allowed)?;
+            ruleset.lock().check_fs_access(allowed, flags)?;
             let pf = FdFile::get(parent_fd).map_err(|_| engine::EBADF)?;
             let path = pf.file().path();
             let dentry = path.dentry();
@@ -161,11 +162,15 @@ fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<()
             }
             let key = inode_id_or_new(inode);
             let is_dir = inode.is_dir();
-            ruleset.lock().add_fs_rule(key, is_dir, allowed)
+            ruleset
+                .lock()
+                .add_fs_rule_flags(key, is_dir, allowed, flags)
         }
         engine::RULE_NET_PORT => {
             let b = copy_from_user::<16>(attr)?;
-            ruleset.lock().add_net_rule(le_u64(&b, 8), le_u64(&b, 0))
+            ruleset
+                .lock()
+                .add_net_rule_flags(le_u64(&b, 8), le_u64(&b, 0), flags)
         }
         _ => Err(engine::EINVAL),
     }
@@ -183,31 +188,49 @@ pub(crate) fn add_rule(fd: i32, rule_type: i32, attr: usize, flags: u32) -> isiz
 }
 
 fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
-    if flags & !engine::RESTRICT_SELF_MASK != 0 {
-        return Err(engine::EINVAL);
-    }
-    let set_no_new_privs = flags & engine::RESTRICT_SELF_NO_NEW_PRIVS != 0;
-    if !set_no_new_privs && !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
+    let f = engine::restrict_self_flags(fd, flags)?;
+    if !f.no_new_privs && !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
         return Err(engine::EPERM);
     }
-    let ruleset = ruleset_of_fd(fd, lsm::FMODE_CAN_READ)?;
-    let mut new = NewCred::<Landlock>::prepare().map_err(|_| engine::ENOMEM)?;
-    let id = NEXT_DOMAIN_ID.fetch_add(1, Ordering::Relaxed);
-    let domain = {
-        let rs = ruleset.lock();
-        let parent = new.get();
-        Domain::merge(parent.as_deref(), &rs, id)?
+    let ruleset = if f.with_ruleset {
+        Some(ruleset_of_fd(fd, lsm::FMODE_CAN_READ)?)
+    } else {
+        None
     };
-    let domain = Arc::new(domain, GFP_KERNEL).map_err(|_| engine::ENOMEM)?;
-    new.set(Some(domain));
-    if flags & engine::RESTRICT_SELF_TSYNC != 0 {
+    let mut new = NewCred::<Landlock>::prepare().map_err(|_| engine::ENOMEM)?;
+    let log = CredLog::from_word(new.word());
+    match ruleset {
+        Some(ruleset) => {
+            let id = log::new_id();
+            let domain = {
+                let parent = new.get();
+                let policy = {
+                    let rs = ruleset.lock();
+                    engine::Domain::merge(parent.as_deref().map(Domain::policy), &rs, id)?
+                };
+                let (next, prev_log_subdomains) = log.restrict(&f, Some(policy.num_layers()));
+                let d = Domain::new(policy, id, parent.as_deref(), &f, prev_log_subdomains)
+                    .map_err(|_| engine::ENOMEM)?;
+                (d, next)
+            };
+            let (domain, next) = domain;
+            let domain = Arc::new(domain, GFP_KERNEL_ACCOUNT).map_err(|_| engine::ENOMEM)?;
+            new.set(Some(domain));
+            new.set_word(next.to_word());
+        }
+        None => {
+            let (next, _) = log.restrict(&f, None);
+            new.set_word(next.to_word());
+        }
+    }
+    if f.tsync {
         // The other threads must end up as this one: with no_new_privs if it has it.
-        let siblings_no_new_privs = set_no_new_privs || lsm::current_no_new_privs();
+        let siblings_no_new_privs = f.no_new_privs || lsm::current_no_new_privs();
         new.apply_to_other_threads(siblings_no_new_privs)
             .map_err(|e| Errno(-e.to_errno()))?;
     }
     // Past the last point of failure.
-    if set_no_new_privs {
+    if f.no_new_privs {
         lsm::current_set_no_new_privs();
     }
     new.commit();

@@ -110,4 +110,24 @@ mod tests {
     fn scopes() {
         assert_eq!(t::scopes(), Ok(()));
     }
+    #[test]
+    fn restrict_flags() {
+        assert_eq!(t::restrict_flags(), Ok(()));
+    }
+    #[test]
+    fn log_policy() {
+        assert_eq!(t::log_policy(), Ok(()));
+    }
+    #[test]
+    fn denied_layers() {
+        assert_eq!(t::denied_layers(), Ok(()));
+    }
+    #[test]
+    fn blockers_and_ids() {
+        assert_eq!(t::blockers_and_ids(), Ok(()));
+    }
+    #[test]
+    fn quiet_rules() {
+        assert_eq!(t::quiet_rules(), Ok(()));
+    }
 }

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Logging of denials through audit (ABI 7), with the records of the C Landlock:
+//!
+//! - `AUDIT_LANDLOCK_ACCESS`: `domain=ID blockers=WHAT` and the object's LSM fields;
+//! - `AUDIT_LANDLOCK_DOMAIN`: `domain=ID status=allocated mode=enforcing pid= uid= exe= comm=`
+//!   before a domain's first logged denial, and `domain=ID status=deallocated denials=N`
+//!   when a domain that was logged is freed.
+//!
+//! Each layer of a domain has a [`Hierarchy`]: its id, whether and how it logs, how many
+//! requests it denied, and who created it. A nested domain shares its parent's.
+
+use crate::engine::{self, Blocker, CredLog, LogStatus, RestrictFlags};
+use core::ops::Deref;
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use kernel::{
+    alloc::KVec,
+    lsm::{
+        self,
+        audit::{self, Data, Origin, Record},
+    },
+    prelude::*,
+    sync::Arc,
+};
+
+/// Who created a domain (for its allocation record).
+struct Details {
+    pid: i32,
+    uid: u32,
+    comm: [u8; 16],
+    comm_len: usize,
+    /// The executable's path, `None` without one.
+    exe: Option<KVec<u8>>,
+}
+
+/// The logging state of one layer (C's `landlock_hierarchy`).
+pub struct Hierarchy {
+    parent: Option<Arc<Hierarchy>>,
+    id: u64,
+    status: AtomicU8,
+    denials: AtomicU64,
+    log_same_exec: bool,
+    log_new_exec: bool,
+    details: Details,
+}
+
+impl Hierarchy {
+    fn status(&self) -> LogStatus {
+        LogStatus::from_u8(self.status.load(Ordering::Relaxed))
+    }
+
+    /// Logs the domain's allocation, the first time one of its denials is logged.
+    fn log_allocated(&self) {
+        if self.status() == LogStatus::Recorded {
+            return;
+        }
+        let Some(mut r) = Record::start(audit::AUDIT_LANDLOCK_DOMAIN, Origin::CurrentAtomic) else {
+            return;
+        };
+        let d = &self.details;
+        r.format(format_args!(
+            "domain={:x} status=allocated mode=enforcing pid={} uid={} exe=",
+            self.id, d.pid, d.uid
+        ));
+        match &d.exe {
+            Some(exe) => r.untrusted(exe),
+            None => r.untrusted(b"(null)"),
+        }
+        r.format(format_args!(" comm="));
+        r.untrusted(d.comm.get(..d.comm_len).unwrap_or(&[]));
+        drop(r);
+        // Two threads may both log the domain: harmless, as in C.
+        self.status
+            .store(LogStatus::Recorded as u8, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Hierarchy {
+    fn drop(&mut self) {
+        // Only domains whose allocation was logged have their end logged. This may run from an
+        // RCU callback (credentials are freed there): the record is made without sleeping and
+        // belongs to no task.
+        if self.status() != LogStatus::Recorded || !audit::enabled() {
+            return;
+        }
+        if let Some(mut r) = Record::start(audit::AUDIT_LANDLOCK_DOMAIN, Origin::DetachedAtomic) {
+            r.format(format_args!(
+                "domain={:x} status=deallocated denials={}",
+                self.id,
+                self.denials.load(Ordering::Relaxed)
+            ));
+        }
+    }
+}
+
+/// A domain as credentials hold it: the policy and the logging state of its layers.
+pub struct Domain {
+    policy: engine::Domain,
+    hierarchy: Arc<Hierarchy>,
+}
+
+impl Deref for Domain {
+    type Target = engine::Domain;
+    fn deref(&self) -> &engine::Domain {
+        &self.policy
+    }
+}
+
+/// The next domain id (0: not initialised yet).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the first domain id, at boot.
+pub(crate) fn init_ids() {
+    let _ = NEXT_ID.compare_exchange(
+        0,
+        engine::first_domain_id(lsm::random_u32()),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// A new, never used, domain id.
+pub(crate) fn new_id() -> u64 {
+    NEXT_ID.fetch_add(engine::domain_id_step(lsm::random_u8()), Ordering::Relaxed)
+}
+
+impl Domain {
+    /// The policy.
+    pub(crate) fn policy(&self) -> &engine::Domain {
+        &self.policy
+    }
+
+    /// Stacks `policy` (already merged, with id `id`) on `parent` as a domain created by the
+    /// current task with `flags`; `parent_log_subdomains` as given by [`CredLog::restrict`].
+    pub(crate) fn new(
+        policy: engine::Domain,
+        id: u64,
+        parent: Option<&Domain>,
+        flags: &RestrictFlags,
+        parent_log_subdomains: bool,
+    ) -> Result<Self> {
+        let (comm, comm_len) = lsm::current_comm();
+        let details = Details {
+            pid: lsm::current_tgid_nr(),
+            uid: lsm::current_uid(),
+            comm,
+            comm_len,
+            exe: lsm::current_exe_path(GFP_KERNEL_ACCOUNT)?,
+        };
+        let status = engine::new_log_status(flags, parent_log_subdomains);
+        let hierarchy = Arc::new(
+            Hierarchy {
+                parent: parent.map(|p| p.hierarchy.clone()),
+                id,
+                status: AtomicU8::new(status as u8),
+                denials: AtomicU64::new(0),
+                log_same_exec: flags.log_same_exec,
+                log_new_exec: flags.log_new_exec,
+                details,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        Ok(Self { policy, hierarchy })
+    }
+
+    /// The logging state of layer `layer` (0: the oldest).
+    fn hierarchy_at(&self, layer: usize) -> &Hierarchy {
+        let mut h: &Hierarchy = &self.hierarchy;
+        let mut up = self
+            .policy
+            .num_layers()
+            .saturating_sub(1)
+            .saturating_sub(layer);
+        while up > 0 {
+            match &h.parent {
+                Some(p) => h = p,
+                None => break,
+            }
+            up -= 1;
+        }
+        h
+    }
+}
+
+/// Accounts for a denial by layer `layer` of `domain`, whose credentials carry `log`, and
+/// logs it if that layer's domain asks for it and no quiet rule (`object_quiet`: one of that
+/// layer was met for the object) or quiet mask silences it (C's `landlock_log_denial`).
+pub(crate) fn denial(
+    domain: &Domain,
+    log: CredLog,
+    layer: usize,
+    blocker: Blocker,
+    object_quiet: bool,
+    data: Data<'_>,
+) {
+    let h = domain.hierarchy_at(layer);
+    let quieted = engine::denial_quieted(blocker, domain.quiet_of(layer), object_quiet);
+    let logged = engine::denial_logged(
+        h.status(),
+        log.same_exec(layer),
+        h.log_same_exec,
+        h.log_new_exec,
+        quieted,
+    );
+    // Counted even when not logged.
+    h.denials.fetch_add(1, Ordering::Relaxed);
+    if !logged || !audit::enabled() {
+        return;
+    }
+    let Some(mut r) = Record::start(audit::AUDIT_LANDLOCK_ACCESS, Origin::CurrentAtomic) else {
+        return;
+    };
+    r.format(format_args!("domain={:x} blockers={}", h.id, blocker));
+    r.lsm_data(&data);
+    drop(r);
+    h.log_allocated();
+}
