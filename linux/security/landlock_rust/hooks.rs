@@ -2,12 +2,15 @@
 
 //! The LSM hooks: what a Landlock domain denies.
 
-use crate::engine::{self, Domain, Errno, FsCheck};
+use crate::engine::{self, Domain, Errno, FsCheck, NetOp};
 use crate::Landlock;
 use core::ops::ControlFlow;
 use core::sync::atomic::Ordering;
 use kernel::{
-    lsm::{self, Cred, CredRef, CurrentCred, Dentry, File, Path, Socket, UnixSock, WalkEnd},
+    lsm::{
+        self, Cred, CredRef, CurrentCred, Dentry, File, FoundUnixSock, Path, Socket, UnixSock,
+        WalkEnd,
+    },
     prelude::*,
     sync::Arc,
     task::Task,
@@ -37,11 +40,16 @@ fn walk_check(mut check: FsCheck<'_>, path: &Path) -> u64 {
     }
 }
 
-/// The rights of `request` that `domain` denies on `path`. Internal (private) inodes and
+/// Whether `path` is exempt from filesystem checks: internal (private) inodes and
 /// filesystems user space cannot mount are not restricted.
-fn denied_on_path(domain: &Domain, path: &Path, request: u64) -> u64 {
+fn is_nouser_or_private(path: &Path) -> bool {
     let dentry = path.dentry();
-    if dentry.sb_nouser() || dentry.inode().is_some_and(|i| i.is_private()) {
+    dentry.sb_nouser() || dentry.inode().is_some_and(|i| i.is_private())
+}
+
+/// The rights of `request` that `domain` denies on `path`.
+fn denied_on_path(domain: &Domain, path: &Path, request: u64) -> u64 {
+    if is_nouser_or_private(path) {
         return 0;
     }
     match domain.fs_check(request) {
@@ -187,6 +195,57 @@ fn unix_scope_check(other: &UnixSock) -> Result {
     }
 }
 
+/// `unix_find`: may the current task reach the named UNIX socket `other` found at `path`?
+/// `FS_RESOLVE_UNIX` is granted by the layers the socket's creator shares with the task
+/// (like a scope), then by the rules on the way up from `path`.
+fn unix_find_check(path: &Path, other: &FoundUnixSock) -> Result {
+    let cred = CurrentCred::<Landlock>::get();
+    let c = cred.cred();
+    let Some(domain) = c.get() else {
+        return Ok(());
+    };
+    if domain.handled_fs() & engine::FS_RESOLVE_UNIX == 0 {
+        return Ok(());
+    }
+    let Some(mut check) = domain.fs_check(engine::FS_RESOLVE_UNIX) else {
+        return Ok(());
+    };
+    let peer_known = other.with_locked(|sk| {
+        if let Some(peer) = sk.file_cred::<Landlock>() {
+            check.unmask_scoped(peer.get().as_deref());
+        }
+    });
+    // A dead socket: the caller retries the lookup, which must not fail here.
+    if peer_known.is_none() || check.done() || is_nouser_or_private(path) {
+        return Ok(());
+    }
+    if walk_check(check, path) != 0 {
+        Err(EACCES)
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks the access `request` (one `NET_*` right) of `op` to `addr` on `sock`.
+fn check_socket(domain: &Domain, sock: &Socket, addr: &[u8], request: u64, op: NetOp) -> Result {
+    if domain.handled_net() & request == 0 {
+        return Ok(());
+    }
+    match engine::inet_port_of(addr, sock.family(), op).map_err(to_err)? {
+        None => Ok(()),
+        Some(port) => domain.net_check(request, port).map_err(to_err),
+    }
+}
+
+/// A UDP socket without a local port gets an ephemeral one when it connects or sends: that
+/// needs `NET_BIND_UDP` on port 0, as an explicit `bind(2)` to port 0 would.
+fn check_udp_autobind(domain: &Domain, sock: &Socket) -> Result {
+    if domain.handled_net() & engine::NET_BIND_UDP == 0 || sock.inet_is_bound() {
+        return Ok(());
+    }
+    domain.net_check(engine::NET_BIND_UDP, 0).map_err(to_err)
+}
+
 /// Whether the signal scope of `sender` denies a signal to `target`.
 fn signal_scope_check(sender: &CredRef<'_, Landlock>, target: &Task) -> Result {
     let Some(domain) = sender.get() else {
@@ -209,6 +268,9 @@ fn signal_scope_of(domain: &Domain, target: &Task) -> Result {
         Ok(())
     }
 }
+
+/// `MSG_FASTOPEN`: `sendmsg(2)` connects a TCP socket (TCP Fast Open).
+const MSG_FASTOPEN: u32 = 0x2000_0000;
 
 /// `RENAME_EXCHANGE`.
 const RENAME_EXCHANGE: u32 = 1 << 1;
@@ -392,22 +454,60 @@ impl lsm::Hooks for Landlock {
     }
 
     fn socket_addr(sock: &Socket, addr: &[u8], connect: bool) -> Result {
-        let request = if connect {
-            engine::NET_CONNECT_TCP
-        } else {
-            engine::NET_BIND_TCP
+        let (request, op) = match (sock.is_tcp(), connect) {
+            (true, false) => (engine::NET_BIND_TCP, NetOp::Bind),
+            (true, true) => (engine::NET_CONNECT_TCP, NetOp::Connect),
+            (false, false) if sock.is_udp() => (engine::NET_BIND_UDP, NetOp::Bind),
+            (false, true) if sock.is_udp() => (engine::NET_CONNECT_SEND_UDP, NetOp::Connect),
+            _ => return Ok(()),
         };
         let cred = CurrentCred::<Landlock>::get();
         let c = cred.cred();
         let Some(domain) = c.get() else {
             return Ok(());
         };
-        if domain.handled_net() & request == 0 || !sock.is_tcp() {
+        if domain.handled_net() == 0 {
             return Ok(());
         }
-        match engine::tcp_port_of(addr, sock.family(), connect).map_err(to_err)? {
-            None => Ok(()),
-            Some(port) => domain.net_check(request, port).map_err(to_err),
+        check_socket(&domain, sock, addr, request, op)?;
+        // Connecting a UDP socket may bind it, but not with `AF_UNSPEC` (disconnection).
+        let unspec = addr.get(0..2).is_none_or(|f| f == [0, 0]);
+        if request == engine::NET_CONNECT_SEND_UDP && !unspec {
+            check_udp_autobind(&domain, sock)?;
         }
+        Ok(())
+    }
+
+    fn socket_sendmsg(sock: &Socket, addr: Option<&[u8]>, flags: u32) -> Result {
+        let cred = CurrentCred::<Landlock>::get();
+        let c = cred.cred();
+        let Some(domain) = c.get() else {
+            return Ok(());
+        };
+        if domain.handled_net() == 0 {
+            return Ok(());
+        }
+        if sock.is_tcp() {
+            // TCP Fast Open connects to the address given with the data.
+            if let (Some(a), true) = (addr, flags & MSG_FASTOPEN != 0) {
+                check_socket(&domain, sock, a, engine::NET_CONNECT_TCP, NetOp::Connect)?;
+            }
+            return Ok(());
+        }
+        if !sock.is_udp() {
+            return Ok(());
+        }
+        if let Some(a) = addr {
+            check_socket(&domain, sock, a, engine::NET_CONNECT_SEND_UDP, NetOp::Send)?;
+        }
+        check_udp_autobind(&domain, sock)
+    }
+
+    fn unix_find(path: &Path, other: &FoundUnixSock, coredump: bool) -> Result {
+        // The kernel's own lookup to save a core dump is not the task's.
+        if coredump {
+            return Ok(());
+        }
+        unix_find_check(path, other)
     }
 }

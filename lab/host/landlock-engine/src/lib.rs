@@ -110,4 +110,12 @@ mod tests {
     fn scopes() {
         assert_eq!(t::scopes(), Ok(()));
     }
+    #[test]
+    fn resolve_unix() {
+        assert_eq!(t::resolve_unix(), Ok(()));
+    }
+    #[test]
+    fn udp() {
+        assert_eq!(t::udp(), Ok(()));
+    }
 }
