@@ -99,13 +99,15 @@ fn full_check<'a>(domain: &'a Domain, dir: &Path, child: Option<&Dentry>) -> Opt
     Some(check)
 }
 
-/// Link (`removable == false`) or rename of `old` into `new_dir` as `new`.
+/// Link (`removable == false`) or rename of `old` into `new_dir` as `new`; `whiteout` when a
+/// whiteout is left in place of `old` (`RENAME_WHITEOUT`).
 fn check_refer(
     old: &Dentry,
     new_dir: &Path,
     new: &Dentry,
     removable: bool,
     exchange: bool,
+    whiteout: bool,
 ) -> Result {
     let cred = CurrentCred::<Landlock>::get();
     let c = cred.cred();
@@ -123,6 +125,10 @@ fn check_refer(
         src |= engine::make_access(new_mode.ok_or(ENOENT)?, 1);
     }
     let mut dst = engine::make_access(old_mode, 1);
+    if whiteout {
+        // A whiteout (a character device 0/0) is created in the source directory.
+        src |= engine::make_access(0o020000, 0);
+    }
     if removable {
         src |= engine::remove_access(old_mode);
         if let Some(m) = new_mode {
@@ -274,6 +280,8 @@ const MSG_FASTOPEN: u32 = 0x2000_0000;
 
 /// `RENAME_EXCHANGE`.
 const RENAME_EXCHANGE: u32 = 1 << 1;
+/// `RENAME_WHITEOUT`.
+const RENAME_WHITEOUT: u32 = 1 << 2;
 
 impl lsm::Hooks for Landlock {
     type Cred = Domain;
@@ -355,7 +363,7 @@ impl lsm::Hooks for Landlock {
     }
 
     fn path_link(old: &Dentry, new_dir: &Path, new_dentry: &Dentry) -> Result {
-        check_refer(old, new_dir, new_dentry, false, false)
+        check_refer(old, new_dir, new_dentry, false, false, false)
     }
 
     fn path_rename(
@@ -371,6 +379,7 @@ impl lsm::Hooks for Landlock {
             new_dentry,
             true,
             flags & RENAME_EXCHANGE != 0,
+            flags & RENAME_WHITEOUT != 0,
         )
     }
 
