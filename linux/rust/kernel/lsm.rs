@@ -396,6 +396,12 @@ impl Inode {
         unsafe { (*self.0.get()).i_mode }
     }
 
+    /// The device number of a device inode (`i_rdev`; 0/0 for a whiteout).
+    pub fn rdev(&self) -> u32 {
+        // SAFETY: `i_rdev` of a live inode is set when it is created and not changed.
+        unsafe { (*self.0.get()).i_rdev }
+    }
+
     /// Whether the inode is a filesystem-internal one (`IS_PRIVATE`).
     pub fn is_private(&self) -> bool {
         // SAFETY: reading the flags of a live inode.

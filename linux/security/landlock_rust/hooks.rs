@@ -79,6 +79,13 @@ fn mode_of(d: &Dentry) -> Option<u32> {
     d.inode().map(|i| u32::from(i.mode()))
 }
 
+/// The right needed to create (link, move) the existing file `d`: a whiteout is a character
+/// device 0/0 and needs `MAKE_REG` (erratum 4).
+fn make_access_of(d: &Dentry) -> Option<u64> {
+    d.inode()
+        .map(|i| engine::make_access(u32::from(i.mode()), i.rdev()))
+}
+
 /// A walk of every right from a rename's or link's source directory (`None`: from `dir`).
 fn full_check<'a>(domain: &'a Domain, dir: &Path, child: Option<&Dentry>) -> Option<FsCheck<'a>> {
     let mut check = domain.fs_check(engine::FS_MASK)?;
@@ -122,9 +129,9 @@ fn check_refer(
     // Rights needed in the source directory and in the destination one.
     let mut src = 0;
     if exchange {
-        src |= engine::make_access(new_mode.ok_or(ENOENT)?, 1);
+        src |= make_access_of(new).ok_or(ENOENT)?;
     }
-    let mut dst = engine::make_access(old_mode, 1);
+    let mut dst = make_access_of(old).ok_or(ENOENT)?;
     if whiteout {
         // A whiteout (a character device 0/0) is created in the source directory.
         src |= engine::make_access(0o020000, 0);
