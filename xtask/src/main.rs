@@ -41,6 +41,7 @@ cargo xtask — the Ferrite lab
 Environment: FERRITE_CACHE (cache directory), FERRITE_ACCEL=kvm|tcg (skip the KVM probe),
 FERRITE_JOBS (make -j), FERRITE_PAIRS / FERRITE_RUNTIME (benchmark pairs / seconds a run),
 FERRITE_SCRIPTS=component/script[,...] (only those guest scripts, e.g. landlock/fs_test).
+FERRITE_SCRIPT_TIMEOUT=seconds (the guest's limit for one script, 600 by default).
 ";
 
 /// Paths and settings every stage shares.
@@ -629,6 +630,14 @@ fn guest_tests(
         _ => guest_names.join(","),
     };
     let mut cmdline = format!("ferrite.mode=test ferrite.tests={scripts} {extra_cmdline}");
+    // FERRITE_SCRIPT_TIMEOUT=seconds: the guest's limit for one script (600 by default), for a
+    // loaded host where a selftest binary and its retries take longer.
+    if let Some(t) = std::env::var("FERRITE_SCRIPT_TIMEOUT")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    {
+        cmdline.push_str(&format!(" ferrite.timeout={t}"));
+    }
     match kunit_globs.as_slice() {
         [] => cmdline.push_str(" kunit.enable=0"),
         globs if globs.contains(&"*") => {}

@@ -5,6 +5,7 @@
 #include <linux/cred.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
+#include <linux/net.h>
 #include <linux/pid.h>
 #include <linux/rculist.h>
 #include <linux/rcupdate.h>
@@ -12,6 +13,7 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <net/af_unix.h>
+#include <net/inet_sock.h>
 #include <net/sock.h>
 
 __rust_helper const struct cred *rust_helper_current_cred(void)
@@ -168,4 +170,40 @@ __rust_helper struct audit_context *rust_helper_lsm_audit_context(void)
 __rust_helper struct cred *rust_helper_lsm_bprm_cred(struct linux_binprm *bprm)
 {
 	return bprm->cred;
+}
+
+__rust_helper bool rust_helper_lsm_sk_is_udp(const struct sock *sk)
+{
+	return sk_is_udp(sk);
+}
+
+/* An inet socket's local port, under the socket lock (may sleep). */
+__rust_helper unsigned short rust_helper_lsm_inet_num_locked(struct sock *sk)
+{
+	bool slow = lock_sock_fast(sk);
+	unsigned short num = inet_sk(sk)->inet_num;
+
+	unlock_sock_fast(sk, slow);
+	return num;
+}
+
+__rust_helper void rust_helper_lsm_unix_state_lock(struct sock *sk)
+{
+	unix_state_lock(sk);
+}
+
+__rust_helper void rust_helper_lsm_unix_state_unlock(struct sock *sk)
+{
+	unix_state_unlock(sk);
+}
+
+/* Whether a UNIX socket (state lock held) is alive and has a file (so its creator's cred). */
+__rust_helper bool rust_helper_lsm_unix_live_with_file(struct sock *sk)
+{
+	return !sock_flag(sk, SOCK_DEAD) && sk->sk_socket && sk->sk_socket->file;
+}
+
+__rust_helper int rust_helper_lsm_sock_coredump_flag(void)
+{
+	return SOCK_COREDUMP;
 }

@@ -135,6 +135,17 @@ pub trait Hooks: Sized + Send + Sync + 'static {
     fn socket_addr(_sock: &Socket, _addr: &[u8], _connect: bool) -> Result {
         Ok(())
     }
+    /// `socket_sendmsg`: the current task sends a message on `sock`; `addr` is the explicit
+    /// destination address (`msg_name`, already in kernel memory), if any, and `flags` the
+    /// `MSG_*` flags.
+    fn socket_sendmsg(_sock: &Socket, _addr: Option<&[u8]>, _flags: u32) -> Result {
+        Ok(())
+    }
+    /// `unix_find`: the current task looked up the named UNIX socket `other` at `path` to
+    /// connect or send to it; `coredump` when the lookup is the kernel's, to save a core dump.
+    fn unix_find(_path: &Path, _other: &FoundUnixSock, _coredump: bool) -> Result {
+        Ok(())
+    }
     /// `unix_stream_connect`: the current task connects a stream socket to `other` (the
     /// listening socket, locked).
     fn unix_stream_connect(_other: &UnixSock) -> Result {
@@ -774,6 +785,12 @@ impl Inode {
         unsafe { (*self.0.get()).i_mode }
     }
 
+    /// The device number of a device inode (`i_rdev`; 0/0 for a whiteout).
+    pub fn rdev(&self) -> u32 {
+        // SAFETY: `i_rdev` of a live inode is set when it is created and not changed.
+        unsafe { (*self.0.get()).i_rdev }
+    }
+
     /// Whether the inode is a filesystem-internal one (`IS_PRIVATE`).
     pub fn is_private(&self) -> bool {
         // SAFETY: reading the flags of a live inode.
@@ -1073,6 +1090,25 @@ impl Socket {
         }
     }
 
+    /// Whether the socket is a UDP one (`sk_is_udp`).
+    pub fn is_udp(&self) -> bool {
+        // SAFETY: a live socket's `sk` is null or valid.
+        unsafe {
+            let sk = (*self.0.get()).sk;
+            !sk.is_null() && bindings::lsm_sk_is_udp(sk)
+        }
+    }
+
+    /// Whether an inet socket has a local port (`inet_num`), read under the socket lock
+    /// (which the caller must not hold: this may sleep). `false` without a `struct sock`.
+    pub fn inet_is_bound(&self) -> bool {
+        // SAFETY: a live socket's `sk` is null or valid; the helper takes the socket lock.
+        unsafe {
+            let sk = (*self.0.get()).sk;
+            !sk.is_null() && bindings::lsm_inet_num_locked(sk) != 0
+        }
+    }
+
     /// The address family of the socket's `struct sock`, 0 without one.
     pub fn family(&self) -> u16 {
         // SAFETY: a live socket's `sk` is null or valid.
@@ -1118,6 +1154,33 @@ impl UnixSock {
             // SAFETY: see above.
             Some(unsafe { CredRef::from_raw(cred) })
         }
+    }
+}
+
+/// A UNIX socket found by a path lookup (`unix_find`): referenced by the caller, not locked.
+#[repr(transparent)]
+pub struct FoundUnixSock(Opaque<bindings::sock>);
+
+impl FoundUnixSock {
+    /// Runs `f` on the socket with its state lock held, unless the socket is dead or has no
+    /// file (the caller retries the lookup of a dead socket); then gives `None`. `f` must
+    /// not sleep.
+    pub fn with_locked<R>(&self, f: impl FnOnce(&UnixSock) -> R) -> Option<R> {
+        let sk = self.0.get();
+        // SAFETY: the caller of the hook holds a reference to the socket; the lock is
+        // released below, `f` cannot keep the reference it gets beyond the call.
+        unsafe { bindings::lsm_unix_state_lock(sk) };
+        // SAFETY: the state lock is held, as `lsm_unix_live_with_file` needs.
+        let live = unsafe { bindings::lsm_unix_live_with_file(sk) };
+        let r = if live {
+            // SAFETY: a valid UNIX socket whose state lock is held until after `f` returns.
+            Some(f(unsafe { UnixSock::from_raw(sk) }))
+        } else {
+            None
+        };
+        // SAFETY: locked above.
+        unsafe { bindings::lsm_unix_state_unlock(sk) };
+        r
     }
 }
 
@@ -1725,6 +1788,60 @@ pub mod tramp {
             bytes,
             connect,
         ))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `socket_sendmsg`: `msg` is a valid message whose `msg_name`, if not null,
+    /// points to `msg_namelen` bytes of kernel memory.
+    pub unsafe fn socket_sendmsg<T: HasBlobSizes>(
+        sock: *mut bindings::socket,
+        msg: *mut bindings::msghdr,
+        _size: c_int,
+    ) -> c_int {
+        // SAFETY: the socket layer passes a valid message.
+        let (name, namelen, flags) =
+            unsafe { ((*msg).msg_name, (*msg).msg_namelen, (*msg).msg_flags) };
+        // `sendmsg(2)` and `sendto(2)` copy at most a `struct sockaddr_storage`.
+        let len = usize::try_from(namelen)
+            .unwrap_or(0)
+            .min(core::mem::size_of::<bindings::__kernel_sockaddr_storage>());
+        let addr = if name.is_null() {
+            None
+        } else if len == 0 {
+            Some(&[][..])
+        } else {
+            // SAFETY: `msg_name` holds `msg_namelen` bytes of kernel memory (clamped to the
+            // size the socket layer copies).
+            Some(unsafe { core::slice::from_raw_parts(name.cast::<u8>(), len) })
+        };
+        // SAFETY: the framework passes a valid socket, `Socket` is a transparent wrapper.
+        ret(T::socket_sendmsg(
+            unsafe { &*sock.cast::<Socket>() },
+            addr,
+            flags,
+        ))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `unix_find`: `path` is valid and the caller holds a reference to `other`.
+    pub unsafe fn unix_find<T: HasBlobSizes>(
+        path: *const bindings::path,
+        other: *mut bindings::sock,
+        flags: c_int,
+    ) -> c_int {
+        // SAFETY: `lsm_sock_coredump_flag` only reads a constant.
+        let coredump = flags & unsafe { bindings::lsm_sock_coredump_flag() } != 0;
+        // SAFETY: a valid path for the call; `FoundUnixSock` is a transparent wrapper of a
+        // socket the caller keeps referenced for the call.
+        unsafe {
+            ret(T::unix_find(
+                Path::from_raw(path),
+                &*other.cast::<FoundUnixSock>(),
+                coredump,
+            ))
+        }
     }
 
     /// # Safety

@@ -83,19 +83,26 @@ pub const FS_REFER: u64 = 1 << 13;
 pub const FS_TRUNCATE: u64 = 1 << 14;
 /// Invoke `ioctl(2)` on an opened character or block device.
 pub const FS_IOCTL_DEV: u64 = 1 << 15;
+/// Connect or send to a named (pathname) UNIX socket created outside the domain (ABI 9).
+pub const FS_RESOLVE_UNIX: u64 = 1 << 16;
 /// Every filesystem access right of the uapi (ABI 11: up to `RESOLVE_UNIX`).
-pub const FS_MASK_UAPI: u64 = (1 << 17) - 1;
-/// The filesystem access rights this implementation enforces (ABI 5).
-pub const FS_MASK: u64 = (FS_IOCTL_DEV << 1) - 1;
+pub const FS_MASK_UAPI: u64 = (FS_RESOLVE_UNIX << 1) - 1;
+/// The filesystem access rights this implementation enforces (ABI 9: all of them).
+pub const FS_MASK: u64 = FS_MASK_UAPI;
 /// Rights that make sense on a file (not a directory) rule.
-pub const FS_FILE: u64 = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV;
+pub const FS_FILE: u64 =
+    FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV | FS_RESOLVE_UNIX;
 
 /// Bind a TCP socket to a port.
 pub const NET_BIND_TCP: u64 = 1 << 0;
 /// Connect a TCP socket to a port.
 pub const NET_CONNECT_TCP: u64 = 1 << 1;
-/// The network access rights this implementation enforces (ABI 5: TCP).
-pub const NET_MASK: u64 = NET_BIND_TCP | NET_CONNECT_TCP;
+/// Bind a UDP socket to a port (ABI 10).
+pub const NET_BIND_UDP: u64 = 1 << 2;
+/// Connect a UDP socket to, or send a datagram to an explicit, remote port (ABI 10).
+pub const NET_CONNECT_SEND_UDP: u64 = 1 << 3;
+/// The network access rights this implementation enforces (ABI 10: TCP and UDP).
+pub const NET_MASK: u64 = NET_BIND_TCP | NET_CONNECT_TCP | NET_BIND_UDP | NET_CONNECT_SEND_UDP;
 
 /// Scope: no connecting or sending to an abstract UNIX socket created outside the domain.
 pub const SCOPE_ABSTRACT_UNIX_SOCKET: u64 = 1 << 0;
@@ -137,11 +144,11 @@ pub const ADD_RULE_QUIET: u32 = 1 << 0;
 /// The `add_rule` flags this implementation accepts.
 pub const ADD_RULE_MASK: u32 = ADD_RULE_QUIET;
 
-/// The ABI version: every feature up to ABI 8 (filesystem rights up to `IOCTL_DEV`, TCP
-/// bind/connect, abstract UNIX socket and signal scoping, audit logging of denials with the
-/// `LOG_*` flags of `landlock_restrict_self(2)`, `TSYNC`) is there. Also accepted already:
-/// `RESTRICT_SELF_NO_NEW_PRIVS` and the quiet masks (ABI 11).
-pub const ABI_VERSION: i32 = 8;
+/// The ABI version: every feature up to ABI 11 is there (filesystem rights up to
+/// `RESOLVE_UNIX`, TCP and UDP ports, abstract UNIX socket and signal scoping, audit logging
+/// of denials with the `LOG_*` flags and the quiet masks, `TSYNC`, `NO_NEW_PRIVS`). The
+/// Landlock trace events are not (they are not part of the ABI).
+pub const ABI_VERSION: i32 = 11;
 /// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 6:
 /// erratum 1 (only TCP sockets are subject to TCP rights), erratum 2 (signals between the
 /// threads of a process are never scoped) and erratum 4 (whiteouts need `MAKE_REG`).
@@ -613,7 +620,7 @@ impl Domain {
         })
     }
 
-    /// Checks a network access (`NET_BIND_TCP` or `NET_CONNECT_TCP`) to `port`.
+    /// Checks a network access (one `NET_*` right) to `port`.
     pub fn net_check(&self, request: u64, port: u16) -> Result {
         match self.net_denied_layer(request, port) {
             None => Ok(()),
@@ -679,6 +686,28 @@ impl FsCheck<'_> {
             }
         }
         self.done()
+    }
+
+    /// Grants the requested rights in every layer that the domain `server` (the one of the
+    /// creator of the object, `None`: no domain) shares with the checked domain: an object
+    /// created in the same domain, or in one nested in it, is always reachable (the
+    /// `FS_RESOLVE_UNIX` semantics, like a scope's).
+    pub fn unmask_scoped(&mut self, server: Option<&Domain>) {
+        let Some(server) = server else {
+            return;
+        };
+        let shared = self.domain.num_layers.min(server.num_layers);
+        for level in 0..shared {
+            // Ids are never reused and a domain fixes its ancestors: the same id at a depth
+            // means the same layer.
+            if self.domain.lineage.get(level) != server.lineage.get(level) {
+                continue;
+            }
+            if let Some(n) = self.needed.get_mut(level) {
+                *n = 0;
+                self.pending &= !(1u16 << level);
+            }
+        }
     }
 
     /// Whether everything requested is granted.
@@ -832,10 +861,29 @@ pub const AF_INET: u16 = 2;
 /// `AF_INET6`.
 pub const AF_INET6: u16 = 10;
 
-/// What a TCP `bind(2)`/`connect(2)` address means for Landlock (as C's
-/// `current_check_access_socket`): `Ok(None)` when no port check applies, `Ok(Some(port))`
-/// for the port (host order) to check, or the error to return right away.
+/// The operation of a network access check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetOp {
+    /// `bind(2)` (`NET_BIND_TCP`, `NET_BIND_UDP`).
+    Bind,
+    /// `connect(2)` (`NET_CONNECT_TCP`, `NET_CONNECT_SEND_UDP`).
+    Connect,
+    /// `sendmsg(2)` on a UDP socket with an explicit address (`NET_CONNECT_SEND_UDP`).
+    Send,
+}
+
+/// What a TCP `bind(2)`/`connect(2)` address means for Landlock: [`inet_port_of`] for TCP.
 pub fn tcp_port_of(addr: &[u8], sock_family: u16, connect: bool) -> Result<Option<u16>> {
+    let op = if connect { NetOp::Connect } else { NetOp::Bind };
+    inet_port_of(addr, sock_family, op)
+}
+
+/// What an address given to `bind(2)`, `connect(2)` or `sendmsg(2)` on a TCP or UDP socket
+/// of family `sock_family` means for Landlock (as C's `current_check_access_socket`):
+/// `Ok(None)` when no port check applies, `Ok(Some(port))` for the port (host order) to
+/// check, or the error to return right away (`EACCES` for a datagram sent to an `AF_UNSPEC`
+/// address from an IPv6 socket, whose family may change under our feet).
+pub fn inet_port_of(addr: &[u8], sock_family: u16, op: NetOp) -> Result<Option<u16>> {
     let family = match addr.get(0..2) {
         Some(f) => u16::from_ne_bytes([f[0], f[1]]),
         None => return Err(EINVAL),
@@ -846,20 +894,32 @@ pub fn tcp_port_of(addr: &[u8], sock_family: u16, connect: bool) -> Result<Optio
     const SIN6_LEN_RFC2133: usize = 24;
     let port = match family {
         AF_UNSPEC => {
-            if connect {
-                return Ok(None);
+            match op {
+                // Dissolving an association is always allowed.
+                NetOp::Connect => return Ok(None),
+                NetOp::Send => {
+                    if sock_family == AF_INET6 {
+                        return Err(EACCES);
+                    }
+                }
+                NetOp::Bind => {
+                    if sock_family == AF_INET {
+                        if addr.len() < SIN_LEN {
+                            return Err(EINVAL);
+                        }
+                        if addr.get(4..8) != Some(&[0, 0, 0, 0][..]) {
+                            return Err(EAFNOSUPPORT);
+                        }
+                    } else if addr.len() < SIN6_LEN_RFC2133 {
+                        return Err(EINVAL);
+                    } else {
+                        return Err(EAFNOSUPPORT);
+                    }
+                }
             }
-            if sock_family == AF_INET {
-                if addr.len() < SIN_LEN {
-                    return Err(EINVAL);
-                }
-                if addr.get(4..8) != Some(&[0, 0, 0, 0][..]) {
-                    return Err(EAFNOSUPPORT);
-                }
-            } else if addr.len() < SIN6_LEN_RFC2133 {
+            // Otherwise `AF_UNSPEC` is read as `AF_INET`.
+            if addr.len() < SIN_LEN {
                 return Err(EINVAL);
-            } else {
-                return Err(EAFNOSUPPORT);
             }
             port_at(addr)
         }

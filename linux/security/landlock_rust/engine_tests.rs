@@ -725,3 +725,125 @@ pub fn quiet_rules() -> Outcome {
     check!(!denial_quieted(Blocker::ScopeAbstractUnix, qs, false));
     Ok(())
 }
+
+/// `FS_RESOLVE_UNIX` (ABI 9): accepted in rulesets and on file rules; granted by the layers
+/// the socket's creator shares with the client (like a scope), else by rules.
+pub fn resolve_unix() -> Outcome {
+    let all = RulesetAttr {
+        handled_access_fs: FS_MASK_UAPI,
+        ..Default::default()
+    };
+    check!(all.validate().map(|h| h.fs) == Ok(FS_MASK_UAPI));
+    let beyond = RulesetAttr {
+        handled_access_fs: FS_RESOLVE_UNIX << 1,
+        ..Default::default()
+    };
+    check!(beyond.validate() == Err(EINVAL));
+    // A rule on the socket file itself, or on a directory above it.
+    let mut r1 = Ruleset::new(handled(FS_RESOLVE_UNIX | FS_READ_FILE, 0));
+    check!(r1.add_fs_rule(30, false, FS_RESOLVE_UNIX) == Ok(()));
+    check!(r1.add_fs_rule(30, false, FS_READ_DIR) == Err(EINVAL));
+    let a = Domain::merge(None, &r1, 1).map_err(|_| line!())?;
+    // b is nested in a, with no rule: only sockets of b's own (or nested) domains.
+    let r2 = Ruleset::new(handled(FS_RESOLVE_UNIX, 0));
+    let b = Domain::merge(Some(&a), &r2, 2).map_err(|_| line!())?;
+    let other = Domain::merge(None, &r2, 3).map_err(|_| line!())?;
+    // Walks /10/20/30 (30 the socket) or /10/40 for a client in `d` and a server in `server`.
+    let run = |d: &Domain, server: Option<&Domain>, walk: &[u64]| -> u64 {
+        let Some(mut c) = d.fs_check(FS_RESOLVE_UNIX) else {
+            return 0;
+        };
+        c.unmask_scoped(server);
+        if c.done() {
+            return 0;
+        }
+        for k in walk {
+            if c.visit(*k) {
+                break;
+            }
+        }
+        c.denied()
+    };
+    let socket = [30u64, 20, 10, 1];
+    let elsewhere = [40u64, 10, 1];
+    // a: the rule grants 30; another server socket needs its own rule.
+    check!(run(&a, None, &socket) == 0);
+    check!(run(&a, None, &elsewhere) == FS_RESOLVE_UNIX);
+    check!(run(&a, Some(&other), &elsewhere) == FS_RESOLVE_UNIX);
+    // A server created in a (or in b, nested in a) is always reachable from a.
+    check!(run(&a, Some(&a), &elsewhere) == 0);
+    check!(run(&a, Some(&b), &elsewhere) == 0);
+    // b: its own layer has no rule: the server must be of b, a's rule does not help.
+    check!(run(&b, None, &socket) == FS_RESOLVE_UNIX);
+    check!(run(&b, Some(&a), &socket) == FS_RESOLVE_UNIX);
+    check!(run(&b, Some(&a), &elsewhere) == FS_RESOLVE_UNIX);
+    check!(run(&b, Some(&b), &elsewhere) == 0);
+    // A domain not handling the right is never asked.
+    let r3 = Ruleset::new(handled(FS_READ_FILE, 0));
+    let c = Domain::merge(None, &r3, 4).map_err(|_| line!())?;
+    check!(c.fs_check(FS_RESOLVE_UNIX).is_none());
+    // c nested in b handles nothing of it: b's layer still needs a server of b.
+    let cb = Domain::merge(Some(&b), &r3, 5).map_err(|_| line!())?;
+    check!(run(&cb, Some(&b), &elsewhere) == 0);
+    check!(run(&cb, Some(&a), &elsewhere) == FS_RESOLVE_UNIX);
+    // Moving a socket file keeps its rights (it is a file).
+    check!(FS_FILE & FS_RESOLVE_UNIX != 0);
+    Ok(())
+}
+
+/// UDP rights (ABI 10): per port and per layer, and the addresses of `sendmsg(2)`.
+pub fn udp() -> Outcome {
+    let all = RulesetAttr {
+        handled_access_net: NET_MASK,
+        ..Default::default()
+    };
+    check!(all.validate().map(|h| h.net) == Ok(NET_MASK));
+    check!(NET_MASK == 0xf);
+    let beyond = RulesetAttr {
+        handled_access_net: NET_CONNECT_SEND_UDP << 1,
+        ..Default::default()
+    };
+    check!(beyond.validate() == Err(EINVAL));
+    let mut r1 = Ruleset::new(handled(
+        0,
+        NET_BIND_UDP | NET_CONNECT_SEND_UDP | NET_BIND_TCP,
+    ));
+    check!(r1.add_net_rule(53, NET_CONNECT_SEND_UDP) == Ok(()));
+    check!(r1.add_net_rule(0, NET_BIND_UDP) == Ok(()));
+    check!(r1.add_net_rule(80, NET_CONNECT_TCP) == Err(EINVAL));
+    let d = Domain::merge(None, &r1, 1).map_err(|_| line!())?;
+    check!(d.net_check(NET_CONNECT_SEND_UDP, 53) == Ok(()));
+    check!(d.net_check(NET_CONNECT_SEND_UDP, 54) == Err(EACCES));
+    check!(d.net_check(NET_BIND_UDP, 53) == Err(EACCES));
+    // Port 0: an ephemeral port (explicit bind(0) or autobind).
+    check!(d.net_check(NET_BIND_UDP, 0) == Ok(()));
+    check!(d.net_check(NET_BIND_TCP, 0) == Err(EACCES));
+    // TCP rights are not handled by this layer: granted.
+    check!(d.net_check(NET_CONNECT_TCP, 1) == Ok(()));
+    // A second layer handling only UDP sending, without rules.
+    let r2 = Ruleset::new(handled(0, NET_CONNECT_SEND_UDP));
+    let d2 = Domain::merge(Some(&d), &r2, 2).map_err(|_| line!())?;
+    check!(d2.net_check(NET_CONNECT_SEND_UDP, 53) == Err(EACCES));
+    check!(d2.net_check(NET_BIND_UDP, 0) == Ok(()));
+
+    // Addresses: `sendmsg(2)` reads `AF_UNSPEC` as `AF_INET` on IPv4 sockets, and refuses
+    // it on IPv6 ones; `connect(2)` to `AF_UNSPEC` is a disconnection.
+    let mut unspec = [0u8; 16];
+    unspec[0..2].copy_from_slice(&AF_UNSPEC.to_ne_bytes());
+    unspec[2..4].copy_from_slice(&53u16.to_be_bytes());
+    unspec[4] = 10;
+    check!(inet_port_of(&unspec, AF_INET, NetOp::Send) == Ok(Some(53)));
+    check!(inet_port_of(&unspec[..15], AF_INET, NetOp::Send) == Err(EINVAL));
+    check!(inet_port_of(&unspec, AF_INET6, NetOp::Send) == Err(EACCES));
+    check!(inet_port_of(&unspec[..4], AF_INET6, NetOp::Send) == Err(EACCES));
+    check!(inet_port_of(&unspec, AF_INET6, NetOp::Connect) == Ok(None));
+    check!(inet_port_of(&unspec, AF_INET, NetOp::Bind) == Err(EAFNOSUPPORT));
+    check!(inet_port_of(&unspec[..1], AF_INET, NetOp::Send) == Err(EINVAL));
+    let mut sin6 = [0u8; 28];
+    sin6[0..2].copy_from_slice(&AF_INET6.to_ne_bytes());
+    sin6[2..4].copy_from_slice(&5353u16.to_be_bytes());
+    check!(inet_port_of(&sin6, AF_INET6, NetOp::Send) == Ok(Some(5353)));
+    check!(inet_port_of(&sin6, AF_INET, NetOp::Send) == Err(EINVAL));
+    check!(inet_port_of(&sin6[..23], AF_INET6, NetOp::Send) == Err(EINVAL));
+    Ok(())
+}

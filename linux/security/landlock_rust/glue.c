@@ -50,6 +50,8 @@ LL_HOOK(int, ptrace_access_check, struct task_struct *child, unsigned int mode);
 LL_HOOK(int, ptrace_traceme, struct task_struct *parent);
 LL_HOOK(int, socket_bind, struct socket *sock, struct sockaddr *address, int addrlen);
 LL_HOOK(int, socket_connect, struct socket *sock, struct sockaddr *address, int addrlen);
+LL_HOOK(int, socket_sendmsg, struct socket *sock, struct msghdr *msg, int size);
+LL_HOOK(int, unix_find, const struct path *path, struct sock *other, int flags);
 LL_HOOK(int, unix_stream_connect, struct sock *sock, struct sock *other, struct sock *newsk);
 LL_HOOK(int, unix_may_send, struct socket *sock, struct socket *other);
 LL_HOOK(int, task_kill, struct task_struct *p, struct kernel_siginfo *info, int sig,
@@ -95,6 +97,7 @@ static struct security_hook_list landlock_rust_hooks[] __ro_after_init = {
 	LSM_HOOK_INIT(ptrace_traceme, landlock_rust_ptrace_traceme),
 	LSM_HOOK_INIT(unix_stream_connect, landlock_rust_unix_stream_connect),
 	LSM_HOOK_INIT(unix_may_send, landlock_rust_unix_may_send),
+	LSM_HOOK_INIT(unix_find, landlock_rust_unix_find),
 	LSM_HOOK_INIT(task_kill, landlock_rust_task_kill),
 	LSM_HOOK_INIT(file_set_fowner, landlock_rust_file_set_fowner),
 	LSM_HOOK_INIT(file_send_sigiotask, landlock_rust_file_send_sigiotask),
@@ -102,6 +105,7 @@ static struct security_hook_list landlock_rust_hooks[] __ro_after_init = {
 #ifdef CONFIG_INET
 	LSM_HOOK_INIT(socket_bind, landlock_rust_socket_bind),
 	LSM_HOOK_INIT(socket_connect, landlock_rust_socket_connect),
+	LSM_HOOK_INIT(socket_sendmsg, landlock_rust_socket_sendmsg),
 #endif
 };
 

@@ -2,7 +2,7 @@
 
 //! The LSM hooks: what a Landlock domain denies.
 
-use crate::engine::{self, Blocker, CredLog, Errno, FsCheck};
+use crate::engine::{self, Blocker, CredLog, Errno, FsCheck, NetOp};
 use crate::log::{self, Domain};
 use crate::Landlock;
 use core::ops::ControlFlow;
@@ -11,7 +11,8 @@ use kernel::{
     lsm::{
         self,
         audit::{Data, Net, NetAddr},
-        Cred, CredRef, CurrentCred, Dentry, File, MountTarget, Path, Socket, UnixSock, WalkEnd,
+        Cred, CredRef, CurrentCred, Dentry, File, FoundUnixSock, MountTarget, Path, Socket,
+        UnixSock, WalkEnd,
     },
     prelude::*,
     sync::Arc,
@@ -47,12 +48,18 @@ fn walk_check<'a>(mut check: FsCheck<'a>, path: &Path) -> FsCheck<'a> {
     check
 }
 
+/// Whether `path` is exempt from filesystem checks: internal (private) inodes and
+/// filesystems user space cannot mount are not restricted.
+fn is_nouser_or_private(path: &Path) -> bool {
+    let dentry = path.dentry();
+    dentry.sb_nouser() || dentry.inode().is_some_and(|i| i.is_private())
+}
+
 /// The check of `request` by `domain` on `path` once walked, `None` when nothing of it is
 /// denied. Internal (private) inodes and filesystems user space cannot mount are not
 /// restricted.
 fn denied_on_path<'a>(domain: &'a Domain, path: &Path, request: u64) -> Option<FsCheck<'a>> {
-    let dentry = path.dentry();
-    if dentry.sb_nouser() || dentry.inode().is_some_and(|i| i.is_private()) {
+    if is_nouser_or_private(path) {
         return None;
     }
     let check = walk_check(domain.fs_check(request)?, path);
@@ -95,6 +102,13 @@ fn mode_of(d: &Dentry) -> Option<u32> {
     d.inode().map(|i| u32::from(i.mode()))
 }
 
+/// The right needed to create (link, move) the existing file `d`: a whiteout is a character
+/// device 0/0 and needs `MAKE_REG` (erratum 4).
+fn make_access_of(d: &Dentry) -> Option<u64> {
+    d.inode()
+        .map(|i| engine::make_access(u32::from(i.mode()), i.rdev()))
+}
+
 /// A walk of every right from a rename's or link's source directory (`None`: from `dir`).
 fn full_check<'a>(domain: &'a Domain, dir: &Path, child: Option<&Dentry>) -> Option<FsCheck<'a>> {
     let mut check = domain.fs_check(engine::FS_MASK)?;
@@ -115,13 +129,15 @@ fn full_check<'a>(domain: &'a Domain, dir: &Path, child: Option<&Dentry>) -> Opt
     Some(check)
 }
 
-/// Link (`removable == false`) or rename of `old` into `new_dir` as `new`.
+/// Link (`removable == false`) or rename of `old` into `new_dir` as `new`; `whiteout` when a
+/// whiteout is left in place of `old` (`RENAME_WHITEOUT`).
 fn check_refer(
     old: &Dentry,
     new_dir: &Path,
     new: &Dentry,
     removable: bool,
     exchange: bool,
+    whiteout: bool,
 ) -> Result {
     let cred = CurrentCred::<Landlock>::get();
     let c = cred.cred();
@@ -136,9 +152,13 @@ fn check_refer(
     // Rights needed in the source directory and in the destination one.
     let mut src = 0;
     if exchange {
-        src |= engine::make_access(new_mode.ok_or(ENOENT)?, 1);
+        src |= make_access_of(new).ok_or(ENOENT)?;
     }
-    let mut dst = engine::make_access(old_mode, 1);
+    let mut dst = make_access_of(old).ok_or(ENOENT)?;
+    if whiteout {
+        // A whiteout (a character device 0/0) is created in the source directory.
+        src |= engine::make_access(0o020000, 0);
+    }
     if removable {
         src |= engine::remove_access(old_mode);
         if let Some(m) = new_mode {
@@ -246,6 +266,112 @@ fn unix_scope_check(other: &UnixSock) -> Result {
     }
 }
 
+/// `unix_find`: may the current task reach the named UNIX socket `other` found at `path`?
+/// `FS_RESOLVE_UNIX` is granted by the layers the socket's creator shares with the task
+/// (like a scope), then by the rules on the way up from `path`.
+fn unix_find_check(path: &Path, other: &FoundUnixSock) -> Result {
+    let cred = CurrentCred::<Landlock>::get();
+    let c = cred.cred();
+    let Some(domain) = c.get() else {
+        return Ok(());
+    };
+    if domain.handled_fs() & engine::FS_RESOLVE_UNIX == 0 {
+        return Ok(());
+    }
+    let Some(mut check) = domain.fs_check(engine::FS_RESOLVE_UNIX) else {
+        return Ok(());
+    };
+    let peer_known = other.with_locked(|sk| {
+        if let Some(peer) = sk.file_cred::<Landlock>() {
+            check.unmask_scoped(peer.get().as_deref().map(Domain::policy));
+        }
+    });
+    // A dead socket: the caller retries the lookup, which must not fail here.
+    if peer_known.is_none() || check.done() || is_nouser_or_private(path) {
+        return Ok(());
+    }
+    let check = walk_check(check, path);
+    if check.denied() == 0 {
+        return Ok(());
+    }
+    let request = engine::FS_RESOLVE_UNIX;
+    log_fs_denial(&domain, cred_log(&c), &check, request, Data::Path(path));
+    Err(EACCES)
+}
+
+/// Logs a network denial: the socket, and the address as given (network byte order) as
+/// the source (`bind`) or the destination (`connect`, `sendmsg`), as C logs it.
+#[allow(clippy::too_many_arguments)]
+fn log_net_denial(
+    domain: &Domain,
+    log: CredLog,
+    sock: &Socket,
+    addr: Option<&[u8]>,
+    request: u64,
+    layer: usize,
+    quiet: bool,
+    op: NetOp,
+) {
+    let addr = addr.unwrap_or(&[]);
+    let family = addr
+        .get(0..2)
+        .map_or(sock.family(), |f| u16::from_ne_bytes([f[0], f[1]]));
+    let port_be = addr
+        .get(2..4)
+        .map_or(0, |p| u16::from_ne_bytes([p[0], p[1]]));
+    let ip = match family {
+        engine::AF_INET6 => addr
+            .get(8..24)
+            .and_then(|a| <[u8; 16]>::try_from(a).ok())
+            .map_or(NetAddr::None, NetAddr::V6),
+        _ => addr
+            .get(4..8)
+            .and_then(|a| <[u8; 4]>::try_from(a).ok())
+            .map_or(NetAddr::None, NetAddr::V4),
+    };
+    let net = Net::socket(sock, family);
+    let net = match op {
+        NetOp::Bind => net.source(port_be, ip),
+        _ => net.dest(port_be, ip),
+    };
+    log::denial(domain, log, layer, Blocker::Net(request), quiet, Data::Net(net));
+}
+
+/// Checks the access `request` (one `NET_*` right) of `op` to `addr` on `sock`.
+fn check_socket(
+    domain: &Domain,
+    log: CredLog,
+    sock: &Socket,
+    addr: &[u8],
+    request: u64,
+    op: NetOp,
+) -> Result {
+    if domain.handled_net() & request == 0 {
+        return Ok(());
+    }
+    let Some(port) = engine::inet_port_of(addr, sock.family(), op).map_err(to_err)? else {
+        return Ok(());
+    };
+    let Some((layer, quiet)) = domain.net_denied_quiet(request, port) else {
+        return Ok(());
+    };
+    log_net_denial(domain, log, sock, Some(addr), request, layer, quiet, op);
+    Err(EACCES)
+}
+
+/// A UDP socket without a local port gets an ephemeral one when it connects or sends: that
+/// needs `NET_BIND_UDP` on port 0, as an explicit `bind(2)` to port 0 would.
+fn check_udp_autobind(domain: &Domain, log: CredLog, sock: &Socket) -> Result {
+    if domain.handled_net() & engine::NET_BIND_UDP == 0 || sock.inet_is_bound() {
+        return Ok(());
+    }
+    let Some((layer, quiet)) = domain.net_denied_quiet(engine::NET_BIND_UDP, 0) else {
+        return Ok(());
+    };
+    log_net_denial(domain, log, sock, None, engine::NET_BIND_UDP, layer, quiet, NetOp::Bind);
+    Err(EACCES)
+}
+
 /// Whether the signal scope of `sender` denies a signal to `target`.
 fn signal_scope_check(sender: &CredRef<'_, Landlock>, target: &Task) -> Result {
     let Some(domain) = sender.get() else {
@@ -307,8 +433,13 @@ fn file_blob_layer(blob: u64, at: u32) -> usize {
     ((blob >> at) & 0xf) as usize
 }
 
+/// `MSG_FASTOPEN`: `sendmsg(2)` connects a TCP socket (TCP Fast Open).
+const MSG_FASTOPEN: u32 = 0x2000_0000;
+
 /// `RENAME_EXCHANGE`.
 const RENAME_EXCHANGE: u32 = 1 << 1;
+/// `RENAME_WHITEOUT`.
+const RENAME_WHITEOUT: u32 = 1 << 2;
 
 impl lsm::Hooks for Landlock {
     type Cred = Domain;
@@ -434,7 +565,7 @@ impl lsm::Hooks for Landlock {
     }
 
     fn path_link(old: &Dentry, new_dir: &Path, new_dentry: &Dentry) -> Result {
-        check_refer(old, new_dir, new_dentry, false, false)
+        check_refer(old, new_dir, new_dentry, false, false, false)
     }
 
     fn path_rename(
@@ -450,6 +581,7 @@ impl lsm::Hooks for Landlock {
             new_dentry,
             true,
             flags & RENAME_EXCHANGE != 0,
+            flags & RENAME_WHITEOUT != 0,
         )
     }
 
@@ -568,56 +700,61 @@ impl lsm::Hooks for Landlock {
     }
 
     fn socket_addr(sock: &Socket, addr: &[u8], connect: bool) -> Result {
-        let request = if connect {
-            engine::NET_CONNECT_TCP
-        } else {
-            engine::NET_BIND_TCP
+        let (request, op) = match (sock.is_tcp(), connect) {
+            (true, false) => (engine::NET_BIND_TCP, NetOp::Bind),
+            (true, true) => (engine::NET_CONNECT_TCP, NetOp::Connect),
+            (false, false) if sock.is_udp() => (engine::NET_BIND_UDP, NetOp::Bind),
+            (false, true) if sock.is_udp() => (engine::NET_CONNECT_SEND_UDP, NetOp::Connect),
+            _ => return Ok(()),
         };
         let cred = CurrentCred::<Landlock>::get();
         let c = cred.cred();
         let Some(domain) = c.get() else {
             return Ok(());
         };
-        if domain.handled_net() & request == 0 || !sock.is_tcp() {
+        if domain.handled_net() == 0 {
             return Ok(());
         }
-        let Some(port) = engine::tcp_port_of(addr, sock.family(), connect).map_err(to_err)? else {
+        check_socket(&domain, cred_log(&c), sock, addr, request, op)?;
+        // Connecting a UDP socket may bind it, but not with `AF_UNSPEC` (disconnection).
+        let unspec = addr.get(0..2).is_none_or(|f| f == [0, 0]);
+        if request == engine::NET_CONNECT_SEND_UDP && !unspec {
+            check_udp_autobind(&domain, cred_log(&c), sock)?;
+        }
+        Ok(())
+    }
+
+    fn socket_sendmsg(sock: &Socket, addr: Option<&[u8]>, flags: u32) -> Result {
+        let cred = CurrentCred::<Landlock>::get();
+        let c = cred.cred();
+        let Some(domain) = c.get() else {
             return Ok(());
         };
-        let Some((layer, quiet)) = domain.net_denied_quiet(request, port) else {
+        if domain.handled_net() == 0 {
             return Ok(());
-        };
-        // The address as given (network byte order), as C logs it.
-        let family = addr
-            .get(0..2)
-            .map_or(0, |f| u16::from_ne_bytes([f[0], f[1]]));
-        let port_be = addr
-            .get(2..4)
-            .map_or(0, |p| u16::from_ne_bytes([p[0], p[1]]));
-        let ip = match family {
-            engine::AF_INET6 => addr
-                .get(8..24)
-                .and_then(|a| <[u8; 16]>::try_from(a).ok())
-                .map_or(NetAddr::None, NetAddr::V6),
-            _ => addr
-                .get(4..8)
-                .and_then(|a| <[u8; 4]>::try_from(a).ok())
-                .map_or(NetAddr::None, NetAddr::V4),
-        };
-        let net = Net::socket(sock, family);
-        let net = if connect {
-            net.dest(port_be, ip)
-        } else {
-            net.source(port_be, ip)
-        };
-        log::denial(
-            &domain,
-            cred_log(&c),
-            layer,
-            Blocker::Net(request),
-            quiet,
-            Data::Net(net),
-        );
-        Err(EACCES)
+        }
+        let log = cred_log(&c);
+        if sock.is_tcp() {
+            // TCP Fast Open connects to the address given with the data.
+            if let (Some(a), true) = (addr, flags & MSG_FASTOPEN != 0) {
+                check_socket(&domain, log, sock, a, engine::NET_CONNECT_TCP, NetOp::Connect)?;
+            }
+            return Ok(());
+        }
+        if !sock.is_udp() {
+            return Ok(());
+        }
+        if let Some(a) = addr {
+            check_socket(&domain, log, sock, a, engine::NET_CONNECT_SEND_UDP, NetOp::Send)?;
+        }
+        check_udp_autobind(&domain, log, sock)
+    }
+
+    fn unix_find(path: &Path, other: &FoundUnixSock, coredump: bool) -> Result {
+        // The kernel's own lookup to save a core dump is not the task's.
+        if coredump {
+            return Ok(());
+        }
+        unix_find_check(path, other)
     }
 }

@@ -111,6 +111,10 @@ kernel::define_lsm! {
         ) -> c_int,
         landlock_rust_unix_may_send => unix_may_send(
             sock: *mut bindings::socket, other: *mut bindings::socket) -> c_int,
+        landlock_rust_unix_find => unix_find(
+            path: *const bindings::path, other: *mut bindings::sock, flags: c_int) -> c_int,
+        landlock_rust_socket_sendmsg => socket_sendmsg(
+            sock: *mut bindings::socket, msg: *mut bindings::msghdr, size: c_int) -> c_int,
         landlock_rust_task_kill => task_kill(
             p: *mut bindings::task_struct,
             info: *mut c_void,
@@ -201,5 +205,13 @@ mod tests {
     #[test]
     fn quiet_rules() {
         assert_eq!(t::quiet_rules(), Ok(()));
+    }
+    #[test]
+    fn resolve_unix() {
+        assert_eq!(t::resolve_unix(), Ok(()));
+    }
+    #[test]
+    fn udp() {
+        assert_eq!(t::udp(), Ok(()));
     }
 }

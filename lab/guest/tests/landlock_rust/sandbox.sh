@@ -61,4 +61,49 @@ expect_eq "tcp: bind allowed by a port rule" 0 \
 	"$(sb $base --net --bind 4244 -- landlock-probe bind 4244)"
 expect_eq "tcp: bind to another port is denied" 13 \
 	"$(sb $base --net --bind 4244 -- landlock-probe bind 4245)"
+
+# UDP (ABI 10 rights): bind, connect (which also binds an unbound socket to an ephemeral port:
+# BIND_UDP on port 0) and sendto with an address.
+expect_eq "udp: bind allowed by a port rule" 0 \
+	"$(sb $base --udp --udp-bind 5000 -- landlock-probe udp bind 5000)"
+expect_eq "udp: bind to another port is denied" 13 \
+	"$(sb $base --udp --udp-bind 5000 -- landlock-probe udp bind 5001)"
+expect_eq "udp: a TCP-only sandbox does not restrict UDP" 0 \
+	"$(sb $base --net -- landlock-probe udp bind 5002)"
+expect_eq "udp: connect allowed by port rules (remote port, and port 0 for the autobind)" 0 \
+	"$(sb $base --udp --udp-send 5353 --udp-bind 0 -- landlock-probe udp connect 5353)"
+expect_eq "udp: connect without BIND_UDP on port 0 (autobind) is denied" 13 \
+	"$(sb $base --udp --udp-send 5353 -- landlock-probe udp connect 5353)"
+expect_eq "udp: connect to another port is denied" 13 \
+	"$(sb $base --udp --udp-send 5353 --udp-bind 0 -- landlock-probe udp connect 5354)"
+expect_eq "udp: sendto allowed by port rules" 0 \
+	"$(sb $base --udp --udp-send 5353 --udp-bind 0 -- landlock-probe udp sendto 5353)"
+expect_eq "udp: sendto another port is denied" 13 \
+	"$(sb $base --udp --udp-send 5353 --udp-bind 0 -- landlock-probe udp sendto 5354)"
+
+# Named UNIX sockets (RESOLVE_UNIX, ABI 9, bit 16): a server created outside the sandbox needs
+# a rule; one created inside it does not.
+landlock-probe unix-serve $d/other/sock 60 >/dev/null &
+server=$!
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -S $d/other/sock ] && break; sleep 1; done
+expect_eq "unix: send to a named socket, unsandboxed" 0 "$(landlock-probe unix-send $d/other/sock)"
+expect_eq "unix: RESOLVE_UNIX not handled: send allowed" 0 \
+	"$(sb $base -- landlock-probe unix-send $d/other/sock)"
+expect_eq "unix: RESOLVE_UNIX handled, no rule: EACCES" 13 \
+	"$(sb --fs 0x1ffff $base -- landlock-probe unix-send $d/other/sock)"
+expect_eq "unix: RESOLVE_UNIX granted on the directory" 0 \
+	"$(sb --fs 0x1ffff $base --rule 0x10000:$d/other -- landlock-probe unix-send $d/other/sock)"
+expect_eq "unix: RESOLVE_UNIX granted on the socket file" 0 \
+	"$(sb --fs 0x1ffff $base --rule 0x10000:$d/other/sock -- landlock-probe unix-send $d/other/sock)"
+expect_eq "unix: a nested layer without the rule denies" 13 \
+	"$(sb --fs 0x1ffff $base --rule 0x10000:$d/other -- \
+		landlock-probe sandbox --fs 0x1ffff $base -- landlock-probe unix-send $d/other/sock)"
+# (The server's output goes to stderr: /dev/null is read-only in the sandbox.)
+expect_eq "unix: a server created in the same domain needs no rule" 0 \
+	"$(sb --fs 0x1ffff $base --rule 0xffff:$d/rw -- sh -c \
+		"landlock-probe unix-serve $d/rw/s2 5 >&2 & \
+		 for i in 1 2 3 4 5; do [ -S $d/rw/s2 ] && break; sleep 1; done; \
+		 landlock-probe unix-send $d/rw/s2")"
+kill $server 2>/dev/null
+wait $server 2>/dev/null
 rm -rf $d

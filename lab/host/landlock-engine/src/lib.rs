@@ -130,4 +130,12 @@ mod tests {
     fn quiet_rules() {
         assert_eq!(t::quiet_rules(), Ok(()));
     }
+    #[test]
+    fn resolve_unix() {
+        assert_eq!(t::resolve_unix(), Ok(()));
+    }
+    #[test]
+    fn udp() {
+        assert_eq!(t::udp(), Ok(()));
+    }
 }

@@ -16,7 +16,13 @@
 //!   is TSYNC); then each tries to read FILE. With `churn`, a chain of threads (each starts
 //!   the next and ends) runs meanwhile and its last link tries too. Prints
 //!   `main M denied D/THREADS nnp P/THREADS chain C` (M, C: 1 when denied);
-//! - `landlock-probe rename A B`, `landlock-probe link A B`: the same for rename(2)/link(2).
+//! - `landlock-probe rename A B`, `landlock-probe link A B`: the same for rename(2)/link(2);
+//! - `landlock-probe udp bind|connect|sendto PORT`: a UDP bind, connect or sendto (to
+//!   127.0.0.1) on a new socket, printing the errno (0 on success);
+//! - `landlock-probe unix-serve PATH SECONDS`: binds a datagram UNIX socket at PATH and keeps
+//!   it for SECONDS; `landlock-probe unix-send PATH`: sends a datagram to it, printing the
+//!   errno. The sandbox options `--udp` (handle the UDP rights), `--udp-bind PORT`,
+//!   `--udp-send PORT` go with these.
 
 use std::ffi::CString;
 use std::io::Error;
@@ -37,6 +43,8 @@ const FS_V1: u64 = (1 << 13) - 1;
 const FS_RO: u64 = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR;
 const NET_BIND: u64 = 1;
 const NET_CONNECT: u64 = 2;
+const NET_BIND_UDP: u64 = 1 << 2;
+const NET_CONNECT_SEND_UDP: u64 = 1 << 3;
 
 #[repr(C)]
 #[derive(Default, Clone, Copy)]
@@ -529,11 +537,66 @@ fn tcp(port: u16, bind: bool) -> i32 {
     }
 }
 
+fn udp(op: &str, port: u16) -> i32 {
+    // SAFETY: plain socket calls on our own descriptor.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let p = (&addr as *const libc::sockaddr_in).cast();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        let buf = [0u8; 1];
+        let r = match op {
+            "bind" => libc::bind(fd, p, len) as isize,
+            "connect" => libc::connect(fd, p, len) as isize,
+            "sendto" => libc::sendto(fd, buf.as_ptr().cast(), 1, 0, p, len),
+            _ => -1,
+        };
+        errno_of(r as libc::c_long)
+    }
+}
+
+fn unix_addr(path: &str) -> libc::sockaddr_un {
+    // SAFETY: an all-zero `sockaddr_un` is valid.
+    let mut a: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    a.sun_family = libc::AF_UNIX as u16;
+    for (d, s) in a.sun_path.iter_mut().zip(path.bytes().take(107)) {
+        *d = s as libc::c_char;
+    }
+    a
+}
+
+fn unix(op: &str, path: &str, secs: u32) -> i32 {
+    let a = unix_addr(path);
+    let p = (&a as *const libc::sockaddr_un).cast();
+    let len = std::mem::size_of::<libc::sockaddr_un>() as u32;
+    // SAFETY: plain socket calls on our own descriptor.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0);
+        if op == "serve" {
+            let r = libc::bind(fd, p, len);
+            if r == 0 {
+                libc::sleep(secs);
+            }
+            return errno_of(r.into());
+        }
+        let buf = [0u8; 1];
+        errno_of(libc::sendto(fd, buf.as_ptr().cast(), 1, 0, p, len) as libc::c_long)
+    }
+}
+
 fn sandbox(args: &[String]) -> i32 {
     let mut fs = FS_V1 | FS_TRUNCATE;
     let mut net = 0;
     let (mut ro, mut rw, mut bind, mut conn) = (vec![], vec![], vec![], vec![]);
     let mut custom: Vec<(u64, String)> = vec![];
+    let (mut udp_bind, mut udp_send) = (vec![], vec![]);
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
@@ -548,10 +611,17 @@ fn sandbox(args: &[String]) -> i32 {
                 custom.push((m, p.to_owned()));
             }
             "--net" => {
-                net = NET_BIND | NET_CONNECT;
+                net |= NET_BIND | NET_CONNECT;
                 i += 1;
                 continue;
             }
+            "--udp" => {
+                net |= NET_BIND_UDP | NET_CONNECT_SEND_UDP;
+                i += 1;
+                continue;
+            }
+            "--udp-bind" => udp_bind.push(v.parse::<u64>().unwrap_or(0)),
+            "--udp-send" => udp_send.push(v.parse::<u64>().unwrap_or(0)),
             "--bind" => bind.push(v.parse::<u64>().unwrap_or(0)),
             "--connect" => conn.push(v.parse::<u64>().unwrap_or(0)),
             "--" => {
@@ -602,6 +672,14 @@ fn sandbox(args: &[String]) -> i32 {
     for p in &conn {
         if add_port(rs, *p, NET_CONNECT) != 0 {
             return 1;
+        }
+    }
+    for (ports, right) in [(&udp_bind, NET_BIND_UDP), (&udp_send, NET_CONNECT_SEND_UDP)] {
+        for p in ports {
+            if add_port(rs, *p, right) != 0 {
+                eprintln!("add_rule port {p}: {}", Error::last_os_error());
+                return 1;
+            }
         }
     }
     no_new_privs();
@@ -758,6 +836,23 @@ fn main() {
                 std::fs::hard_link(a, b)
             };
             println!("{}", r.err().and_then(|e| e.raw_os_error()).unwrap_or(0));
+            0
+        }
+        Some("udp") => {
+            let op = args.get(1).cloned().unwrap_or_default();
+            let port = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+            println!("{}", udp(&op, port));
+            0
+        }
+        Some("unix-serve") | Some("unix-send") => {
+            let path = args.get(1).cloned().unwrap_or_default();
+            let secs = args.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+            let op = if args[0] == "unix-serve" {
+                "serve"
+            } else {
+                "send"
+            };
+            println!("{}", unix(op, &path, secs));
             0
         }
         Some("connect") | Some("bind") => {
