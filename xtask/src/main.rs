@@ -624,10 +624,19 @@ fn guest_tests(
     let kunit_globs: Vec<&str> = chosen.iter().filter_map(|c| c.kunit).collect();
     // FERRITE_SCRIPTS=component/script[,...] narrows a run to those guest scripts (while
     // working on one of them); every chosen component's scripts otherwise.
-    let scripts = match std::env::var("FERRITE_SCRIPTS") {
-        Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
-        _ if guest_names.is_empty() => "none".to_owned(),
-        _ => guest_names.join(","),
+    // Only those of the components this boot runs (the C-Landlock boot runs `landlock`'s).
+    let narrowed: Option<Vec<String>> = std::env::var("FERRITE_SCRIPTS").ok().map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|e| guest_names.contains(&e.split('/').next().unwrap_or("")))
+            .map(str::to_owned)
+            .collect()
+    });
+    let scripts = match narrowed {
+        Some(list) if !list.is_empty() => list.join(","),
+        Some(_) => "none".to_owned(),
+        None if guest_names.is_empty() => "none".to_owned(),
+        None => guest_names.join(","),
     };
     let mut cmdline = format!("ferrite.mode=test ferrite.tests={scripts} {extra_cmdline}");
     // FERRITE_SCRIPT_TIMEOUT=seconds: the guest's limit for one script (600 by default), for a

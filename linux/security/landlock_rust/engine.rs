@@ -639,6 +639,11 @@ impl Domain {
         self.layers().iter().rposition(|l| l.fs & fs != 0)
     }
 
+    /// The youngest layer that handles one of the network rights `net`, if any.
+    pub fn youngest_net_layer(&self, net: u64) -> Option<usize> {
+        self.layers().iter().rposition(|l| l.net & net != 0)
+    }
+
     /// As [`Domain::net_check`], giving the youngest layer that denies the access.
     pub fn net_denied_layer(&self, request: u64, port: u16) -> Option<usize> {
         let mut needed = 0u16;

@@ -334,7 +334,14 @@ fn log_net_denial(
         NetOp::Bind => net.source(port_be, ip),
         _ => net.dest(port_be, ip),
     };
-    log::denial(domain, log, layer, Blocker::Net(request), quiet, Data::Net(net));
+    log::denial(
+        domain,
+        log,
+        layer,
+        Blocker::Net(request),
+        quiet,
+        Data::Net(net),
+    );
 }
 
 /// Checks the access `request` (one `NET_*` right) of `op` to `addr` on `sock`.
@@ -349,8 +356,26 @@ fn check_socket(
     if domain.handled_net() & request == 0 {
         return Ok(());
     }
-    let Some(port) = engine::inet_port_of(addr, sock.family(), op).map_err(to_err)? else {
-        return Ok(());
+    let port = match engine::inet_port_of(addr, sock.family(), op) {
+        Ok(Some(port)) => port,
+        Ok(None) => return Ok(()),
+        Err(e) if e == engine::EACCES => {
+            // A datagram to `AF_UNSPEC` on an IPv6 socket: denied without a port, and logged
+            // for the youngest layer handling the right, with no address (as C).
+            if let Some(layer) = domain.youngest_net_layer(request) {
+                let net = Net::socket(sock, engine::AF_UNSPEC).dest(0, NetAddr::None);
+                log::denial(
+                    domain,
+                    log,
+                    layer,
+                    Blocker::Net(request),
+                    false,
+                    Data::Net(net),
+                );
+            }
+            return Err(EACCES);
+        }
+        Err(e) => return Err(to_err(e)),
     };
     let Some((layer, quiet)) = domain.net_denied_quiet(request, port) else {
         return Ok(());
@@ -368,7 +393,16 @@ fn check_udp_autobind(domain: &Domain, log: CredLog, sock: &Socket) -> Result {
     let Some((layer, quiet)) = domain.net_denied_quiet(engine::NET_BIND_UDP, 0) else {
         return Ok(());
     };
-    log_net_denial(domain, log, sock, None, engine::NET_BIND_UDP, layer, quiet, NetOp::Bind);
+    log_net_denial(
+        domain,
+        log,
+        sock,
+        None,
+        engine::NET_BIND_UDP,
+        layer,
+        quiet,
+        NetOp::Bind,
+    );
     Err(EACCES)
 }
 
@@ -737,7 +771,14 @@ impl lsm::Hooks for Landlock {
         if sock.is_tcp() {
             // TCP Fast Open connects to the address given with the data.
             if let (Some(a), true) = (addr, flags & MSG_FASTOPEN != 0) {
-                check_socket(&domain, log, sock, a, engine::NET_CONNECT_TCP, NetOp::Connect)?;
+                check_socket(
+                    &domain,
+                    log,
+                    sock,
+                    a,
+                    engine::NET_CONNECT_TCP,
+                    NetOp::Connect,
+                )?;
             }
             return Ok(());
         }
@@ -745,7 +786,14 @@ impl lsm::Hooks for Landlock {
             return Ok(());
         }
         if let Some(a) = addr {
-            check_socket(&domain, log, sock, a, engine::NET_CONNECT_SEND_UDP, NetOp::Send)?;
+            check_socket(
+                &domain,
+                log,
+                sock,
+                a,
+                engine::NET_CONNECT_SEND_UDP,
+                NetOp::Send,
+            )?;
         }
         check_udp_autobind(&domain, log, sock)
     }
