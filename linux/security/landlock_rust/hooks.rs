@@ -467,6 +467,29 @@ fn file_blob_layer(blob: u64, at: u32) -> usize {
     ((blob >> at) & 0xf) as usize
 }
 
+/// Logs the denial of `right` (`TRUNCATE` or `IOCTL_DEV`), decided when `file` was opened,
+/// for the opener's domain: `blob` is the file's, `(layer_at, quiet)` where it recorded the
+/// denying layer and whether a quiet rule of that layer was met.
+fn log_open_time_denial(
+    file: &File,
+    blob: u64,
+    right: u64,
+    (layer_at, quiet): (u32, u64),
+    data: Data<'_>,
+) {
+    let cred = file.cred::<Landlock>();
+    if let Some(domain) = cred.get() {
+        log::denial(
+            &domain,
+            cred_log(&cred),
+            file_blob_layer(blob, layer_at),
+            Blocker::Fs(right),
+            blob & quiet != 0,
+            data,
+        );
+    }
+}
+
 /// `MSG_FASTOPEN`: `sendmsg(2)` connects a TCP socket (TCP Fast Open).
 const MSG_FASTOPEN: u32 = 0x2000_0000;
 
@@ -544,18 +567,13 @@ impl lsm::Hooks for Landlock {
         if blob & engine::FS_TRUNCATE == 0 {
             return Ok(());
         }
-        // Logged for the opener's domain, as the right was decided at open.
-        let cred = file.cred::<Landlock>();
-        if let Some(domain) = cred.get() {
-            log::denial(
-                &domain,
-                cred_log(&cred),
-                file_blob_layer(blob, TRUNCATE_LAYER),
-                Blocker::Fs(engine::FS_TRUNCATE),
-                blob & TRUNCATE_QUIET != 0,
-                Data::File(file),
-            );
-        }
+        log_open_time_denial(
+            file,
+            blob,
+            engine::FS_TRUNCATE,
+            (TRUNCATE_LAYER, TRUNCATE_QUIET),
+            Data::File(file),
+        );
         Err(EACCES)
     }
 
@@ -567,17 +585,13 @@ impl lsm::Hooks for Landlock {
         if engine::ioctl_always_allowed(cmd, compat) {
             return Ok(());
         }
-        let cred = file.cred::<Landlock>();
-        if let Some(domain) = cred.get() {
-            log::denial(
-                &domain,
-                cred_log(&cred),
-                file_blob_layer(blob, IOCTL_LAYER),
-                Blocker::Fs(engine::FS_IOCTL_DEV),
-                blob & IOCTL_QUIET != 0,
-                Data::Ioctl(file, cmd as u16),
-            );
-        }
+        log_open_time_denial(
+            file,
+            blob,
+            engine::FS_IOCTL_DEV,
+            (IOCTL_LAYER, IOCTL_QUIET),
+            Data::Ioctl(file, cmd as u16),
+        );
         Err(EACCES)
     }
 

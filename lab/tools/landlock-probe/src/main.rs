@@ -514,18 +514,23 @@ fn race() -> bool {
     bad == 0
 }
 
+/// 127.0.0.1:`port`.
+fn loopback(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
 fn tcp(port: u16, bind: bool) -> i32 {
     // SAFETY: plain socket calls on our own descriptor.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as u16,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
+        let addr = loopback(port);
         let p = (&addr as *const libc::sockaddr_in).cast();
         let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
         let r = if bind {
@@ -541,14 +546,7 @@ fn udp(op: &str, port: u16) -> i32 {
     // SAFETY: plain socket calls on our own descriptor.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
-        let addr = libc::sockaddr_in {
-            sin_family: libc::AF_INET as u16,
-            sin_port: port.to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
-            },
-            sin_zero: [0; 8],
-        };
+        let addr = loopback(port);
         let p = (&addr as *const libc::sockaddr_in).cast();
         let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
         let buf = [0u8; 1];
