@@ -37,6 +37,7 @@ const FERRITE_TOOLS: &[(&str, &str, &str)] = &[
         "/usr/bin/landlock-probe",
     ),
     ("insn-mark", "insn-mark", "/usr/bin/insn-mark"),
+    ("vec-io", "vec-io", "/usr/bin/vec-io"),
 ];
 
 /// Builds Ferrite's userspace tools (release) for the guest; returns (host path, guest path).

@@ -159,7 +159,7 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
         vdc_img.display()
     );
     // A 64 MiB disk the virtio block tests grow at run time (`block_resize vdd-drive …`);
-    // set back to 64 MiB at every boot.
+    // set back to 64 MiB at every boot. Its queues have 1024 entries (seg_max 1022).
     let vdd_img = lab.cache.join("disks/vdd.img");
     {
         fs::create_dir_all(vdd_img.parent().unwrap_or(Path::new(".")))?;
@@ -176,7 +176,8 @@ fn standard_disks(lab: &Lab) -> Result<Vec<Disk>> {
             "file={},format=raw,cache=writeback,aio=threads",
             vdd_img.display()
         ),
-        device_props: "serial=ferrite-vdd".into(),
+        // Longer queues than QEMU's default: seg_max 1022, for requests of many segments.
+        device_props: "serial=ferrite-vdd,queue-size=1024".into(),
         legacy_drive: true,
     };
     // A disk the virtio block tests hot-unplug under I/O (`device_del vde`) and plug again

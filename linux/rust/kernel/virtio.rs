@@ -32,9 +32,10 @@ use crate::{
     device_id::RawDeviceId,
     driver,
     error::{from_result, to_result},
+    interrupt::{local_interrupt_disable, LocalInterruptDisabled},
     prelude::*,
     str::CStr,
-    sync::lock::spinlock::SpinLockIrqBackend,
+    sync::lock::spinlock::{SpinLockBackend, SpinLockIrqBackend},
     sync::{
         aref::{ARef, AlwaysRefCounted},
         lock::Guard,
@@ -45,7 +46,7 @@ use crate::{
 };
 use core::{
     marker::PhantomData,
-    mem::offset_of,
+    mem::{offset_of, MaybeUninit},
     ptr::{addr_of_mut, NonNull},
 };
 
@@ -798,8 +799,10 @@ pub trait Handler: Sized + 'static {
     /// The values that are their own token (e.g. block requests); [`NoLend`] for none.
     type Lent: Lend;
 
-    /// The device used buffers of `queue` (interrupt context).
-    fn done(queue: &Queue<Self>);
+    /// The device used buffers of `queue`. Called from the queue's interrupt with local
+    /// interrupts disabled, which `irq` proves: lock the queue with [`Queue::lock_with`], which
+    /// then need not disable them again.
+    fn done(queue: &Queue<Self>, irq: &LocalInterruptDisabled);
 }
 
 /// A virtqueue, reached through the lock of its [`Queue`].
@@ -877,14 +880,16 @@ impl<H: Handler> Virtqueue<H> {
         if n_out + n_in == 0 {
             return Err(EINVAL);
         }
-        let mut out_sg: bindings::scatterlist = pin_init::zeroed();
-        let mut in_sg: bindings::scatterlist = pin_init::zeroed();
+        // Left uninitialised until used: `sg_init_one` initialises the whole entry.
+        let mut out_sg = MaybeUninit::<bindings::scatterlist>::uninit();
+        let mut in_sg = MaybeUninit::<bindings::scatterlist>::uninit();
         let mut sgs: [*mut bindings::scatterlist; 3] = [core::ptr::null_mut(); 3];
         let mut n = 0;
         if let Some((p, len)) = chain.out.filter(|(_, len)| *len > 0) {
-            // SAFETY: `out_sg` is a valid scatterlist; `p` is valid for `len` bytes.
-            unsafe { bindings::sg_init_one(&mut out_sg, p.as_ptr().cast(), len) };
-            sgs[n] = &mut out_sg;
+            // SAFETY: `out_sg` has room for a scatterlist entry, which `sg_init_one` fills;
+            // `p` is valid for `len` bytes.
+            unsafe { bindings::sg_init_one(out_sg.as_mut_ptr(), p.as_ptr().cast(), len) };
+            sgs[n] = out_sg.as_mut_ptr();
             n += 1;
         }
         if let Some((sg, false)) = chain.data {
@@ -897,8 +902,8 @@ impl<H: Handler> Virtqueue<H> {
         }
         if let Some((p, len)) = chain.inb.filter(|(_, len)| *len > 0) {
             // SAFETY: As above.
-            unsafe { bindings::sg_init_one(&mut in_sg, p.as_ptr().cast(), len) };
-            sgs[n] = &mut in_sg;
+            unsafe { bindings::sg_init_one(in_sg.as_mut_ptr(), p.as_ptr().cast(), len) };
+            sgs[n] = in_sg.as_mut_ptr();
         }
         // SAFETY: By the type invariant `self.vq` is valid and we hold the queue's lock. `sgs`
         // holds `n_out + n_in` valid scatterlists, device-readable ones first; their memory
@@ -985,6 +990,15 @@ impl<H: Handler> Queue<H> {
         self.vq.lock()
     }
 
+    /// Locks the virtqueue where local interrupts are already disabled (in
+    /// [`Handler::done`]): the same lock as [`Queue::lock`], without disabling interrupts again.
+    pub fn lock_with<'a>(
+        &'a self,
+        irq: &'a LocalInterruptDisabled,
+    ) -> Guard<'a, Virtqueue<H>, SpinLockBackend> {
+        self.vq.lock_with(irq)
+    }
+
     /// The index of the queue in its device.
     pub fn index(&self) -> usize {
         self.index
@@ -1024,8 +1038,19 @@ unsafe extern "C" fn vq_callback<H: Handler>(vq: *mut bindings::virtqueue) {
     // SAFETY: A non-null `priv_` points to the `Queues<H>` inside an `Arc`, which clears it,
     // resets the device and waits for running callbacks before it is freed.
     let queues = unsafe { &*queues.cast::<Queues<H>>() };
-    if let Some(queue) = queues.get(index as usize) {
-        H::done(queue);
+    let Some(queue) = queues.get(index as usize) else {
+        return;
+    };
+    // Virtqueue interrupts run with local interrupts disabled, except for interrupt threads
+    // on PREEMPT_RT: disable them there, so `done` always has the proof.
+    // SAFETY: Reading the local interrupt state has no requirements.
+    if unsafe { bindings::irqs_disabled() } {
+        // SAFETY: Local interrupts are disabled (checked above) and stay so for the whole call:
+        // the handler of an interrupt does not enable them.
+        H::done(queue, unsafe { LocalInterruptDisabled::assume_disabled() });
+    } else {
+        let irq = local_interrupt_disable();
+        H::done(queue, &irq);
     }
 }
 
@@ -1286,7 +1311,7 @@ mod tests {
         type Payload = NoPayload;
         type Lent = Boxed;
 
-        fn done(_queue: &Queue<Self>) {}
+        fn done(_queue: &Queue<Self>, _irq: &LocalInterruptDisabled) {}
     }
 
     #[test]

@@ -12,10 +12,11 @@ use kernel::{
     block::mq::{
         self,
         gen_disk::{self, Disk, DiskAttribute, GenDisk, GenDiskBuilder, QueueLimits, ShowBuffer},
-        DeviceRequest, Operation, Request, TagSet,
+        DeviceRequest, Operation, Request, TagSet, CMD_OUT_MAX,
     },
     debugfs, device,
     fmt::Write,
+    interrupt::LocalInterruptDisabled,
     new_spinlock_irq, pr_warn_once,
     prelude::*,
     str::CString,
@@ -115,11 +116,11 @@ const QUEUE_NAMES: [&CStr; 16] = [
 /// limit, less the header and the status).
 const C_MAX_SEGMENTS: u32 = 32768 - EXTRA_DESCS;
 
-/// The most data segments of a request here: its scatterlist is preallocated with the request
-/// (32 bytes an entry), so this bounds the per-request memory (8 KiB). It is the `seg_max` of
-/// QEMU's default 256-entry queues, so such devices get the same limit as with the C driver
-/// (which allocates larger scatterlists per request, up to `C_MAX_SEGMENTS`).
-const MAX_SEGMENTS: u32 = 254;
+/// The scatterlist entries each request carries in its private data (32 bytes each): a
+/// request with more segments chains entries from the kernel's pools. 32 covers a 128 KiB
+/// request of scattered 4 KiB pages without allocating (the C driver keeps 2 and allocates
+/// for anything larger).
+const INLINE_SEGMENTS: u32 = 32;
 
 /// Descriptors of a request besides its data: the header and the status.
 const EXTRA_DESCS: u32 = 2;
@@ -167,6 +168,42 @@ impl core::fmt::Debug for PlugStats {
     }
 }
 
+/// Requests whose data took more scatterlist entries than each request carries (chained from
+/// the pools), and the most entries of one request (`scatterlists` in the disk's debugfs
+/// directory): shows that requests beyond the inline entries, up to the device's `seg_max`,
+/// reach the device.
+struct SgStats {
+    chained: Atomic<u64>,
+    most: Atomic<u32>,
+}
+
+impl SgStats {
+    fn note(&self, nents: u32) {
+        if nents <= INLINE_SEGMENTS {
+            return;
+        }
+        self.chained.add(1, Relaxed);
+        let mut seen = self.most.load(Relaxed);
+        while nents > seen {
+            match self.most.cmpxchg(seen, nents, Relaxed) {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for SgStats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "chained {} most {}",
+            self.chained.load(Relaxed),
+            self.most.load(Relaxed)
+        )
+    }
+}
+
 /// What the request path needs of the device.
 struct Shared {
     queues: Arc<virtio::Queues<Blk>>,
@@ -174,6 +211,7 @@ struct Shared {
     /// The device, for the `cache_type` attribute.
     dev: Arc<virtio::BoundDevice>,
     plug_stats: Pin<KBox<debugfs::File<PlugStats>>>,
+    sg_stats: Pin<KBox<debugfs::File<SgStats>>>,
     _debugfs: debugfs::Dir,
 }
 
@@ -194,11 +232,16 @@ impl Shared {
         }
     }
 
-    /// The 16-byte request header (type, I/O priority, sector), followed for discard,
-    /// write-zeroes and secure-erase by one range (sector, number of sectors, flags without the
-    /// unmap hint): `len` bytes of the returned array are the command.
-    fn command(&self, kind: u32, sector: u64, range: Option<u32>) -> ([u8; 32], usize) {
-        let mut cmd = [0u8; 32];
+    /// Writes the 16-byte request header (type, I/O priority, sector), followed for discard,
+    /// write-zeroes and secure-erase by one range (sector, number of sectors, flags without
+    /// the unmap hint), to `cmd`; returns its length.
+    fn write_command(
+        &self,
+        cmd: &mut [u8; CMD_OUT_MAX],
+        kind: u32,
+        sector: u64,
+        range: Option<u32>,
+    ) -> usize {
         let mut len = 0;
         // At most 32 bytes are put, so every field fits.
         let mut put = |field: &[u8]| {
@@ -219,12 +262,13 @@ impl Shared {
                 put(&self.u32_bytes(0));
             }
         }
-        (cmd, len)
+        len
     }
 
     /// The 16-byte request header, for a driver-internal request.
     fn header(&self, kind: u32, sector: u64) -> Result<KVec<u8>> {
-        let (cmd, len) = self.command(kind, sector, None);
+        let mut cmd = [0u8; CMD_OUT_MAX];
+        let len = self.write_command(&mut cmd, kind, sector, None);
         let mut hdr = KVec::with_capacity(len, GFP_KERNEL)?;
         hdr.extend_from_slice(cmd.get(..len).unwrap_or(&[]), GFP_KERNEL)?;
         Ok(hdr)
@@ -278,8 +322,8 @@ impl virtio::Handler for Blk {
     type Payload = virtio::NoPayload;
     type Lent = DeviceRequest<Blk>;
 
-    fn done(queue: &virtio::Queue<Self>) {
-        let mut vq = queue.lock();
+    fn done(queue: &virtio::Queue<Self>, irq: &LocalInterruptDisabled) {
+        let mut vq = queue.lock_with(irq);
         loop {
             vq.disable_cb();
             while let Some((used, _len)) = vq.get_buf() {
@@ -344,8 +388,8 @@ impl Batch {
 }
 
 impl Shared {
-    /// The command of a block request, and whether the device writes its data.
-    fn command_of(&self, rq: &Request<Blk>) -> Result<([u8; 32], usize, bool)> {
+    /// What a block request asks of the device.
+    fn command_of(&self, rq: &Request<Blk>) -> Result<Command> {
         let sectors = rq.bytes() >> 9;
         let (kind, range, device_writes) = match rq.operation() {
             Operation::Read => (T_IN, None, true),
@@ -357,9 +401,42 @@ impl Shared {
             _ => return Err(EOPNOTSUPP),
         };
         let sector = if kind == T_FLUSH { 0 } else { rq.sector() };
-        let (cmd, len) = self.command(kind, sector, range);
-        Ok((cmd, len, device_writes))
+        Ok(Command {
+            kind,
+            sector,
+            range,
+            device_writes,
+        })
     }
+
+    /// Prepares a block request for the device: its command written straight into the
+    /// request's command area, a status byte for the device to write, its data mapped.
+    fn prepare(
+        &self,
+        rq: ARef<Request<Blk>>,
+    ) -> Result<DeviceRequest<Blk>, (Error, ARef<Request<Blk>>)> {
+        let c = match self.command_of(&rq) {
+            Ok(c) => c,
+            Err(e) => return Err((e, rq)),
+        };
+        let drq = Request::into_device(
+            rq,
+            |out| self.write_command(out, c.kind, c.sector, c.range),
+            1,
+            c.device_writes,
+        )?;
+        self.sg_stats.note(drq.nents());
+        Ok(drq)
+    }
+}
+
+/// What a block request asks of the device: the command's fields, and whether the device
+/// writes the request's data (a read).
+struct Command {
+    kind: u32,
+    sector: u64,
+    range: Option<u32>,
+    device_writes: bool,
 }
 
 /// The write-cache mode: the device's `writeback` field when the driver may change it, else
@@ -427,9 +504,7 @@ impl mq::Operations for Blk {
 
     fn queue_rq(shared: ArcBorrow<'_, Shared>, rq: ARef<Request<Self>>, is_last: bool) -> Result {
         let queue = shared.queues.get(rq.hw_queue_index() as usize).ok_or(EIO)?;
-        let (cmd, len, device_writes) = shared.command_of(&rq)?;
-        let drq = Request::into_device(rq, cmd.get(..len).unwrap_or(&[]), 1, device_writes)
-            .map_err(|(e, _rq)| e)?;
+        let drq = shared.prepare(rq).map_err(|(e, _rq)| e)?;
         let mut vq = queue.lock();
         if let Err((e, drq)) = vq.add_lent(drq, GFP_ATOMIC) {
             drop(vq);
@@ -459,11 +534,18 @@ impl mq::Operations for Blk {
             }
             batch.hw_queue = hw_queue;
             let prepared = match shared.command_of(&rq) {
-                Ok((cmd, len, device_writes)) => rq
-                    .into_device(cmd.get(..len).unwrap_or(&[]), 1, device_writes)
+                Ok(c) => rq
+                    .into_device(
+                        |out| shared.write_command(out, c.kind, c.sector, c.range),
+                        1,
+                        c.device_writes,
+                    )
                     .map_err(|(_e, rq)| rq),
                 Err(_) => Err(rq),
             };
+            if let Ok(drq) = &prepared {
+                shared.sg_stats.note(drq.nents());
+            }
             match prepared {
                 Ok(drq) => match batch.rqs.get_mut(batch.len) {
                     Some(slot) => {
@@ -657,8 +739,6 @@ impl RVirtioBlk {
         if !dev.has_feature(F_RING_INDIRECT_DESC) {
             seg_max = seg_max.min(ring.saturating_sub(EXTRA_DESCS));
         }
-        // Each request carries room for `seg_max` scatterlist entries in its private data.
-        let seg_max = seg_max.clamp(1, MAX_SEGMENTS);
         let dma_max = u32::try_from(dev.max_dma_size()).unwrap_or(u32::MAX);
         let mut seg_size = dma_max;
         if dev.has_feature(F_SIZE_MAX) {
@@ -712,9 +792,9 @@ impl RVirtioBlk {
             ..limits
         };
 
-        // Each request's scatterlist lives in its private data, sized for `seg_max` segments.
+        // A request's scatterlist starts in its private data.
         let tagset = Arc::pin_init(
-            TagSet::new_for_device_irqs(dev.as_ref(), nqueues, depth, seg_max),
+            TagSet::new_for_device_irqs(dev.as_ref(), nqueues, depth, seg_max.min(INLINE_SEGMENTS)),
             GFP_KERNEL,
         )?;
         let index = DiskIndex(take_disk_index()?);
@@ -730,12 +810,23 @@ impl RVirtioBlk {
             ),
             GFP_KERNEL,
         )?;
+        let sg_stats = KBox::pin_init(
+            debugfs.read_only_file(
+                c"scatterlists",
+                SgStats {
+                    chained: Atomic::new(0),
+                    most: Atomic::new(0),
+                },
+            ),
+            GFP_KERNEL,
+        )?;
         let shared = Arc::new(
             Shared {
                 queues,
                 little_endian: dev.is_little_endian(),
                 dev: bound,
                 plug_stats,
+                sg_stats,
                 _debugfs: debugfs,
             },
             GFP_KERNEL,

@@ -15,7 +15,7 @@ use crate::{
     },
     types::Opaque,
 };
-use core::{cell::UnsafeCell, marker::PhantomData, ptr::NonNull};
+use core::{cell::UnsafeCell, marker::PhantomData, mem::ManuallyDrop, ptr::NonNull};
 
 /// A wrapper around a blk-mq [`struct request`]. This represents an IO request.
 ///
@@ -247,32 +247,46 @@ impl<T: Operations> Request<T> {
         Ok(())
     }
 
-    /// Prepares the request for a device: writes `out` (a command the device reads) and
-    /// `in_len` zeroed bytes (that the device writes, e.g. a status) into the request's own
-    /// command area, and maps the request's data pages to the scatter-gather list in the
-    /// request's private data (`device_writes`: whether the device writes the data, a read).
-    /// Nothing is allocated: all of it lives in the request's PDU, sized by the tag set.
+    /// Prepares the request for a device: lets `write_out` write the command the device reads
+    /// into the request's own command area (it returns the command's length, at most
+    /// [`CMD_OUT_MAX`]), zeroes `in_len` bytes that the device writes (e.g. a status), and maps
+    /// the request's data pages to a scatter-gather list (`device_writes`: whether the device
+    /// writes the data, a read). The list starts in the request's private data (the tag set's
+    /// inline entries); a request with more segments gets further entries chained from the
+    /// kernel's scatterlist pools (`GFP_ATOMIC`), freed when the request comes back from the
+    /// device ([`DeviceRequest::into_request`] or drop). The common case allocates nothing.
     ///
     /// A request without data pages (flush, discard, write-zeroes, secure erase) maps to an
     /// empty list. Fails, giving the request back, when `this` is not the only [`ARef`] to the
-    /// request (`EBUSY`), when `out` or `in_len` do not fit the command area (`EINVAL`), or
-    /// when the request has more segments than the tag set's scatterlist (`EINVAL`).
+    /// request (`EBUSY`), when the command or `in_len` do not fit the command area (`EINVAL`),
+    /// or when the chained entries cannot be allocated (`ENOMEM`: the driver retries later).
+    ///
+    /// Needs `CONFIG_SG_POOL` (a driver using it selects it).
+    #[cfg(CONFIG_SG_POOL)]
     pub fn into_device(
         this: ARef<Self>,
-        out: &[u8],
+        write_out: impl FnOnce(&mut [u8; CMD_OUT_MAX]) -> usize,
         in_len: usize,
         device_writes: bool,
     ) -> Result<DeviceRequest<T>, (crate::error::Error, ARef<Self>)> {
-        use crate::error::code::{EBUSY, EINVAL, EIO};
+        use crate::error::code::{EBUSY, EINVAL, EIO, ENOMEM};
         // Only one `ARef` (refcount 2): no other `DeviceRequest` of this request exists, and
         // none can be made while this one holds its `ARef` (see `DeviceRequest`'s invariants).
         if this.wrapper_ref().refcount().as_atomic().load(Acquire) != 2 {
             return Err((EBUSY, this));
         }
-        if out.len() > CMD_OUT_MAX || in_len > CMD_IN_MAX {
+        if in_len > CMD_IN_MAX {
             return Err((EINVAL, this));
         }
         let wrapper = this.wrapper_ref();
+        // SAFETY: The command area is ours alone: we hold the only `ARef` and no
+        // `DeviceRequest` exists (checked above), so nothing else reaches it until the
+        // `DeviceRequest` made here goes.
+        let cmd = unsafe { &mut *wrapper.cmd.get() };
+        let out_len = write_out(&mut cmd.out);
+        if out_len > CMD_OUT_MAX {
+            return Err((EINVAL, this));
+        }
         let has_data = matches!(
             this.operation(),
             Operation::Read | Operation::Write | Operation::DriverIn | Operation::DriverOut
@@ -280,30 +294,47 @@ impl<T: Operations> Request<T> {
         let segs = u32::from(this.nr_phys_segments());
         let mut nents = 0;
         if has_data && segs > 0 && this.bytes() > 0 {
-            if segs > wrapper.sg_cap {
-                return Err((EINVAL, this));
-            }
-            let sg = this.sg_ptr();
-            let mut last: *mut bindings::scatterlist = core::ptr::null_mut();
-            // SAFETY: `sg` has room for `sg_cap >= segs` entries (the tag set's `cmd_size`), and
-            // no one else uses them: we hold the only `ARef` and no `DeviceRequest` exists. By
-            // type invariant `this.0` is a valid request owned by the driver; `sg` has room for
-            // its `nr_phys_segments` entries, the most the block layer maps.
-            let n = unsafe {
-                bindings::sg_init_table(sg, segs);
-                bindings::__blk_rq_map_sg(this.raw(), sg, &mut last)
+            cmd.table = pin_init::zeroed();
+            cmd.table.sgl = this.sg_ptr();
+            let ret = if segs <= wrapper.sg_cap {
+                // The inline entries suffice: what `sg_alloc_table_chained` does then, without
+                // the call (this is every request of the common sizes).
+                // SAFETY: `cmd.table.sgl` points to the `sg_cap >= segs` inline entries of the
+                // private data (the tag set's `cmd_size`), ours alone (see above).
+                unsafe { bindings::sg_init_table(cmd.table.sgl, segs) };
+                cmd.table.nents = segs;
+                cmd.table.orig_nents = segs;
+                0
+            } else {
+                // SAFETY: As above; `segs > 0`. Beyond `sg_cap` entries the table is chained
+                // from the scatterlist pools.
+                unsafe {
+                    bindings::sg_alloc_table_chained(
+                        &mut cmd.table,
+                        segs as i32,
+                        cmd.table.sgl,
+                        wrapper.sg_cap,
+                    )
+                }
             };
+            if ret != 0 {
+                // The function freed what it had allocated.
+                cmd.table = pin_init::zeroed();
+                return Err((ENOMEM, this));
+            }
+            let mut last: *mut bindings::scatterlist = core::ptr::null_mut();
+            // SAFETY: By type invariant `this.0` is a valid request owned by the driver; the
+            // table has room for its `nr_phys_segments` entries, the most the block layer maps.
+            let n = unsafe { bindings::__blk_rq_map_sg(this.raw(), cmd.table.sgl, &mut last) };
             nents = match u32::try_from(n) {
                 Ok(n) if n > 0 && n <= segs => n,
-                _ => return Err((EIO, this)),
+                _ => {
+                    cmd.free_table(wrapper.sg_cap);
+                    return Err((EIO, this));
+                }
             };
         }
-        // SAFETY: As above, the command area is ours alone until the `DeviceRequest` goes.
-        let cmd = unsafe { &mut *wrapper.cmd.get() };
-        if let Some(dst) = cmd.out.get_mut(..out.len()) {
-            dst.copy_from_slice(out);
-        }
-        cmd.out_len = out.len() as u8;
+        cmd.out_len = out_len as u8;
         cmd.inb = [0; CMD_IN_MAX];
         cmd.in_len = in_len as u8;
         cmd.nents = nents;
@@ -331,8 +362,9 @@ impl<T: Operations> Request<T> {
         unsafe { NonNull::new_unchecked(wrapper_ptr) }
     }
 
-    /// The first of the `sg_cap` scatterlist entries that follow the wrapper in the private
-    /// area (derived from the private area's pointer, which covers the whole `cmd_size`).
+    /// The first of the `sg_cap` inline scatterlist entries that follow the wrapper in the
+    /// private area (derived from the private area's pointer, which covers the whole
+    /// `cmd_size`).
     fn sg_ptr(&self) -> *mut bindings::scatterlist {
         // SAFETY: By type invariant, `self.0` is a valid request with its private area.
         let pdu = unsafe { Self::wrapper_ptr(self.raw().cast()) };
@@ -369,12 +401,34 @@ pub(crate) struct Command {
     in_len: u8,
     nents: u32,
     device_writes: bool,
+    /// The data's scatterlist: the inline entries, chained to pool entries for a request with
+    /// more segments; `orig_nents` is 0 when no table is set up.
+    table: bindings::sg_table,
+}
+
+impl Command {
+    /// Frees the table's chained entries (if any; `inline` is the number of inline entries)
+    /// and marks it unset.
+    fn free_table(&mut self, inline: u32) {
+        // Without the pools `into_device` does not exist, so no table is ever set up.
+        // A table within the inline entries has nothing to free (`sg_free_table_chained` would
+        // return at once).
+        #[cfg(CONFIG_SG_POOL)]
+        if self.table.orig_nents > inline {
+            // SAFETY: A set-up table comes from `sg_alloc_table_chained` with `inline` first
+            // entries (`into_device`) and is no longer used by a device: the command area is
+            // reached only through its `DeviceRequest`, which is out of the ring.
+            unsafe { bindings::sg_free_table_chained(&mut self.table, inline) };
+        }
+        self.table = pin_init::zeroed();
+        self.nents = 0;
+    }
 }
 
 /// A wrapper around data stored in the private area of the C [`struct request`].
 ///
 /// The tag set's `cmd_size` is [`RequestDataWrapper::SG_OFFSET`] plus room for `sg_cap`
-/// scatterlist entries, which follow the wrapper in the private area.
+/// inline scatterlist entries, which follow the wrapper in the private area.
 ///
 /// [`struct request`]: srctree/include/linux/blk-mq.h
 #[repr(C)]
@@ -387,7 +441,7 @@ pub(crate) struct RequestDataWrapper {
     refcount: Refcount,
     /// The device command area, see [`DeviceRequest`].
     cmd: UnsafeCell<Command>,
-    /// The number of scatterlist entries after the wrapper.
+    /// The number of inline scatterlist entries after the wrapper.
     sg_cap: u32,
 }
 
@@ -425,6 +479,7 @@ impl RequestDataWrapper {
                     in_len: 0,
                     nents: 0,
                     device_writes: false,
+                    table: pin_init::zeroed(),
                 }),
                 sg_cap,
             })
@@ -572,14 +627,33 @@ impl<T: Operations> DeviceRequest<T> {
         self.cmd().nents
     }
 
-    /// Gives the request back.
+    /// Gives the request back (freeing the scatterlist entries chained for it).
     pub fn into_request(self) -> ARef<Request<T>> {
-        self.rq
+        let mut this = ManuallyDrop::new(self);
+        this.release();
+        // SAFETY: `this` is never used or dropped again: the `ARef` is moved out once.
+        unsafe { core::ptr::read(&this.rq) }
+    }
+
+    /// Frees the scatterlist entries chained for the request; the device no longer uses them
+    /// (a `DeviceRequest` exists only out of the ring).
+    fn release(&mut self) {
+        let wrapper = self.rq.wrapper_ref();
+        // SAFETY: Only `self` reaches the command area (type invariants), and `&mut self`
+        // means no reference from `cmd()` is alive.
+        let cmd = unsafe { &mut *wrapper.cmd.get() };
+        cmd.free_table(wrapper.sg_cap);
     }
 
     /// The request's `ARef`.
     pub(crate) fn aref(&self) -> &ARef<Request<T>> {
         &self.rq
+    }
+}
+
+impl<T: Operations> Drop for DeviceRequest<T> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -606,8 +680,10 @@ unsafe impl<T: Operations> crate::virtio::Lend for DeviceRequest<T> {
                 (*cmd).device_writes,
             )
         };
+        // SAFETY: As above.
+        let sgl = unsafe { (*cmd).table.sgl };
         let data = if nents > 0 {
-            NonNull::new(self.rq.sg_ptr()).map(|sg| (sg, writes))
+            NonNull::new(sgl).map(|sg| (sg, writes))
         } else {
             None
         };
@@ -626,7 +702,10 @@ unsafe impl<T: Operations> crate::virtio::Lend for DeviceRequest<T> {
     }
 
     fn into_raw(self) -> NonNull<crate::ffi::c_void> {
-        ARef::into_raw(self.rq).cast()
+        // The scatterlist stays: the device is about to use it.
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again: the `ARef` is moved out once.
+        ARef::into_raw(unsafe { core::ptr::read(&this.rq) }).cast()
     }
 
     unsafe fn from_raw(ptr: NonNull<crate::ffi::c_void>) -> Self {

@@ -250,13 +250,14 @@ impl<T: Operations> ListRequest<T> {
     /// Prepares the request for a device as [`Request::into_device`] does, then starts it, so
     /// that it may go to the device. On failure the request is not started: it can still be
     /// given back.
+    #[cfg(CONFIG_SG_POOL)]
     pub fn into_device(
         self,
-        out: &[u8],
+        write_out: impl FnOnce(&mut [u8; super::CMD_OUT_MAX]) -> usize,
         in_len: usize,
         device_writes: bool,
     ) -> Result<DeviceRequest<T>, (Error, Self)> {
-        match Request::into_device(self.into_aref(), out, in_len, device_writes) {
+        match Request::into_device(self.into_aref(), write_out, in_len, device_writes) {
             Ok(drq) => {
                 // SAFETY: `into_device` only succeeds on the only `ARef`, now inside `drq`, and
                 // nothing could copy it since; the request is not started (type invariants).

@@ -45,9 +45,10 @@ impl<T: Operations> TagSet<T> {
         Self::new_with_sg(nr_hw_queues, num_tags, num_maps, 0)
     }
 
-    /// Creates a tag set whose requests each carry room for `sg_entries` scatterlist entries
-    /// in their private data (for [`Request::into_device`](super::Request::into_device), which
-    /// maps at most that many segments: `sg_entries` should be the queue's `max_segments`).
+    /// Creates a tag set whose requests each carry `sg_entries` inline scatterlist entries in
+    /// their private data (for [`Request::into_device`](super::Request::into_device), which
+    /// maps a request of up to that many segments without allocating, and chains pool entries
+    /// for larger ones).
     pub fn new_with_sg(
         nr_hw_queues: u32,
         num_tags: u32,
