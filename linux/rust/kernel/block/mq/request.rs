@@ -409,6 +409,7 @@ pub(crate) struct Command {
 impl Command {
     /// Frees the table's chained entries (if any; `inline` is the number of inline entries)
     /// and marks it unset.
+    #[inline]
     fn free_table(&mut self, inline: u32) {
         // Without the pools `into_device` does not exist, so no table is ever set up.
         // A table within the inline entries has nothing to free (`sg_free_table_chained` would
