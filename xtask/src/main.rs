@@ -394,10 +394,22 @@ fn cmd_test(lab: &mut Lab, args: &[String]) -> Result<bool> {
         if with_landlock {
             // The main kernel's Landlock results wait for the other side's (parity).
             let mut main = Tally::default();
-            guest_tests(lab, &kernel, &chosen, &extra, &cmdline, &mut main)?;
+            // The Landlock selftests boot on their own (one TCG thread, see `guest_tests`);
+            // the other components keep multi-threaded TCG. KUnit runs in the first boot.
+            let (ll, rest): (Vec<&Component>, Vec<&Component>) =
+                chosen.iter().partition(|c| c.name == "landlock");
+            let mut kunit_of: &[&Component] = &chosen;
+            if !rest.is_empty() {
+                let boot = GuestBoot::new(&kernel, &rest, kunit_of, &extra, &cmdline);
+                guest_tests(lab, &boot, &mut main)?;
+                kunit_of = &[];
+            }
+            let boot = GuestBoot::new(&kernel, &ll, kunit_of, &extra, &cmdline).named("landlock");
+            guest_tests(lab, &boot, &mut main)?;
             landlock_sides(lab, &tree, &kernel, &extra, main.entries, &mut tally)?;
         } else {
-            guest_tests(lab, &kernel, &chosen, &extra, &cmdline, &mut tally)?;
+            let boot = GuestBoot::new(&kernel, &chosen, &chosen, &extra, &cmdline);
+            guest_tests(lab, &boot, &mut tally)?;
         }
     }
 
@@ -557,14 +569,9 @@ fn landlock_sides(
     let mut scratch = Tally::default();
     kernel_checks(lab, tree, &c_kernel, &mut scratch)?;
     let landlock = components::find("landlock").expect("the landlock component");
-    guest_tests(
-        lab,
-        &c_kernel,
-        &[landlock],
-        extra,
-        "ferrite.landlock=c",
-        &mut scratch,
-    )?;
+    let only = [landlock];
+    let boot = GuestBoot::new(&c_kernel, &only, &only, extra, "ferrite.landlock=c");
+    guest_tests(lab, &boot, &mut scratch)?;
     let c_ll: Vec<landlock::Entry> = scratch
         .entries
         .iter()
@@ -597,24 +604,64 @@ fn landlock_sides(
     Ok(())
 }
 
+/// One test boot of a kernel: whose guest scripts it runs, whose KUnit suites, the guest
+/// programs it adds and its command line.
+struct GuestBoot<'a> {
+    kernel: &'a Kernel,
+    /// The components whose guest scripts run.
+    chosen: &'a [&'a Component],
+    /// The components whose KUnit suites run (none: KUnit off).
+    kunit_of: &'a [&'a Component],
+    extra_tools: &'a [(PathBuf, PathBuf)],
+    extra_cmdline: &'a str,
+    /// Added to the kernel's name for the boot's run directory (two boots of one kernel).
+    part: Option<&'a str>,
+}
+
+impl<'a> GuestBoot<'a> {
+    fn new(
+        kernel: &'a Kernel,
+        chosen: &'a [&'a Component],
+        kunit_of: &'a [&'a Component],
+        extra_tools: &'a [(PathBuf, PathBuf)],
+        extra_cmdline: &'a str,
+    ) -> Self {
+        Self {
+            kernel,
+            chosen,
+            kunit_of,
+            extra_tools,
+            extra_cmdline,
+            part: None,
+        }
+    }
+
+    fn named(self, part: &'a str) -> Self {
+        Self {
+            part: Some(part),
+            ..self
+        }
+    }
+}
+
 /// Boots the kernel for the chosen components' KUnit suites and guest tests and counts the
 /// results; returns them as counted (name, outcome, note).
 fn guest_tests(
     lab: &Lab,
-    kernel: &Kernel,
-    chosen: &[&Component],
-    extra_tools: &[(PathBuf, PathBuf)],
-    extra_cmdline: &str,
+    gb: &GuestBoot<'_>,
     tally: &mut Tally,
 ) -> Result<Vec<(String, Outcome, String)>> {
+    let (kernel, chosen, extra_tools, extra_cmdline) =
+        (gb.kernel, gb.chosen, gb.extra_tools, gb.extra_cmdline);
     let start = tally.entries.len();
     let mut tools = initramfs::ferrite_tools(lab)?;
     tools.extend(extra_tools.iter().cloned());
     let initrd = initramfs::build(lab, kernel, &tools)?;
     let mut accel = qemu::choose_accel(lab, kernel, &initrd)?;
-    // The C Landlock's trace selftests switch tracepoints on and off under the other vCPU's
-    // feet: not under multi-threaded TCG (see `Accel::TcgOneThread`).
-    if kernel.landlock == kernel::Landlock::C && chosen.iter().any(|c| c.name == "landlock") {
+    // The Landlock trace selftests switch tracepoints on and off under the other vCPU's feet:
+    // not under multi-threaded TCG (see `Accel::TcgOneThread`), on either Landlock. Their boot
+    // runs nothing else (`cmd_test`), so the other components keep both host threads.
+    if chosen.iter().any(|c| c.name == "landlock") {
         accel = accel.for_text_patching();
     }
     let guest_names: Vec<&str> = chosen
@@ -622,7 +669,7 @@ fn guest_tests(
         .filter(|c| c.guest_tests)
         .map(|c| c.name)
         .collect();
-    let kunit_globs: Vec<&str> = chosen.iter().filter_map(|c| c.kunit).collect();
+    let kunit_globs: Vec<&str> = gb.kunit_of.iter().filter_map(|c| c.kunit).collect();
     // FERRITE_SCRIPTS=component/script[,...] narrows a run to those guest scripts (while
     // working on one of them); every chosen component's scripts otherwise.
     // Only those of the components this boot runs (the C-Landlock boot runs `landlock`'s).
@@ -662,7 +709,10 @@ fn guest_tests(
         deadline: Duration::from_secs(45 * 60),
         quiet_limit: Duration::from_secs(600),
         disks: standard_disks(lab)?,
-        name: kernel.name.clone(),
+        name: match gb.part {
+            Some(part) => format!("{}-{part}", kernel.name),
+            None => kernel.name.clone(),
+        },
         extra_args: Vec::new(),
     };
     let out = match qemu::boot_scripted(lab, &boot) {
