@@ -611,9 +611,9 @@ fn guest_tests(
     tools.extend(extra_tools.iter().cloned());
     let initrd = initramfs::build(lab, kernel, &tools)?;
     let mut accel = qemu::choose_accel(lab, kernel, &initrd)?;
-    // The C Landlock's trace selftests switch tracepoints on and off under the other vCPU's
-    // feet: not under multi-threaded TCG (see `Accel::TcgOneThread`).
-    if kernel.landlock == kernel::Landlock::C && chosen.iter().any(|c| c.name == "landlock") {
+    // The Landlock trace selftests switch tracepoints on and off under the other vCPU's
+    // feet: not under multi-threaded TCG (see `Accel::TcgOneThread`), on either Landlock.
+    if chosen.iter().any(|c| c.name == "landlock") {
         accel = accel.for_text_patching();
     }
     let guest_names: Vec<&str> = chosen
