@@ -207,3 +207,45 @@ __rust_helper int rust_helper_lsm_sock_coredump_flag(void)
 {
 	return SOCK_COREDUMP;
 }
+
+/* Copies @task's comm to @buf, TASK_COMM_LEN bytes, NUL-padded (a racy snapshot). */
+__rust_helper void rust_helper_lsm_task_comm(struct task_struct *task, char *buf)
+{
+	strscpy_pad(buf, task->comm, TASK_COMM_LEN);
+}
+
+/* @task's thread group id in the initial pid namespace. */
+__rust_helper pid_t rust_helper_lsm_task_tgid_nr(struct task_struct *task)
+{
+	return task_tgid_nr(task);
+}
+
+/*
+ * The name of a UNIX socket bound in the abstract namespace (state lock held):
+ * sets @name to the bytes after the leading NUL of sun_path and returns their
+ * number; 0 (and @name to "") without an address.
+ */
+__rust_helper int rust_helper_lsm_unix_abstract_name(struct sock *sk, const char **name)
+{
+	const struct unix_address *addr = unix_sk(sk)->addr;
+
+	if (!addr || addr->len <= (int)offsetof(struct sockaddr_un, sun_path)) {
+		*name = "";
+		return 0;
+	}
+	*name = addr->name->sun_path + 1;
+	return addr->len - offsetof(struct sockaddr_un, sun_path) - 1;
+}
+
+/* The pid (initial namespace) of the peer credentials of @sk, 0 without any. */
+__rust_helper pid_t rust_helper_lsm_sk_peer_pid_nr(struct sock *sk)
+{
+	struct pid *pid = READ_ONCE(sk->sk_peer_pid);
+
+	return pid ? pid_nr(pid) : 0;
+}
+
+__rust_helper int rust_helper_lsm_current_nr_threads(void)
+{
+	return get_nr_threads(current);
+}

@@ -37,6 +37,8 @@ use crate::{
     types::Opaque,
 };
 pub mod audit;
+#[cfg(CONFIG_SECURITY_LANDLOCK_RUST)]
+pub mod trace;
 
 use core::{
     any::TypeId,
@@ -69,8 +71,10 @@ unsafe impl<T: BlobData, const N: usize> BlobData for [T; N] {}
 /// `EACCES`/`EPERM`) to deny it; the default implementations allow everything.
 pub trait Hooks: Sized + Send + Sync + 'static {
     /// Per-credential state: credentials carry an `Option<Arc<Self::Cred>>`. Its drop must
-    /// not sleep (credentials are freed from RCU callbacks, file owners under a spinlock).
-    type Cred: Send + Sync;
+    /// not sleep (file owners are released under a spinlock). The last reference held by
+    /// credentials is dropped from a worker (`system_wq`): credentials are freed from RCU
+    /// callbacks.
+    type Cred: Send + Sync + 'static;
     /// Per-inode state.
     type Inode: BlobData;
     /// Per-file state.
@@ -448,7 +452,13 @@ impl<T: HasBlobSizes> NewCred<T> {
     /// another thread of the process holds the exec lock for the same purpose or when a
     /// signal interrupts the wait for the others' preparation. This is what Landlock's
     /// `LANDLOCK_RESTRICT_SELF_TSYNC` does; `self` is committed by the caller afterwards.
-    pub fn apply_to_other_threads(&self, set_no_new_privs: bool) -> Result {
+    /// With `committed`, each thread calls it with the new LSM state (if any) and whether it
+    /// has `no_new_privs`, in its own context, after its commit.
+    pub fn apply_to_other_threads(
+        &self,
+        set_no_new_privs: bool,
+        committed: Option<fn(&T::Cred, bool)>,
+    ) -> Result {
         let value: Option<Arc<T::Cred>> = self.get().map(Arc::from);
         let word = self.word();
         // Held across the whole exchange: no `execve` (which would kill the siblings and
@@ -458,6 +468,7 @@ impl<T: HasBlobSizes> NewCred<T> {
             value,
             word,
             set_no_new_privs,
+            committed,
             state <- crate::new_spinlock!(SyncState {
                 preparing: 0,
                 // The caller's own count, dropped when it has sent every work.
@@ -578,6 +589,8 @@ struct ThreadSync<T: HasBlobSizes> {
     value: Option<Arc<T::Cred>>,
     word: u32,
     set_no_new_privs: bool,
+    /// Called by each thread after its commit.
+    committed: Option<fn(&T::Cred, bool)>,
     // A spinlock, not a mutex: a thread's last access is its unlock, after which the caller
     // may free this; `mutex_unlock` may still touch the mutex after another task took it.
     #[pin]
@@ -613,6 +626,9 @@ impl<T: HasBlobSizes> ThreadSync<T> {
                 unsafe { bindings::task_set_no_new_privs(bindings::get_current()) };
             }
             cred.commit();
+            if let (Some(committed), Some(value)) = (self.committed, &self.value) {
+                committed(value, current_no_new_privs());
+            }
         }
         let mut state = self.state.lock();
         state.unfinished -= 1;
@@ -1337,6 +1353,12 @@ pub fn new_object_fd<T: Send + Sync + 'static>(name: &'static CStr, obj: Arc<T>)
     Ok(fd)
 }
 
+/// Whether the current process has a single thread (`get_nr_threads(current) == 1`).
+pub fn current_is_single_threaded() -> bool {
+    // SAFETY: FFI call on the current task.
+    unsafe { bindings::lsm_current_nr_threads() == 1 }
+}
+
 /// Whether the current task has `no_new_privs` set.
 pub fn current_no_new_privs() -> bool {
     // SAFETY: the current task is valid.
@@ -1507,9 +1529,16 @@ pub mod tramp {
         let slot = unsafe { CredRef::<T>::from_raw(cred) }.slot();
         // SAFETY: as above; the slot owns a reference or is null.
         let p = unsafe { ptr::replace(&raw mut (*slot).cred, ptr::null()) };
-        if !p.is_null() {
-            // SAFETY: the pointer came from `Arc::into_raw`.
-            drop(unsafe { Arc::from_raw(p) });
+        if p.is_null() {
+            return;
+        }
+        // SAFETY: the pointer came from `Arc::into_raw`.
+        let value = unsafe { Arc::<T::Cred>::from_raw(p) };
+        // The last reference goes from a worker, as C Landlock frees its domains (this runs
+        // from an RCU callback); if no work item can be allocated, from here.
+        if let Some(last) = Arc::into_unique_or_drop(value) {
+            let _ = crate::workqueue::system()
+                .try_spawn(crate::alloc::flags::GFP_ATOMIC, move || drop(last));
         }
     }
 

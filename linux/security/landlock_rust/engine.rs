@@ -469,7 +469,26 @@ fn rules_of(rules: &[DomainRule], key: u64) -> impl Iterator<Item = &DomainRule>
         .take_while(move |r| r.key == key)
 }
 
+/// What the rules of `key` grant of `request`, per layer (the oldest first): `None` if the
+/// domain has no rule on `key` (for the trace events of rules met during a check).
+fn layer_grants(rules: &[DomainRule], key: u64, request: u64) -> Option<[u64; MAX_LAYERS]> {
+    let mut grants = [0; MAX_LAYERS];
+    let mut any = false;
+    for r in rules_of(rules, key) {
+        if let Some(g) = grants.get_mut(usize::from(r.level)) {
+            *g = r.access & request;
+            any = true;
+        }
+    }
+    any.then_some(grants)
+}
+
 impl Domain {
+    /// What each layer's rule on `port` grants of `request`, `None` without a rule on it.
+    pub fn net_rule_grants(&self, port: u16, request: u64) -> Option<[u64; MAX_LAYERS]> {
+        layer_grants(&self.net, u64::from(port), request)
+    }
+
     /// Stacks `ruleset` on `parent` (the current domain, if any) as a new domain `id`.
     pub fn merge(parent: Option<&Domain>, ruleset: &Ruleset, id: u64) -> Result<Self> {
         let (mut lineage, mut layers, mut quiet, n) = match parent {
@@ -614,6 +633,7 @@ impl Domain {
         }
         (pending != 0).then_some(FsCheck {
             domain: self,
+            request: needed.iter().fold(0, |a, n| a | n),
             needed,
             pending,
             quiet: 0,
@@ -667,6 +687,8 @@ impl Domain {
 #[derive(Clone)]
 pub struct FsCheck<'a> {
     domain: &'a Domain,
+    /// The requested rights some layer handles (`REFER` counting as handled).
+    request: u64,
     /// `needed[l]`: the requested rights layer `l` handles and no rule met has granted.
     needed: [u64; MAX_LAYERS],
     /// The layers whose `needed` is not empty.
@@ -676,6 +698,21 @@ pub struct FsCheck<'a> {
 }
 
 impl FsCheck<'_> {
+    /// The requested rights some layer handles.
+    pub fn request(&self) -> u64 {
+        self.request
+    }
+
+    /// What each layer's rule on the object `key` grants of [`FsCheck::request`], `None` if
+    /// the domain has no rule on it.
+    pub fn rule_grants(&self, key: u64) -> Option<[u64; MAX_LAYERS]> {
+        layer_grants(&self.domain.fs, key, self.request)
+    }
+
+    /// The checked domain.
+    pub fn domain(&self) -> &Domain {
+        self.domain
+    }
     /// Accounts for the rules on the object `key` met on the way up; returns `true` when
     /// everything requested is granted (the walk can stop).
     pub fn visit(&mut self, key: u64) -> bool {

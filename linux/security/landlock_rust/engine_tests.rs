@@ -170,6 +170,60 @@ pub fn fs_walk() -> Outcome {
     Ok(())
 }
 
+/// What the trace events of a rule met during a check show: the handled part of the request
+/// and, per layer, what that layer's rule on the object grants of it.
+pub fn rule_grants() -> Outcome {
+    // Layer 1 handles READ_DIR and EXECUTE; its rule on 10 grants READ_DIR (and, as stored,
+    // every right it does not handle, REFER excepted).
+    let mut r1 = Ruleset::new(handled(FS_READ_DIR | FS_EXECUTE, NET_BIND_TCP));
+    check!(r1.add_fs_rule(10, true, FS_READ_DIR) == Ok(()));
+    check!(r1.add_net_rule(80, NET_BIND_TCP) == Ok(()));
+    let d1 = match Domain::merge(None, &r1, 100) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    // An open of a directory asks READ_DIR and the optional TRUNCATE (not handled).
+    let c = match d1.fs_check(FS_READ_DIR | FS_TRUNCATE) {
+        Some(c) => c,
+        None => return Err(line!()),
+    };
+    check!(c.request() == FS_READ_DIR);
+    check!(c.rule_grants(10).map(|g| g[0]) == Some(FS_READ_DIR));
+    check!(c.rule_grants(11).is_none());
+    // Executing under 10: the rule matches but grants none of the request.
+    let c = match d1.fs_check(FS_EXECUTE) {
+        Some(c) => c,
+        None => return Err(line!()),
+    };
+    check!(c.rule_grants(10) == Some([0; MAX_LAYERS]));
+    // REFER counts as handled.
+    let c = match d1.fs_check(FS_REFER | FS_READ_FILE) {
+        Some(c) => c,
+        None => return Err(line!()),
+    };
+    check!(c.request() == FS_REFER);
+    // Layer 2 has a rule on 10 too, granting both rights; layer 1's stays as it was.
+    let mut r2 = Ruleset::new(handled(FS_READ_DIR | FS_EXECUTE, 0));
+    check!(r2.add_fs_rule(10, true, FS_READ_DIR | FS_EXECUTE) == Ok(()));
+    let d2 = match Domain::merge(Some(&d1), &r2, 101) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    let c = match d2.fs_check(FS_READ_DIR | FS_EXECUTE) {
+        Some(c) => c,
+        None => return Err(line!()),
+    };
+    let g = match c.rule_grants(10) {
+        Some(g) => g,
+        None => return Err(line!()),
+    };
+    check!(g[0] == FS_READ_DIR && g[1] == (FS_READ_DIR | FS_EXECUTE) && g[2] == 0);
+    // Ports: layer 1's rule on 80; layer 2 has none (and does not handle the right).
+    check!(d2.net_rule_grants(80, NET_BIND_TCP).map(|g| (g[0], g[1])) == Some((NET_BIND_TCP, 0)));
+    check!(d2.net_rule_grants(81, NET_BIND_TCP).is_none());
+    Ok(())
+}
+
 /// Checks of many layers against a direct model: a requested right a layer handles (or
 /// `REFER`) is granted iff a rule of that layer grants it on an object of the walk, rules of
 /// one layer adding up; a right is denied if any layer does not grant it.

@@ -138,3 +138,11 @@ SYSCALL_DEFINE2(landlock_restrict_self, const int, ruleset_fd, const __u32, flag
 {
 	return landlock_rust_sys_restrict_self(ruleset_fd, flags);
 }
+
+/*
+ * The Landlock trace events (include/trace/events/landlock_rust.h), with the
+ * rust_do_trace_*() functions Rust calls them through (rust/kernel/lsm/trace.rs).
+ */
+#define CREATE_TRACE_POINTS
+#define CREATE_RUST_TRACE_POINTS
+#include <trace/events/landlock_rust.h>

@@ -3,7 +3,7 @@
 //! The LSM hooks: what a Landlock domain denies.
 
 use crate::engine::{self, Blocker, CredLog, Errno, FsCheck, NetOp};
-use crate::log::{self, Domain};
+use crate::log::{self, Domain, TraceInfo};
 use crate::Landlock;
 use core::ops::ControlFlow;
 use core::sync::atomic::Ordering;
@@ -11,8 +11,8 @@ use kernel::{
     lsm::{
         self,
         audit::{Data, Net, NetAddr},
-        Cred, CredRef, CurrentCred, Dentry, File, FoundUnixSock, MountTarget, Path, Socket,
-        UnixSock, WalkEnd,
+        trace, Cred, CredRef, CurrentCred, Dentry, File, FoundUnixSock, Inode, MountTarget, Path,
+        Socket, UnixSock, WalkEnd,
     },
     prelude::*,
     sync::Arc,
@@ -31,11 +31,25 @@ fn to_err(e: Errno) -> Error {
     Error::from_errno(-e.0)
 }
 
+/// Emits `landlock_check_rule_inode` if the checked domain has a rule on `inode` (whose id is
+/// `id`), as C does for each rule its walks meet.
+fn trace_rule(check: &FsCheck<'_>, id: u64, inode: &Inode) {
+    let domain = check.domain();
+    if let Some(grants) = check.rule_grants(id) {
+        let grants = grants.get(..domain.num_layers()).unwrap_or(&[]);
+        trace::check_rule_inode(domain.id(), check.request(), inode, grants);
+    }
+}
+
 /// Feeds the inodes of a walk from `path` to `check` until everything is granted; returns the
 /// check as the walk left it.
 fn walk_check<'a>(mut check: FsCheck<'a>, path: &Path) -> FsCheck<'a> {
+    let tracing = trace::check_rule_inode_enabled();
     let end = path.walk_up(|inode| {
         let id = inode.blob::<Landlock>().load(Ordering::Acquire);
+        if id != 0 && tracing {
+            trace_rule(&check, id, inode);
+        }
         if id != 0 && check.visit(id) {
             ControlFlow::Break(())
         } else {
@@ -76,6 +90,7 @@ fn log_fs_denial(domain: &Domain, log: CredLog, check: &FsCheck<'_>, request: u6
         Blocker::Fs(missing),
         check.quiet_layer(layer),
         data,
+        TraceInfo::None,
     );
 }
 
@@ -112,9 +127,13 @@ fn make_access_of(d: &Dentry) -> Option<u64> {
 /// A walk of every right from a rename's or link's source directory (`None`: from `dir`).
 fn full_check<'a>(domain: &'a Domain, dir: &Path, child: Option<&Dentry>) -> Option<FsCheck<'a>> {
     let mut check = domain.fs_check(engine::FS_MASK)?;
+    let tracing = trace::check_rule_inode_enabled();
     let visit = |inode: &lsm::Inode| {
         let id = inode.blob::<Landlock>().load(Ordering::Acquire);
         if id != 0 {
+            if tracing {
+                trace_rule(&check, id, inode);
+            }
             check.visit(id);
         }
         ControlFlow::Continue(())
@@ -259,6 +278,7 @@ fn unix_scope_check(other: &UnixSock) -> Result {
             Blocker::ScopeAbstractUnix,
             false,
             Data::Net(Net::unix(other)),
+            TraceInfo::Peer(log::id_of(peer_domain.as_deref()), other),
         );
         Err(EPERM)
     } else {
@@ -306,7 +326,7 @@ fn log_net_denial(
     domain: &Domain,
     log: CredLog,
     sock: &Socket,
-    addr: Option<&[u8]>,
+    (addr, port): (Option<&[u8]>, u16),
     request: u64,
     layer: usize,
     quiet: bool,
@@ -341,7 +361,20 @@ fn log_net_denial(
         Blocker::Net(request),
         quiet,
         Data::Net(net),
+        TraceInfo::Port(Some(port)),
     );
+}
+
+/// Emits `landlock_check_rule_net_port` if `domain` has a rule on `port` (checked for
+/// `request`).
+fn trace_net_rule(domain: &Domain, request: u64, port: u16) {
+    if !trace::check_rule_net_port_enabled() {
+        return;
+    }
+    if let Some(grants) = domain.net_rule_grants(port, request) {
+        let grants = grants.get(..domain.num_layers()).unwrap_or(&[]);
+        trace::check_rule_net_port(domain.id(), request, u64::from(port), grants);
+    }
 }
 
 /// Checks the access `request` (one `NET_*` right) of `op` to `addr` on `sock`.
@@ -371,16 +404,27 @@ fn check_socket(
                     Blocker::Net(request),
                     false,
                     Data::Net(net),
+                    TraceInfo::Port(None),
                 );
             }
             return Err(EACCES);
         }
         Err(e) => return Err(to_err(e)),
     };
+    trace_net_rule(domain, request, port);
     let Some((layer, quiet)) = domain.net_denied_quiet(request, port) else {
         return Ok(());
     };
-    log_net_denial(domain, log, sock, Some(addr), request, layer, quiet, op);
+    log_net_denial(
+        domain,
+        log,
+        sock,
+        (Some(addr), port),
+        request,
+        layer,
+        quiet,
+        op,
+    );
     Err(EACCES)
 }
 
@@ -390,6 +434,7 @@ fn check_udp_autobind(domain: &Domain, log: CredLog, sock: &Socket) -> Result {
     if domain.handled_net() & engine::NET_BIND_UDP == 0 || sock.inet_is_bound() {
         return Ok(());
     }
+    trace_net_rule(domain, engine::NET_BIND_UDP, 0);
     let Some((layer, quiet)) = domain.net_denied_quiet(engine::NET_BIND_UDP, 0) else {
         return Ok(());
     };
@@ -397,7 +442,7 @@ fn check_udp_autobind(domain: &Domain, log: CredLog, sock: &Socket) -> Result {
         domain,
         log,
         sock,
-        None,
+        (None, 0),
         engine::NET_BIND_UDP,
         layer,
         quiet,
@@ -434,6 +479,7 @@ fn signal_scope_of(domain: &Domain, log: CredLog, layer: usize, target: &Task) -
             Blocker::ScopeSignal,
             false,
             Data::Task(target),
+            TraceInfo::Domain(log::id_of(target_domain.as_deref())),
         );
         Err(EPERM)
     } else {
@@ -486,6 +532,7 @@ fn log_open_time_denial(
             Blocker::Fs(right),
             blob & quiet != 0,
             data,
+            TraceInfo::None,
         );
     }
 }
@@ -657,6 +704,7 @@ impl lsm::Hooks for Landlock {
             Blocker::ChangeTopology,
             false,
             data,
+            TraceInfo::None,
         );
         Err(EPERM)
     }
@@ -673,6 +721,7 @@ impl lsm::Hooks for Landlock {
         let Some(t) = tracer else {
             return Ok(());
         };
+        let tracee_id = log::id_of(tracee.as_deref());
         if let Some(e) = tracee {
             if t.is_ancestor_of(e.policy()) {
                 return Ok(());
@@ -683,11 +732,28 @@ impl lsm::Hooks for Landlock {
             // one for `PTRACE_TRACEME`.
             let layer = t.num_layers().saturating_sub(1);
             let log = cred_log(tracer_cred);
+            let info = || TraceInfo::Domain(tracee_id);
             if tracer_is_current {
-                log::denial(&t, log, layer, Blocker::Ptrace, false, Data::Task(other));
+                log::denial(
+                    &t,
+                    log,
+                    layer,
+                    Blocker::Ptrace,
+                    false,
+                    Data::Task(other),
+                    info(),
+                );
             } else {
                 lsm::with_current_task(|me| {
-                    log::denial(&t, log, layer, Blocker::Ptrace, false, Data::Task(me))
+                    log::denial(
+                        &t,
+                        log,
+                        layer,
+                        Blocker::Ptrace,
+                        false,
+                        Data::Task(me),
+                        info(),
+                    )
                 });
             }
         }

@@ -9,6 +9,9 @@
 //!
 //! Each layer of a domain has a [`Hierarchy`]: its id, whether and how it logs, how many
 //! requests it denied, and who created it. A nested domain shares its parent's.
+//!
+//! Every denial also emits the trace event of its kind (`landlock_deny_*`), logged or not,
+//! and a freed domain `landlock_free_domain`.
 
 use crate::engine::{self, Blocker, CredLog, LogStatus, RestrictFlags};
 use core::ops::Deref;
@@ -18,6 +21,8 @@ use kernel::{
     lsm::{
         self,
         audit::{self, Data, Origin, Record},
+        trace::{self, FsBlocker},
+        UnixSock,
     },
     prelude::*,
     sync::Arc,
@@ -77,9 +82,11 @@ impl Hierarchy {
 
 impl Drop for Hierarchy {
     fn drop(&mut self) {
-        // Only domains whose allocation was logged have their end logged. This may run from an
-        // RCU callback (credentials are freed there): the record is made without sleeping and
-        // belongs to no task.
+        // Every hierarchy belongs to a domain whose creation was traced (see `Domain::new`).
+        trace::free_domain(self.id, self.denials.load(Ordering::Relaxed));
+        // Only domains whose allocation was logged have their end logged. This runs from a
+        // worker (see `kernel::lsm::Hooks::Cred`) or where a file owner is released: the
+        // record is made without sleeping and belongs to no task.
         if self.status() != LogStatus::Recorded || !audit::enabled() {
             return;
         }
@@ -128,6 +135,11 @@ impl Domain {
     /// The policy.
     pub(crate) fn policy(&self) -> &engine::Domain {
         &self.policy
+    }
+
+    /// The id of this domain (its youngest layer).
+    pub(crate) fn id(&self) -> u64 {
+        self.hierarchy.id
     }
 
     /// Stacks `policy` (already merged, with id `id`) on `parent` as a domain created by the
@@ -182,9 +194,61 @@ impl Domain {
     }
 }
 
-/// Accounts for a denial by layer `layer` of `domain`, whose credentials carry `log`, and
-/// logs it if that layer's domain asks for it and no quiet rule (`object_quiet`: one of that
-/// layer was met for the object) or quiet mask silences it (C's `landlock_log_denial`).
+/// What the trace event of a denial needs besides the audit data.
+pub(crate) enum TraceInfo<'a> {
+    /// Nothing more (filesystem denials: the object is the audit data's).
+    None,
+    /// The port checked by a network denial (host byte order; `None`: none).
+    Port(Option<u16>),
+    /// The domain of the other task of a ptrace or signal denial (0: none); the task is the
+    /// audit data's.
+    Domain(u64),
+    /// The domain of the creator of the peer socket of an abstract UNIX socket denial (0:
+    /// none) and the socket.
+    Peer(u64, &'a UnixSock),
+}
+
+/// The id of `domain`, 0 for none (the trace events' convention).
+pub(crate) fn id_of(domain: Option<&Domain>) -> u64 {
+    domain.map_or(0, Domain::id)
+}
+
+/// Emits the trace event of a denial of `blocker` by the domain `id`.
+fn trace_denial(
+    id: u64,
+    same_exec: bool,
+    logged: bool,
+    blocker: Blocker,
+    data: &Data<'_>,
+    info: TraceInfo<'_>,
+) {
+    match (blocker, info, data) {
+        (Blocker::Fs(access), _, _) => {
+            trace::deny_access_fs(id, same_exec, logged, FsBlocker::Access(access), data)
+        }
+        (Blocker::ChangeTopology, _, _) => {
+            trace::deny_access_fs(id, same_exec, logged, FsBlocker::ChangeTopology, data)
+        }
+        (Blocker::Net(access), TraceInfo::Port(port), _) => {
+            trace::deny_access_net(id, same_exec, logged, access, port)
+        }
+        (Blocker::Ptrace, TraceInfo::Domain(other), Data::Task(task)) => {
+            trace::deny_ptrace(id, same_exec, logged, other, task)
+        }
+        (Blocker::ScopeSignal, TraceInfo::Domain(other), Data::Task(task)) => {
+            trace::deny_scope_signal(id, same_exec, logged, other, task)
+        }
+        (Blocker::ScopeAbstractUnix, TraceInfo::Peer(other, sk), _) => {
+            trace::deny_scope_abstract_unix_socket(id, same_exec, logged, other, sk)
+        }
+        _ => {}
+    }
+}
+
+/// Accounts for a denial by layer `layer` of `domain`, whose credentials carry `log`, traces
+/// it (with `info`) and logs it if that layer's domain asks for it and no quiet rule
+/// (`object_quiet`: one of that layer was met for the object) or quiet mask silences it
+/// (C's `landlock_log_denial`).
 pub(crate) fn denial(
     domain: &Domain,
     log: CredLog,
@@ -192,18 +256,21 @@ pub(crate) fn denial(
     blocker: Blocker,
     object_quiet: bool,
     data: Data<'_>,
+    info: TraceInfo<'_>,
 ) {
     let h = domain.hierarchy_at(layer);
     let quieted = engine::denial_quieted(blocker, domain.quiet_of(layer), object_quiet);
+    let same_exec = log.same_exec(layer);
     let logged = engine::denial_logged(
         h.status(),
-        log.same_exec(layer),
+        same_exec,
         h.log_same_exec,
         h.log_new_exec,
         quieted,
     );
     // Counted even when not logged.
     h.denials.fetch_add(1, Ordering::Relaxed);
+    trace_denial(h.id, same_exec, logged, blocker, &data, info);
     if !logged || !audit::enabled() {
         return;
     }

@@ -5,10 +5,13 @@
 use crate::engine::{self, CredLog, Errno, Ruleset, RulesetAttr};
 use crate::log::{self, Domain};
 use crate::{Landlock, INITIALIZED};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::{
+    ops::{Deref, DerefMut},
+    sync::atomic::{AtomicU64, Ordering},
+};
 use kernel::{
     c_str,
-    lsm::{self, FdFile, NewCred},
+    lsm::{self, trace, FdFile, NewCred},
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
@@ -16,7 +19,48 @@ use kernel::{
 };
 
 /// A ruleset as its file descriptor holds it.
-pub(crate) type SharedRuleset = Mutex<Ruleset>;
+pub(crate) type SharedRuleset = Mutex<TracedRuleset>;
+
+/// A ruleset with what its trace events show: an id (from the domains' ids) and a version,
+/// the number of rules added so far. Its end is traced (`landlock_free_ruleset`).
+pub(crate) struct TracedRuleset {
+    rules: Ruleset,
+    id: u64,
+    version: u64,
+}
+
+impl TracedRuleset {
+    /// Wraps a new ruleset and traces its creation (`landlock_create_ruleset`).
+    fn new(rules: Ruleset) -> Self {
+        let id = log::new_id();
+        let h = rules.handled();
+        trace::create_ruleset(id, 0, h.fs, h.net, h.scope);
+        Self {
+            rules,
+            id,
+            version: 0,
+        }
+    }
+}
+
+impl Deref for TracedRuleset {
+    type Target = Ruleset;
+    fn deref(&self) -> &Ruleset {
+        &self.rules
+    }
+}
+
+impl DerefMut for TracedRuleset {
+    fn deref_mut(&mut self) -> &mut Ruleset {
+        &mut self.rules
+    }
+}
+
+impl Drop for TracedRuleset {
+    fn drop(&mut self) {
+        trace::free_ruleset(self.id, self.version);
+    }
+}
 
 /// `FMODE_PATH`: an `O_PATH` file.
 const FMODE_PATH: u32 = 1 << 14;
@@ -99,6 +143,9 @@ pub(crate) fn create_ruleset(attr: usize, size: usize, flags: u32) -> isize {
     };
     let mut rs = Ruleset::new(handled);
     rs.set_quiet(attr.quiet());
+    // Traced before the file descriptor exists; if it cannot be made, the ruleset's end is
+    // traced as well.
+    let rs = TracedRuleset::new(rs);
     let ruleset = match Arc::pin_init(new_mutex!(rs), GFP_KERNEL) {
         Ok(r) => r,
         Err(e) => return kerr(e),
@@ -162,15 +209,24 @@ fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<()
             }
             let key = inode_id_or_new(inode);
             let is_dir = inode.is_dir();
-            ruleset
-                .lock()
-                .add_fs_rule_flags(key, is_dir, allowed, flags)
+            let mut rs = ruleset.lock();
+            rs.add_fs_rule_flags(key, is_dir, allowed, flags)?;
+            rs.version += 1;
+            // The rule's rights as stored: with the rights the ruleset does not handle
+            // (`REFER` excepted, which is never granted implicitly).
+            let stored = allowed | (engine::FS_MASK_UAPI & !(rs.handled().fs | engine::FS_REFER));
+            trace::add_rule_path_beneath(rs.id, rs.version, stored, path);
+            Ok(())
         }
         engine::RULE_NET_PORT => {
             let b = copy_from_user::<16>(attr)?;
-            ruleset
-                .lock()
-                .add_net_rule_flags(le_u64(&b, 8), le_u64(&b, 0), flags)
+            let (port, allowed) = (le_u64(&b, 8), le_u64(&b, 0));
+            let mut rs = ruleset.lock();
+            rs.add_net_rule_flags(port, allowed, flags)?;
+            rs.version += 1;
+            let stored = allowed | (engine::NET_MASK & !rs.handled().net);
+            trace::add_rule_net_port(rs.id, rs.version, stored, port);
+            Ok(())
         }
         _ => Err(engine::EINVAL),
     }
@@ -187,6 +243,12 @@ pub(crate) fn add_rule(fd: i32, rule_type: i32, attr: usize, flags: u32) -> isiz
     }
 }
 
+/// Traces the enforcement of a new domain on another thread (`LANDLOCK_RESTRICT_SELF_TSYNC`),
+/// in its context.
+fn enforced_by_sibling(domain: &Domain, no_new_privs: bool) {
+    trace::enforce_domain(domain.id(), false, true, no_new_privs);
+}
+
 fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
     let f = engine::restrict_self_flags(fd, flags)?;
     if !f.no_new_privs && !lsm::current_no_new_privs() && !lsm::current_capable_sys_admin() {
@@ -199,24 +261,32 @@ fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
     };
     let mut new = NewCred::<Landlock>::prepare().map_err(|_| engine::ENOMEM)?;
     let log = CredLog::from_word(new.word());
+    // The new domain's id, if any.
+    let mut created = None;
     match ruleset {
         Some(ruleset) => {
             let id = log::new_id();
             let domain = {
                 let parent = new.get();
-                let policy = {
+                let (policy, ruleset_id, version) = {
                     let rs = ruleset.lock();
-                    engine::Domain::merge(parent.as_deref().map(Domain::policy), &rs, id)?
+                    let policy =
+                        engine::Domain::merge(parent.as_deref().map(Domain::policy), &rs, id)?;
+                    (policy, rs.id, rs.version)
                 };
                 let (next, prev_log_subdomains) = log.restrict(&f, Some(policy.num_layers()));
                 let d = Domain::new(policy, id, parent.as_deref(), &f, prev_log_subdomains)
                     .map_err(|_| engine::ENOMEM)?;
+                // From here on the domain's end is traced too (`landlock_free_domain`), even if
+                // it is never enforced.
+                trace::create_domain(id, log::id_of(parent.as_deref()), ruleset_id, version);
                 (d, next)
             };
             let (domain, next) = domain;
             let domain = Arc::new(domain, GFP_KERNEL_ACCOUNT).map_err(|_| engine::ENOMEM)?;
             new.set(Some(domain));
             new.set_word(next.to_word());
+            created = Some(id);
         }
         None => {
             let (next, _) = log.restrict(&f, None);
@@ -226,14 +296,21 @@ fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
     if f.tsync {
         // The other threads must end up as this one: with no_new_privs if it has it.
         let siblings_no_new_privs = f.no_new_privs || lsm::current_no_new_privs();
-        new.apply_to_other_threads(siblings_no_new_privs)
+        // Each other thread traces its enforcement of a new domain.
+        let enforced = created.map(|_| enforced_by_sibling as fn(&Domain, bool));
+        new.apply_to_other_threads(siblings_no_new_privs, enforced)
             .map_err(|e| Errno(-e.to_errno()))?;
     }
     // Past the last point of failure.
     if f.no_new_privs {
         lsm::current_set_no_new_privs();
     }
+    let process_wide = f.tsync || lsm::current_is_single_threaded();
     new.commit();
+    // The caller's enforcement concludes the operation.
+    if let Some(id) = created {
+        trace::enforce_domain(id, true, process_wide, lsm::current_no_new_privs());
+    }
     Ok(())
 }
 

@@ -83,6 +83,10 @@ mod tests {
         assert_eq!(t::fs_walk(), Ok(()));
     }
     #[test]
+    fn rule_grants() {
+        assert_eq!(t::rule_grants(), Ok(()));
+    }
+    #[test]
     fn layered_model() {
         assert_eq!(t::layered_model(), Ok(()));
     }
