@@ -476,7 +476,8 @@ impl<T: HasBlobSizes> NewCred<T> {
                 error: 0,
                 ready: false,
             }),
-            changed <- crate::new_condvar!(),
+            to_caller <- crate::new_condvar!(),
+            to_threads <- crate::new_condvar!(),
         }));
         let shared: &ThreadSync<T> = &shared;
         let mut works = KVec::<KBox<ThreadWork<T>>>::new();
@@ -505,7 +506,7 @@ impl<T: HasBlobSizes> NewCred<T> {
             state.preparing -= 1;
             let mut interrupted = false;
             while state.preparing > 0 {
-                if shared.changed.wait_interruptible(&mut state) {
+                if shared.to_caller.wait_interruptible(&mut state) {
                     interrupted = true;
                     break;
                 }
@@ -523,9 +524,9 @@ impl<T: HasBlobSizes> NewCred<T> {
         let mut state = shared.state.lock();
         state.ready = true;
         state.unfinished -= 1;
-        shared.changed.notify_all();
+        shared.to_threads.notify_all();
         while state.unfinished > 0 {
-            shared.changed.wait(&mut state);
+            shared.to_caller.wait(&mut state);
         }
         let error = state.error;
         drop(state);
@@ -595,8 +596,13 @@ struct ThreadSync<T: HasBlobSizes> {
     // may free this; `mutex_unlock` may still touch the mutex after another task took it.
     #[pin]
     state: SpinLock<SyncState>,
+    /// What the caller waits for (every thread prepared, every thread finished), and what the
+    /// threads wait for (`ready`): two queues, so that the last thread to prepare wakes the
+    /// caller alone, not every thread waiting to commit.
     #[pin]
-    changed: CondVar,
+    to_caller: CondVar,
+    #[pin]
+    to_threads: CondVar,
 }
 
 impl<T: HasBlobSizes> ThreadSync<T> {
@@ -613,10 +619,10 @@ impl<T: HasBlobSizes> ThreadSync<T> {
         }
         state.preparing -= 1;
         if state.preparing == 0 {
-            self.changed.notify_all();
+            self.to_caller.notify_all();
         }
         while !state.ready {
-            self.changed.wait(&mut state);
+            self.to_threads.wait(&mut state);
         }
         let commit = state.error == 0;
         drop(state);
@@ -633,7 +639,7 @@ impl<T: HasBlobSizes> ThreadSync<T> {
         let mut state = self.state.lock();
         state.unfinished -= 1;
         if state.unfinished == 0 {
-            self.changed.notify_all();
+            self.to_caller.notify_all();
         }
         // Unlocking is the last access to `self`.
     }
