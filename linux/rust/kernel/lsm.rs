@@ -888,8 +888,6 @@ pub enum WalkEnd {
     Root,
     /// It reached a disconnected root of an internal mount (e.g. nsfs).
     Internal,
-    /// It reached a disconnected root of another mount.
-    Disconnected,
 }
 
 impl Path {
@@ -917,7 +915,10 @@ impl Path {
 
     /// Visits the inodes from this path up to the root of the task's view of the filesystem,
     /// crossing mount points (a mount point's own, hidden, dentry is skipped). `visit`
-    /// returns `ControlFlow::Break(())` to stop early.
+    /// returns `ControlFlow::Break(())` to stop early. From a directory moved out of the
+    /// mount's reach (a bind mount of a subdirectory), the walk reaches the root of its
+    /// filesystem, not the mount's root: it then goes on from the mount's root (Landlock's
+    /// erratum 3), unless the mount is an internal one ([`WalkEnd::Internal`]).
     pub fn walk_up(&self, visit: impl FnMut(&Inode) -> ControlFlow<()>) -> WalkEnd {
         // SAFETY: copying a valid `struct path`.
         let mut p: bindings::path = unsafe { ptr::read(self.0.get()) };
@@ -926,32 +927,55 @@ impl Path {
         // SAFETY: we own references on both parts of `p`.
         unsafe { walk(&mut p, visit) }
     }
-
-    /// As [`Path::walk_up`], from the parent of `child` (a dentry on this path's mount, e.g.
-    /// the source of a rename into this directory), or from `child` if it is the mount's root.
-    pub fn walk_up_from_parent_of(
-        &self,
-        child: &Dentry,
-        visit: impl FnMut(&Inode) -> ControlFlow<()>,
-    ) -> WalkEnd {
-        // SAFETY: copying a valid `struct path`.
-        let mut p: bindings::path = unsafe { ptr::read(self.0.get()) };
-        let c = child.0.get();
-        // SAFETY: `p.mnt` and `c` are valid; we take a reference on the mount and one on the
-        // start dentry, which `walk` takes over.
-        unsafe {
-            bindings::mntget(p.mnt);
-            p.dentry = if c == (*p.mnt).mnt_root {
-                bindings::dget(c)
-            } else {
-                bindings::dget_parent(c)
-            };
-            walk(&mut p, visit)
-        }
-    }
 }
 
 impl Path {
+    /// Visits the inodes from this path up to the root of its mount, included, or up to the
+    /// root of its filesystem when the directory is disconnected from the mount's root (see
+    /// [`Path::walk_up`]), without crossing into another mount. `visit` returns
+    /// `ControlFlow::Break(())` to stop early.
+    pub fn walk_in_mount(&self, mut visit: impl FnMut(&Inode) -> ControlFlow<()>) {
+        // SAFETY: a valid path holds a valid mount and dentry; we take a reference on the
+        // dentry, released below.
+        let (root, mut d) = unsafe {
+            let p = self.0.get();
+            ((*(*p).mnt).mnt_root, bindings::dget((*p).dentry))
+        };
+        loop {
+            // SAFETY: we hold a reference on `d`.
+            let dentry = unsafe { Dentry::from_raw(d) };
+            if dentry.inode().is_some_and(|inode| visit(inode).is_break()) {
+                break;
+            }
+            // SAFETY: we hold a reference on `d`; its parent pointer is only compared.
+            if d == root || unsafe { (*d).d_parent } == d {
+                break;
+            }
+            // SAFETY: `d` is referenced; `dget_parent` returns its parent with a reference,
+            // then we drop the one on `d`.
+            unsafe {
+                let parent = bindings::dget_parent(d);
+                bindings::dput(d);
+                d = parent;
+            }
+        }
+        // SAFETY: releases the reference we hold.
+        unsafe { bindings::dput(d) };
+    }
+
+    /// Calls `f` with the path of the root of this path's mount.
+    pub fn with_mount_root<R>(&self, f: impl FnOnce(&Path) -> R) -> R {
+        // SAFETY: copying a valid `struct path`; the mount's root dentry is pinned by the
+        // mount, which `self` keeps referenced for the call.
+        let p = unsafe {
+            let mut p: bindings::path = ptr::read(self.0.get());
+            p.dentry = (*p.mnt).mnt_root;
+            p
+        };
+        // SAFETY: `p` is a valid path for the call.
+        f(unsafe { Path::from_raw(&raw const p) })
+    }
+
     /// Calls `f` with the path of the parent directory of `child` (a dentry on this path's
     /// mount), or of `child` itself if it is the mount's root.
     pub fn with_parent_of<R>(&self, child: &Dentry, f: impl FnOnce(&Path) -> R) -> R {
@@ -1000,16 +1024,19 @@ unsafe fn walk(
                     break 'walk WalkEnd::Root;
                 }
             }
-            if (*p.dentry).d_parent == p.dentry {
-                break if (*p.mnt).mnt_flags & bindings::mount_flags_MNT_INTERNAL as c_int != 0 {
-                    WalkEnd::Internal
-                } else {
-                    WalkEnd::Disconnected
-                };
-            }
-            let parent = bindings::dget_parent(p.dentry);
+            let next = if (*p.dentry).d_parent == p.dentry {
+                // A root that is not the mount's: an internal filesystem's (nsfs), or the
+                // root of a filesystem a directory was moved to, out of a bind mount. Go on
+                // from the mount's root, which the mount pins (erratum 3).
+                if (*p.mnt).mnt_flags & bindings::mount_flags_MNT_INTERNAL as c_int != 0 {
+                    break WalkEnd::Internal;
+                }
+                bindings::dget((*p.mnt).mnt_root)
+            } else {
+                bindings::dget_parent(p.dentry)
+            };
             bindings::dput(p.dentry);
-            p.dentry = parent;
+            p.dentry = next;
         }
     };
     // SAFETY: releases the references we own (moved along by `follow_up`).

@@ -149,10 +149,11 @@ pub const ADD_RULE_MASK: u32 = ADD_RULE_QUIET;
 /// of denials with the `LOG_*` flags and the quiet masks, `TSYNC`, `NO_NEW_PRIVS`). The
 /// Landlock trace events are not (they are not part of the ABI).
 pub const ABI_VERSION: i32 = 11;
-/// Errata fixed, as a bit field (bit N-1 for erratum N), among those of ABI <= 6:
+/// Errata fixed, as a bit field (bit N-1 for erratum N), all those of ABI <= 6, as C:
 /// erratum 1 (only TCP sockets are subject to TCP rights), erratum 2 (signals between the
-/// threads of a process are never scoped) and erratum 4 (whiteouts need `MAKE_REG`).
-pub const ERRATA: i32 = (1 << 0) | (1 << 1) | (1 << 3);
+/// threads of a process are never scoped), erratum 3 (the walk from a disconnected directory
+/// goes on from the root of its mount) and erratum 4 (whiteouts need `MAKE_REG`).
+pub const ERRATA: i32 = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3);
 
 /// Maximum number of stacked domains.
 pub const MAX_LAYERS: usize = 16;
@@ -762,15 +763,20 @@ impl FsCheck<'_> {
         self.needed.iter().fold(0, |a, n| a | n)
     }
 
-    /// The rights still denied by each layer.
-    fn denied_by_layer(&self) -> [u64; MAX_LAYERS] {
-        self.needed
-    }
-
     /// Grants everything (the walk met an object Landlock does not restrict).
     pub fn grant_all(&mut self) {
         self.needed = [0; MAX_LAYERS];
         self.pending = 0;
+    }
+
+    /// Keeps, of what each layer still denies, only `request` (C's `scope_to_request`).
+    fn restrict(&mut self, request: u64) {
+        for (level, n) in self.needed.iter_mut().enumerate() {
+            *n &= request;
+            if *n == 0 {
+                self.pending &= !(1u16 << level);
+            }
+        }
     }
 
     /// The youngest layer denying some of `request` and the rights of `request` it denies
@@ -866,34 +872,157 @@ pub fn ioctl_always_allowed(cmd: u32, _compat: bool) -> bool {
     )
 }
 
-/// The decision for a link or rename that changes the parent directory (reparenting), given
-/// the finished checks of both parents for every handled filesystem right (`REFER`
-/// included): the source must grant `src_request`, the destination `dst_request`, and the
-/// destination must not grant a moved object of kind `moved_rights` more than the source did.
-/// `EACCES` comes before `EXDEV`, as in C.
-pub fn reparent_decision(
-    src: &FsCheck<'_>,
+/// A link or rename that changes the parent directory (reparenting), as C decides it
+/// (`current_check_refer_path`): `src` and `dst` are the checks of every handled right
+/// (`Domain::fs_check(FS_MASK)`) of the source's and the destination's parent directories,
+/// each walked up to the root of their common mount (or to the root of a disconnected
+/// directory). The walk then goes on from the mount's root, through [`Refer::visit`], for both
+/// at once: while the rights the moved file would have under the destination exceed, in some
+/// layer, those it has under the source (its own rules counted: [`Refer::new`]), every
+/// handled right must be granted on both sides; once they do not, only the requests.
+pub struct Refer<'a> {
+    src: FsCheck<'a>,
+    dst: FsCheck<'a>,
+    /// What each layer denies the moved file by its own rules (every handled right but
+    /// those its rules grant), and whether it is a directory.
+    moved: ([u64; MAX_LAYERS], bool),
+    /// The same for the file it is exchanged with (`RENAME_EXCHANGE`).
+    exchanged: Option<([u64; MAX_LAYERS], bool)>,
     src_request: u64,
-    dst: &FsCheck<'_>,
     dst_request: u64,
-    moved_rights: u64,
-) -> Result {
-    let not_refer = !FS_REFER;
-    if src.denied() & src_request & not_refer != 0 || dst.denied() & dst_request & not_refer != 0 {
-        return Err(EACCES);
-    }
-    if (src.denied() | dst.denied()) & FS_REFER != 0 {
-        return Err(EXDEV);
-    }
-    let s = src.denied_by_layer();
-    let d = dst.denied_by_layer();
-    for (sl, dl) in s.iter().zip(d.iter()) {
-        // Denied at the source but granted at the destination: more rights once moved.
-        if sl & !dl & moved_rights != 0 {
-            return Err(EXDEV);
+    /// The rights of both sides are still compared as wholes (every handled right).
+    comparing: bool,
+}
+
+/// Whether a file denied `child` (by its own rules) under a parent denying `parent` would
+/// not gain a right under a parent denying `new_parent`, in every layer. For a file (not a
+/// directory) only the rights of files count.
+fn may_refer(
+    parent: &[u64; MAX_LAYERS],
+    child: &[u64; MAX_LAYERS],
+    new_parent: &[u64; MAX_LAYERS],
+    child_is_dir: bool,
+) -> bool {
+    let kind = if child_is_dir { u64::MAX } else { FS_FILE };
+    parent
+        .iter()
+        .zip(child.iter())
+        .zip(new_parent.iter())
+        .all(|((p, c), n)| p & c & kind & !(n & kind) == 0)
+}
+
+impl<'a> Refer<'a> {
+    /// Starts the decision once `src` and `dst` have been walked up to the mount's root (see
+    /// [`Refer`]). `moved` is the object id of the moved file (0: none) and whether it is a
+    /// directory, `exchanged` the same for the destination in a `RENAME_EXCHANGE`;
+    /// `src_request` and `dst_request` the rights needed in each parent (`REFER` included).
+    pub fn new(
+        src: FsCheck<'a>,
+        dst: FsCheck<'a>,
+        moved: (u64, bool),
+        exchanged: Option<(u64, bool)>,
+        src_request: u64,
+        dst_request: u64,
+    ) -> Self {
+        let domain = src.domain;
+        let own = |key: u64| match domain.fs_check(FS_MASK) {
+            Some(mut c) => {
+                if key != 0 {
+                    c.visit(key);
+                }
+                c.needed
+            }
+            None => [0; MAX_LAYERS],
+        };
+        Refer {
+            moved: (own(moved.0), moved.1),
+            exchanged: exchanged.map(|(key, dir)| (own(key), dir)),
+            src,
+            dst,
+            src_request,
+            dst_request,
+            comparing: true,
         }
     }
-    Ok(())
+
+    /// Whether both parents grant what they must.
+    pub fn allowed(&self) -> bool {
+        self.src.done() && self.dst.done()
+    }
+
+    /// Whether the move (and the exchange) gains no right.
+    fn no_more_access(&self) -> bool {
+        let (s, d) = (&self.src.needed, &self.dst.needed);
+        may_refer(s, &self.moved.0, d, self.moved.1)
+            && self
+                .exchanged
+                .as_ref()
+                .is_none_or(|(e, dir)| may_refer(d, e, s, *dir))
+    }
+
+    /// One directory of the walk above the mount's root (the root first), with its object id
+    /// (0: none); returns `true` when everything is granted (the walk can stop).
+    pub fn visit(&mut self, key: u64) -> bool {
+        if self.comparing && self.no_more_access() {
+            // From here on only the requests matter.
+            self.comparing = false;
+            self.src.restrict(self.src_request);
+            self.dst.restrict(self.dst_request);
+            if self.allowed() {
+                return true;
+            }
+        }
+        if key != 0 {
+            if !self.src.done() {
+                self.src.visit(key);
+            }
+            if !self.dst.done() {
+                self.dst.visit(key);
+            }
+        }
+        self.allowed()
+    }
+
+    /// Grants everything (the walk met an object Landlock does not restrict).
+    pub fn grant_all(&mut self) {
+        self.src.grant_all();
+        self.dst.grant_all();
+    }
+
+    /// The decision once the walk is over: `EACCES` when a parent denies a requested right
+    /// other than `REFER`, before `EXDEV` (the move would gain rights, or `REFER` is denied).
+    pub fn result(&self) -> Result {
+        if self.allowed() {
+            return Ok(());
+        }
+        let not_refer = !FS_REFER;
+        if self.src.denied() & self.src_request & not_refer != 0
+            || self.dst.denied() & self.dst_request & not_refer != 0
+        {
+            return Err(EACCES);
+        }
+        Err(EXDEV)
+    }
+
+    /// What to log for the source (`dst == false`) or the destination parent after a denial:
+    /// nothing when it granted everything, else its check and the rights asked of it, every
+    /// handled one if the walk never found the move harmless.
+    pub fn denial(&self, dst: bool) -> Option<(&FsCheck<'a>, u64)> {
+        let (check, request) = if dst {
+            (&self.dst, self.dst_request)
+        } else {
+            (&self.src, self.src_request)
+        };
+        if check.done() {
+            return None;
+        }
+        let request = if self.comparing {
+            check.domain.handled_fs()
+        } else {
+            request
+        };
+        Some((check, request))
+    }
 }
 
 /// `AF_UNSPEC`.

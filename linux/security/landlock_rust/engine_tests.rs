@@ -387,82 +387,221 @@ pub fn access_of_operations() -> Outcome {
     Ok(())
 }
 
-/// Reparenting: `REFER` is needed on both sides, and the destination may not grant more.
+/// A rename or link as the hooks check it: the parents' walks up to the mount's root (`src`,
+/// `dst`: the object ids met, the parent first), then the common walk from the mount's root
+/// up (`up`, the root first). Returns the decision and the rights each side would be logged
+/// for.
+#[allow(clippy::too_many_arguments)]
+fn refer_walk(
+    d: &Domain,
+    src: &[u64],
+    dst: &[u64],
+    up: &[u64],
+    moved: (u64, bool),
+    exchanged: Option<(u64, bool)>,
+    src_request: u64,
+    dst_request: u64,
+) -> Option<(Result, Option<u64>, Option<u64>)> {
+    let walk = |ids: &[u64]| {
+        let mut c = d.fs_check(FS_MASK)?;
+        for id in ids {
+            if c.visit(*id) {
+                break;
+            }
+        }
+        Some(c)
+    };
+    let (s, t) = (walk(src)?, walk(dst)?);
+    if s.done() && t.done() {
+        return Some((Ok(()), None, None));
+    }
+    let mut r = Refer::new(s, t, moved, exchanged, src_request, dst_request);
+    for id in up {
+        if r.visit(*id) {
+            break;
+        }
+    }
+    let logged = |dst: bool| r.denial(dst).map(|(_, req)| req);
+    Some((r.result(), logged(false), logged(true)))
+}
+
+/// Reparenting: `REFER` is needed on both sides, `EACCES` before `EXDEV`, and the moved file
+/// may not gain a right, its own rules counted (C's `current_check_refer_path`).
 pub fn reparent() -> Outcome {
-    let all = FS_MASK;
-    // src dir 10, dst dir 20, both children of 1.
+    // Directories 10 (source) and 20 (destination) below the mount's root 1; files 11 and
+    // 12 in 10 (12 with a rule of its own), directory 13 in 10; 2 above the mount.
     let mut rs = Ruleset::new(handled(
-        FS_READ_FILE | FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER,
+        FS_READ_FILE | FS_MAKE_REG | FS_MAKE_DIR | FS_REMOVE_FILE | FS_REMOVE_DIR | FS_REFER,
+        0,
+    ));
+    let refer = FS_MAKE_REG | FS_MAKE_DIR | FS_REMOVE_FILE | FS_REMOVE_DIR | FS_REFER;
+    check!(rs.add_fs_rule(1, true, refer) == Ok(()));
+    check!(rs.add_fs_rule(20, true, FS_READ_FILE | FS_MAKE_DIR) == Ok(()));
+    check!(rs.add_fs_rule(12, false, FS_READ_FILE) == Ok(()));
+    let Ok(d) = Domain::merge(None, &rs, 1) else {
+        return Err(line!());
+    };
+    let file = FS_MAKE_REG | FS_REFER;
+    let rm = FS_REMOVE_FILE | FS_REFER;
+    // 11 from 10 to 20: gains READ_FILE: EXDEV, both sides logged with every handled right.
+    let r = refer_walk(&d, &[10, 1], &[20, 1], &[1, 2], (11, false), None, rm, file);
+    check!(r == Some((Err(EXDEV), Some(d.handled_fs()), None)));
+    // 12 has READ_FILE by its own rule: it gains nothing.
+    let r = refer_walk(&d, &[10, 1], &[20, 1], &[1, 2], (12, false), None, rm, file);
+    check!(r == Some((Ok(()), None, None)));
+    // Back from 20 to 10: loses READ_FILE: fine.
+    let r = refer_walk(&d, &[20, 1], &[10, 1], &[1, 2], (11, false), None, rm, file);
+    check!(r == Some((Ok(()), None, None)));
+    // A directory also counts MAKE_DIR, which a file does not.
+    let dir = FS_MAKE_DIR | FS_REFER;
+    let rmdir = FS_REMOVE_DIR | FS_REFER;
+    let r = refer_walk(
+        &d,
+        &[20, 1],
+        &[10, 1],
+        &[1, 2],
+        (13, true),
+        None,
+        rmdir,
+        dir,
+    );
+    check!(r == Some((Ok(()), None, None)));
+    // Exchanging 11 (in 10) with 21 (in 20): 11 would gain READ_FILE.
+    let both = FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER;
+    let r = refer_walk(
+        &d,
+        &[10, 1],
+        &[20, 1],
+        &[1, 2],
+        (11, false),
+        Some((21, false)),
+        both,
+        both,
+    );
+    check!(matches!(r, Some((Err(EXDEV), _, _))));
+    // Exchanging 12 (own READ_FILE) with 21: neither gains anything.
+    let r = refer_walk(
+        &d,
+        &[10, 1],
+        &[20, 1],
+        &[1, 2],
+        (12, false),
+        Some((21, false)),
+        both,
+        both,
+    );
+    check!(r == Some((Ok(()), None, None)));
+    // A right missing at the destination: EACCES first; the walk found the move harmless,
+    // so only the request is logged, and only for the side that denies it.
+    let r = refer_walk(
+        &d,
+        &[20, 1],
+        &[10, 1],
+        &[1, 2],
+        (11, false),
+        None,
+        rm,
+        FS_READ_FILE | FS_REFER,
+    );
+    check!(r == Some((Err(EACCES), None, Some(FS_READ_FILE | FS_REFER))));
+
+    // A rule above the mount's root granting READ_FILE makes both sides equal there: the
+    // move is harmless once the walk is past it (WRITE_FILE, granted nowhere, is not asked).
+    let mut rs = Ruleset::new(handled(
+        FS_READ_FILE | FS_WRITE_FILE | FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER,
         0,
     ));
     check!(rs.add_fs_rule(1, true, FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER) == Ok(()));
     check!(rs.add_fs_rule(20, true, FS_READ_FILE) == Ok(()));
-    let d = match Domain::merge(None, &rs, 1) {
-        Ok(d) => d,
-        Err(_) => return Err(line!()),
-    };
-    let walk = |start: u64| match d.fs_check(all) {
-        Some(mut c) => {
-            c.visit(start);
-            c.visit(1);
-            Some(c)
-        }
-        None => None,
-    };
-    let (Some(src), Some(dst)) = (walk(10), walk(20)) else {
+    check!(rs.add_fs_rule(2, true, FS_READ_FILE) == Ok(()));
+    let Ok(d1) = Domain::merge(None, &rs, 2) else {
         return Err(line!());
     };
-    // 10 -> 20: the file gains READ_FILE: EXDEV.
-    check!(
-        reparent_decision(
-            &src,
-            FS_REMOVE_FILE | FS_REFER,
-            &dst,
-            FS_MAKE_REG | FS_REFER,
-            FS_FILE
-        ) == Err(EXDEV)
+    let r = refer_walk(
+        &d1,
+        &[10, 1],
+        &[20, 1],
+        &[1, 2, 3],
+        (11, false),
+        None,
+        rm,
+        file,
     );
-    // 20 -> 10: loses READ_FILE: fine.
-    check!(
-        reparent_decision(
-            &dst,
-            FS_REMOVE_FILE | FS_REFER,
-            &src,
-            FS_MAKE_REG | FS_REFER,
-            FS_FILE
-        ) == Ok(())
+    check!(r == Some((Ok(()), None, None)));
+    // C compares before each directory's rules: a rule on the last directory of the walk
+    // (the root of the namespace) comes too late.
+    let r = refer_walk(
+        &d1,
+        &[10, 1],
+        &[20, 1],
+        &[1, 2],
+        (11, false),
+        None,
+        rm,
+        file,
     );
-    // Missing READ_FILE at the destination: EACCES first.
-    check!(
-        reparent_decision(
-            &dst,
-            FS_REMOVE_FILE | FS_REFER,
-            &src,
-            FS_READ_FILE | FS_REFER,
-            FS_FILE
-        ) == Err(EACCES)
-    );
-    // Without REFER handled, reparenting is denied (EXDEV).
-    let mut rs2 = Ruleset::new(handled(FS_MAKE_REG | FS_REMOVE_FILE, 0));
-    check!(rs2.add_fs_rule(1, true, FS_MAKE_REG | FS_REMOVE_FILE) == Ok(()));
-    let d2 = match Domain::merge(None, &rs2, 2) {
-        Ok(d) => d,
-        Err(_) => return Err(line!()),
-    };
-    let Some(mut c) = d2.fs_check(all) else {
+    check!(matches!(r, Some((Err(EXDEV), _, _))));
+
+    // Two layers: the second grants READ_FILE on 10 only; moving to 20 (READ_FILE in the
+    // first layer, not in the second) gains nothing in either layer.
+    let mut rs2 = Ruleset::new(handled(
+        FS_READ_FILE | FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER,
+        0,
+    ));
+    check!(rs2.add_fs_rule(1, true, FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER) == Ok(()));
+    check!(rs2.add_fs_rule(10, true, FS_READ_FILE) == Ok(()));
+    let Ok(d2) = Domain::merge(Some(&d), &rs2, 3) else {
         return Err(line!());
     };
-    c.visit(10);
-    c.visit(1);
-    check!(
-        reparent_decision(
-            &c,
-            FS_REMOVE_FILE | FS_REFER,
-            &c,
-            FS_MAKE_REG | FS_REFER,
-            FS_FILE
-        ) == Err(EXDEV)
+    let r = refer_walk(
+        &d2,
+        &[10, 1],
+        &[20, 1],
+        &[1, 2],
+        (12, false),
+        None,
+        rm,
+        file,
     );
+    check!(r == Some((Ok(()), None, None)));
+    // 11 still gains READ_FILE in the first layer.
+    let r = refer_walk(
+        &d2,
+        &[10, 1],
+        &[20, 1],
+        &[1, 2],
+        (11, false),
+        None,
+        rm,
+        file,
+    );
+    check!(matches!(r, Some((Err(EXDEV), _, _))));
+
+    // Without REFER granted, reparenting is denied (EXDEV), both sides logged.
+    let mut rs3 = Ruleset::new(handled(FS_MAKE_REG | FS_REMOVE_FILE, 0));
+    check!(rs3.add_fs_rule(1, true, FS_MAKE_REG | FS_REMOVE_FILE) == Ok(()));
+    let Ok(d3) = Domain::merge(None, &rs3, 4) else {
+        return Err(line!());
+    };
+    let r = refer_walk(
+        &d3,
+        &[10, 1],
+        &[20, 1],
+        &[1, 2],
+        (11, false),
+        None,
+        rm,
+        file,
+    );
+    check!(r == Some((Err(EXDEV), Some(rm), Some(file))));
+    // Everything granted below the mount's root on both sides: allowed without going up.
+    let mut rs4 = Ruleset::new(handled(FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER, 0));
+    check!(rs4.add_fs_rule(1, true, FS_MAKE_REG | FS_REMOVE_FILE | FS_REFER) == Ok(()));
+    let Ok(d4) = Domain::merge(None, &rs4, 5) else {
+        return Err(line!());
+    };
+    let r = refer_walk(&d4, &[10, 1], &[20, 1], &[], (11, false), None, rm, file);
+    check!(r == Some((Ok(()), None, None)));
     Ok(())
 }
 

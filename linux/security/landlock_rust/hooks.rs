@@ -124,27 +124,32 @@ fn make_access_of(d: &Dentry) -> Option<u64> {
         .map(|i| engine::make_access(u32::from(i.mode()), i.rdev()))
 }
 
-/// A walk of every right from a rename's or link's source directory (`None`: from `dir`).
-fn full_check<'a>(domain: &'a Domain, dir: &Path, child: Option<&Dentry>) -> Option<FsCheck<'a>> {
+/// The object id of the inode of `d`, 0 for none (no rule, or a negative dentry).
+fn object_id(d: &Dentry) -> u64 {
+    d.inode()
+        .map_or(0, |i| i.blob::<Landlock>().load(Ordering::Acquire))
+}
+
+/// A check of every handled right from `dir` up to the root of its mount (C's
+/// `collect_domain_accesses`); everything is granted on objects Landlock does not restrict.
+fn mount_check<'a>(domain: &'a Domain, dir: &Path) -> Option<FsCheck<'a>> {
     let mut check = domain.fs_check(engine::FS_MASK)?;
-    let tracing = trace::check_rule_inode_enabled();
-    let visit = |inode: &lsm::Inode| {
-        let id = inode.blob::<Landlock>().load(Ordering::Acquire);
-        if id != 0 {
-            if tracing {
-                trace_rule(&check, id, inode);
-            }
-            check.visit(id);
-        }
-        ControlFlow::Continue(())
-    };
-    let end = match child {
-        Some(c) => dir.walk_up_from_parent_of(c, visit),
-        None => dir.walk_up(visit),
-    };
-    if end == WalkEnd::Internal {
-        return None;
+    if is_nouser_or_private(dir) {
+        check.grant_all();
+        return Some(check);
     }
+    let tracing = trace::check_rule_inode_enabled();
+    dir.walk_in_mount(|inode| {
+        let id = inode.blob::<Landlock>().load(Ordering::Acquire);
+        if id != 0 && tracing {
+            trace_rule(&check, id, inode);
+        }
+        if id != 0 && check.visit(id) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
     Some(check)
 }
 
@@ -200,54 +205,56 @@ fn check_refer(
             }
         };
     }
+    // Both parents, up to the root of their common mount.
     let (Some(s), Some(d)) = (
-        full_check(&domain, new_dir, Some(old)),
-        full_check(&domain, new_dir, None),
+        new_dir.with_parent_of(old, |p| mount_check(&domain, p)),
+        mount_check(&domain, new_dir),
     ) else {
         return Ok(());
     };
-    let rights_of = |mode: u32| {
-        if mode & 0o170000 == 0o040000 {
-            engine::FS_MASK
-        } else {
-            engine::FS_FILE
-        }
-    };
-    let mut r = engine::reparent_decision(
-        &s,
-        src | engine::FS_REFER,
-        &d,
-        dst | engine::FS_REFER,
-        rights_of(old_mode),
-    );
-    if r.is_ok() && exchange {
-        if let Some(m) = new_mode {
-            r = engine::reparent_decision(
-                &d,
-                dst | engine::FS_REFER,
-                &s,
-                src | engine::FS_REFER,
-                rights_of(m),
-            );
-        }
+    if s.done() && d.done() {
+        return Ok(());
     }
-    if r.is_err() {
-        // Each side that denies part of what it is asked is logged, at its directory. When
-        // neither does (the move would widen rights: `EXDEV`), each side is logged with every
-        // right it still denies, as C does while it compares whole domains.
-        let log = cred_log(&c);
-        let (mut src_req, mut dst_req) = (src | engine::FS_REFER, dst | engine::FS_REFER);
-        if s.denied() & src_req == 0 && d.denied() & dst_req == 0 {
-            src_req = engine::FS_MASK_UAPI;
-            dst_req = engine::FS_MASK_UAPI;
+    let is_dir = |mode: u32| mode & 0o170000 == 0o040000;
+    let mut refer = engine::Refer::new(
+        s,
+        d,
+        (object_id(old), is_dir(old_mode)),
+        exchange.then(|| (object_id(new), new_mode.is_some_and(is_dir))),
+        src | engine::FS_REFER,
+        dst | engine::FS_REFER,
+    );
+    // Then, for both, from the mount's root up.
+    new_dir.with_mount_root(|root| {
+        if is_nouser_or_private(root) {
+            refer.grant_all();
+            return;
         }
-        if s.denied() & src_req != 0 {
+        let end = root.walk_up(|inode| {
+            let id = inode.blob::<Landlock>().load(Ordering::Acquire);
+            if refer.visit(id) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        if end == WalkEnd::Internal {
+            refer.grant_all();
+        }
+    });
+    let r = refer.result();
+    if r.is_err() {
+        // Each side that did not grant everything is logged, at its directory, with the
+        // rights it was asked, or every handled right if the walk never found the move
+        // harmless (C's records).
+        let log = cred_log(&c);
+        if let Some((check, request)) = refer.denial(false) {
             new_dir.with_parent_of(old, |p| {
-                log_fs_denial(&domain, log, &s, src_req, Data::Path(p))
+                log_fs_denial(&domain, log, check, request, Data::Path(p))
             });
         }
-        if d.denied() & dst_req != 0 {
-            log_fs_denial(&domain, log, &d, dst_req, Data::Path(new_dir));
+        if let Some((check, request)) = refer.denial(true) {
+            log_fs_denial(&domain, log, check, request, Data::Path(new_dir));
         }
     }
     r.map_err(to_err)

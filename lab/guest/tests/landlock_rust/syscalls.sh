@@ -12,7 +12,7 @@ case "$lsms" in
 *) not_ok "lsm_list_modules(2) lists LSM_ID_LANDLOCK (got:$lsms)" ;;
 esac
 abi=$(landlock-probe abi)
-expect_eq "ABI version and errata" "11 11" "$abi"
+expect_eq "ABI version and errata" "11 15" "$abi"
 landlock-probe errnos >/tmp/errnos.out 2>&1
 while read -r verdict rest; do
 	case "$verdict" in
