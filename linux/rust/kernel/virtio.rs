@@ -1284,14 +1284,14 @@ impl<H: Handler> Queues<H> {
             unsafe { bindings::virtio_del_vqs(vdev) };
         });
         let mut queues = KVec::with_capacity(n, GFP_KERNEL)?;
-        for (index, vq) in raw.iter().enumerate() {
+        for (index, &raw_vq) in raw.iter().enumerate() {
             let queue = KBox::pin_init(
                 pin_init!(Queue {
                     vq <- crate::new_spinlock_irq!(Virtqueue {
-                        vq: Some(*vq),
+                        vq: Some(raw_vq),
                         _p: PhantomData,
                     }),
-                    notify_vq: Atomic::new(vq.as_ptr()),
+                    notify_vq: Atomic::new(raw_vq.as_ptr()),
                     index,
                 }),
                 GFP_KERNEL,
