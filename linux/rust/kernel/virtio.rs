@@ -25,6 +25,23 @@
 //! boxed buffer: while the device owns the memory, the only handle to it is inside the ring, so
 //! the driver cannot touch it; and the request cannot be ended (which needs its only `ARef`)
 //! while the device holds it.
+//!
+//! # Freeze and restore (system sleep)
+//!
+//! With `CONFIG_PM_SLEEP` the virtio core calls a driver's [`Driver::freeze`] before the device
+//! is suspended (its transport disabled) and [`Driver::restore`] after the core has reset it on
+//! resume. The device's virtqueues cannot survive that: [`Queues::freeze`] resets the device and
+//! deletes them, [`Queues::restore`] finds new ones, while the driver's data (and the `Queues`
+//! in it) stays alive and reachable from the block layer and the virtqueue callbacks. Every
+//! handle to a virtqueue goes through the [`Queue`]: the lock of the queue holds the virtqueue
+//! (`None` while frozen), and the pointer used to notify without the lock is only read in an
+//! RCU read-side section. Freezing resets the device and waits for running callbacks, clears
+//! the notify pointers and waits for an RCU grace period, takes each virtqueue out of its lock,
+//! and only then deletes the virtqueues; restoring puts the new ones in. A callback or a submission that comes while the
+//! queues are frozen finds no virtqueue (nothing used, adding fails with `ESHUTDOWN`), never a
+//! freed one. Buffers still in the virtqueues when they are frozen are dropped (the device was
+//! reset first), as on unbind: a driver drains its requests before (a block driver with
+//! `GenDisk::quiesce_drained`).
 
 use crate::{
     alloc::Flags,
@@ -38,8 +55,9 @@ use crate::{
     sync::lock::spinlock::{SpinLockBackend, SpinLockIrqBackend},
     sync::{
         aref::{ARef, AlwaysRefCounted},
+        atomic::{Acquire, Atomic, Full, Relaxed, Release},
         lock::Guard,
-        Arc, SpinLockIrq,
+        rcu, Arc, SpinLockIrq,
     },
     types::{Opaque, ScopeGuard},
     ThisModule,
@@ -91,6 +109,10 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
             (*drv).remove = Some(Self::remove_callback);
             (*drv).config_changed = Some(Self::config_changed_callback);
         }
+        // A driver that can be frozen can be restored, and the other way round.
+        const { assert!(T::HAS_FREEZE == T::HAS_RESTORE) };
+        // SAFETY: As above.
+        unsafe { Self::set_sleep_callbacks(vdrv.get()) };
         // SAFETY: `vdrv` is a valid, initialized `struct virtio_driver`.
         to_result(unsafe { bindings::__register_virtio_driver(vdrv.get(), module.as_ptr()) })
     }
@@ -195,6 +217,61 @@ impl<T: Driver> Adapter<T> {
         }
     }
 
+    /// Sets `freeze` and `restore` of `drv` when the driver has them.
+    ///
+    /// # Safety
+    ///
+    /// `drv` is a `struct virtio_driver` being initialised, not registered yet.
+    #[cfg(CONFIG_PM_SLEEP)]
+    unsafe fn set_sleep_callbacks(drv: *mut bindings::virtio_driver) {
+        if T::HAS_FREEZE {
+            // SAFETY: By the safety requirements the fields may be written.
+            unsafe {
+                (*drv).freeze = Some(Self::freeze_callback);
+                (*drv).restore = Some(Self::restore_callback);
+            }
+        }
+    }
+
+    /// Without system sleep the core never calls `freeze` or `restore`.
+    ///
+    /// # Safety
+    ///
+    /// None needed; `unsafe` as the `CONFIG_PM_SLEEP` variant.
+    #[cfg(not(CONFIG_PM_SLEEP))]
+    unsafe fn set_sleep_callbacks(_drv: *mut bindings::virtio_driver) {}
+
+    #[cfg(CONFIG_PM_SLEEP)]
+    extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        // SAFETY: The virtio core calls `freeze` from the device's system-sleep callback, with
+        // the device lock held, only while a driver is bound (after a successful `probe`).
+        let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
+        // SAFETY: `probe` stored a `Pin<KBox<DriverData<T>>>`; `remove` cannot run meanwhile
+        // (the device lock is held).
+        let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
+        // The core stopped configuration change reports before `freeze`; wait for one still
+        // being handled, so that the driver's handler never runs while it is frozen.
+        // SAFETY: `config_work` was initialised in `probe_callback`.
+        unsafe { bindings::flush_work(data.config_work.get()) };
+        from_result(|| {
+            T::freeze(dev, data.data())?;
+            Ok(0)
+        })
+    }
+
+    #[cfg(CONFIG_PM_SLEEP)]
+    extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        // SAFETY: As in `freeze_callback`: the core calls `restore` on resume, with the device
+        // lock held, while the driver is bound.
+        let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
+        // SAFETY: As in `freeze_callback`.
+        let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
+        from_result(|| {
+            T::restore(dev, data.data())?;
+            Ok(0)
+        })
+    }
+
     extern "C" fn config_changed_callback(vdev: *mut bindings::virtio_device) {
         // SAFETY: The virtio core calls `config_changed` with a valid device, only between the
         // end of a successful `probe` and the start of `remove` (`virtio_config_enable` and
@@ -261,6 +338,7 @@ macro_rules! virtio_device_table {
 }
 
 /// The virtio driver trait.
+#[vtable]
 pub trait Driver: Send + Sync + Sized + 'static {
     /// The device ids the driver binds.
     const ID_TABLE: IdTable;
@@ -284,6 +362,28 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// call it again.
     fn config_changed(dev: &Device<device::Bound>, this: Pin<&Self>) {
         let _ = (dev, this);
+    }
+
+    /// The system is going to sleep (suspend or hibernation; only with `CONFIG_PM_SLEEP`): stop
+    /// using the device, whose transport is disabled when this returns. A driver drains or
+    /// holds back its requests, then freezes its [`Queues`] ([`Queues::freeze`], which resets
+    /// the device and deletes its virtqueues). [`Driver::config_changed`] does not run from
+    /// the start of the call until after [`Driver::restore`]. An error aborts the sleep.
+    ///
+    /// A driver implements both `freeze` and `restore`, or neither; without them the core
+    /// suspends the device without telling the driver, whose queues are then dead on resume.
+    fn freeze(dev: &Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        let _ = (dev, this);
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The system resumed: the core has reset the device and negotiated its features again.
+    /// A driver restores its [`Queues`] ([`Queues::restore`]), tells the device it is ready
+    /// ([`Device::ready`]) and lets its requests go again. On error the core marks the device
+    /// failed.
+    fn restore(dev: &Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        let _ = (dev, this);
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
 }
 
@@ -805,15 +905,18 @@ pub trait Handler: Sized + 'static {
     fn done(queue: &Queue<Self>, irq: &LocalInterruptDisabled);
 }
 
-/// A virtqueue, reached through the lock of its [`Queue`].
+/// A virtqueue, reached through the lock of its [`Queue`]; empty (`None`) while the device's
+/// queues are frozen ([`Queues::freeze`]): then nothing can be added (`ESHUTDOWN`) and nothing
+/// is used.
 ///
 /// # Invariants
 ///
-/// `vq` is a valid virtqueue of a device whose queues are not deleted while `self` exists; every
-/// token in it is a `KBox<Buffer<H::Ctx, H::Payload>>` turned into a raw pointer, or an
-/// `H::Lent` from [`Lend::into_raw`] tagged with [`LENT_TAG`].
+/// When `vq` is `Some`, it is a valid virtqueue of the device: the virtqueues are only deleted
+/// after `vq` was taken out (under the lock). Every token in it is a
+/// `KBox<Buffer<H::Ctx, H::Payload>>` turned into a raw pointer, or an `H::Lent` from
+/// [`Lend::into_raw`] tagged with [`LENT_TAG`].
 pub struct Virtqueue<H: Handler> {
-    vq: NonNull<bindings::virtqueue>,
+    vq: Option<NonNull<bindings::virtqueue>>,
     _p: PhantomData<KBox<Buffer<H::Ctx, H::Payload>>>,
 }
 
@@ -876,6 +979,8 @@ impl<H: Handler> Virtqueue<H> {
     /// device has used the token (`get_buf`) or the queue is torn down (`detach_unused_buf`);
     /// `token` is untagged for a `KBox<Buffer>`, tagged with [`LENT_TAG`] for a lent value.
     unsafe fn add_chain(&mut self, chain: &Chain, token: *mut c_void, flags: Flags) -> Result {
+        // Frozen: the device has no virtqueue to add to.
+        let vq = self.vq.ok_or(ESHUTDOWN)?;
         let (n_out, n_in) = chain.counts();
         if n_out + n_in == 0 {
             return Err(EINVAL);
@@ -905,13 +1010,13 @@ impl<H: Handler> Virtqueue<H> {
             unsafe { bindings::sg_init_one(in_sg.as_mut_ptr(), p.as_ptr().cast(), len) };
             sgs[n] = in_sg.as_mut_ptr();
         }
-        // SAFETY: By the type invariant `self.vq` is valid and we hold the queue's lock. `sgs`
+        // SAFETY: By the type invariant `vq` is valid and we hold the queue's lock. `sgs`
         // holds `n_out + n_in` valid scatterlists, device-readable ones first; their memory
         // stays valid until the token comes back (safety requirements). The virtqueue copies
         // the addresses: the stack scatterlists are not used after the call.
         to_result(unsafe {
             bindings::virtqueue_add_sgs(
-                self.vq.as_ptr(),
+                vq.as_ptr(),
                 sgs.as_mut_ptr(),
                 n_out,
                 n_in,
@@ -924,43 +1029,60 @@ impl<H: Handler> Virtqueue<H> {
     /// Gets something the device has used, with the number of bytes the device says it wrote
     /// (device-provided: not to be trusted).
     pub fn get_buf(&mut self) -> Option<(Used<H>, u32)> {
+        let vq = self.vq?;
         let mut len: u32 = 0;
-        // SAFETY: `self.vq` is valid and we hold the queue's lock.
-        let token = unsafe { bindings::virtqueue_get_buf(self.vq.as_ptr(), &mut len) };
+        // SAFETY: `vq` is valid (type invariant) and we hold the queue's lock.
+        let token = unsafe { bindings::virtqueue_get_buf(vq.as_ptr(), &mut len) };
         let token = NonNull::new(token)?;
         // SAFETY: By the type invariant every token comes from `add` or `add_lent`; the device
         // is done with it, so it is ours again.
         Some((unsafe { token_back::<H>(token) }, len))
     }
 
-    /// Prepares a notification of the device; `true` when [`Queue::notify`] should follow.
+    /// Prepares a notification of the device; `true` when [`Queue::notify`] should follow
+    /// (never while frozen).
     pub fn kick_prepare(&mut self) -> bool {
-        // SAFETY: `self.vq` is valid and we hold the queue's lock.
-        unsafe { bindings::virtqueue_kick_prepare(self.vq.as_ptr()) }
+        let Some(vq) = self.vq else {
+            return false;
+        };
+        // SAFETY: `vq` is valid (type invariant) and we hold the queue's lock.
+        unsafe { bindings::virtqueue_kick_prepare(vq.as_ptr()) }
     }
 
     /// Disables used-buffer callbacks (a hint to the device).
     pub fn disable_cb(&mut self) {
-        // SAFETY: `self.vq` is valid and we hold the queue's lock.
-        unsafe { bindings::virtqueue_disable_cb(self.vq.as_ptr()) }
+        if let Some(vq) = self.vq {
+            // SAFETY: `vq` is valid (type invariant) and we hold the queue's lock.
+            unsafe { bindings::virtqueue_disable_cb(vq.as_ptr()) }
+        }
     }
 
-    /// Re-enables callbacks; `false` when buffers were used meanwhile (poll again).
+    /// Re-enables callbacks; `false` when buffers were used meanwhile (poll again). Always
+    /// `true` while frozen (nothing to poll).
     pub fn enable_cb(&mut self) -> bool {
-        // SAFETY: `self.vq` is valid and we hold the queue's lock.
-        unsafe { bindings::virtqueue_enable_cb(self.vq.as_ptr()) }
+        let Some(vq) = self.vq else {
+            return true;
+        };
+        // SAFETY: `vq` is valid (type invariant) and we hold the queue's lock.
+        unsafe { bindings::virtqueue_enable_cb(vq.as_ptr()) }
     }
 
-    /// Whether the queue is broken (the device misbehaved or is gone).
+    /// Whether the queue cannot be used: broken (the device misbehaved or is gone), or frozen.
     pub fn is_broken(&self) -> bool {
-        // SAFETY: `self.vq` is valid.
-        unsafe { bindings::virtqueue_is_broken(self.vq.as_ptr()) }
+        let Some(vq) = self.vq else {
+            return true;
+        };
+        // SAFETY: `vq` is valid (type invariant).
+        unsafe { bindings::virtqueue_is_broken(vq.as_ptr()) }
     }
 
-    /// The number of descriptors of the ring.
+    /// The number of descriptors of the ring (0 while frozen).
     pub fn size(&self) -> u32 {
-        // SAFETY: `self.vq` is valid.
-        unsafe { bindings::virtqueue_get_vring_size(self.vq.as_ptr()) }
+        let Some(vq) = self.vq else {
+            return 0;
+        };
+        // SAFETY: `vq` is valid (type invariant).
+        unsafe { bindings::virtqueue_get_vring_size(vq.as_ptr()) }
     }
 }
 
@@ -969,12 +1091,13 @@ impl<H: Handler> Virtqueue<H> {
 ///
 /// # Invariants
 ///
-/// `raw` is the virtqueue inside `vq`, valid for as long as `self` exists.
+/// `notify_vq` is null or the virtqueue inside `vq`; while it is non-null, the virtqueue is not
+/// deleted before an RCU grace period has passed after it was cleared ([`Queues::freeze`]).
 #[pin_data]
 pub struct Queue<H: Handler> {
     #[pin]
     vq: SpinLockIrq<Virtqueue<H>>,
-    raw: NonNull<bindings::virtqueue>,
+    notify_vq: Atomic<*mut bindings::virtqueue>,
     index: usize,
 }
 
@@ -1005,10 +1128,17 @@ impl<H: Handler> Queue<H> {
     }
 
     /// Notifies the device after [`Virtqueue::kick_prepare`] returned `true`; may be called
-    /// without the lock. `false` when the device is broken.
+    /// without the lock. `false` when the device is broken or its queues are frozen.
     pub fn notify(&self) -> bool {
-        // SAFETY: By the type invariant `self.raw` is valid; notifying needs no lock.
-        unsafe { bindings::virtqueue_notify(self.raw.as_ptr()) }
+        // Freezing clears the pointer, then waits for this section to end before deleting.
+        let _rcu = rcu::read_lock();
+        let vq = self.notify_vq.load(Acquire);
+        if vq.is_null() {
+            return false;
+        }
+        // SAFETY: By the type invariant a non-null `notify_vq` read in an RCU read-side section
+        // is a virtqueue that is not deleted before the section ends; notifying needs no lock.
+        unsafe { bindings::virtqueue_notify(vq) }
     }
 
     /// Prepares and sends a notification.
@@ -1025,7 +1155,8 @@ impl<H: Handler> Queue<H> {
 /// # Safety
 ///
 /// Called by the virtio core with a valid virtqueue of a device whose queues were created by
-/// [`Queues::new`].
+/// [`Queues::new`] (or found again by [`Queues::restore`]). While the queues are frozen the
+/// queue holds no virtqueue, and [`Handler::done`] finds nothing to complete.
 unsafe extern "C" fn vq_callback<H: Handler>(vq: *mut bindings::virtqueue) {
     // SAFETY: `vq` is valid and so is its device.
     let (vdev, index) = unsafe { ((*vq).vdev, (*vq).index) };
@@ -1055,14 +1186,89 @@ unsafe extern "C" fn vq_callback<H: Handler>(vq: *mut bindings::virtqueue) {
 }
 
 /// The virtqueues of a device. Dropping them resets the device, drops the buffers the device
-/// never used, and deletes the virtqueues.
+/// never used, and deletes the virtqueues. They can be deleted and found again while they
+/// exist, around a system sleep ([`Queues::freeze`], [`Queues::restore`]).
 ///
 /// # Invariants
 ///
-/// `dev` is the device whose virtqueues are `queues`, found by `Queues::new`.
+/// `dev` is the device whose virtqueues are `queues`, found by `Queues::new` with `names` and
+/// `spread`. `state` is [`LIVE`] when every queue holds its virtqueue, [`FROZEN`] when none
+/// does and the device has no virtqueues, [`CHANGING`] while one call of `freeze` or `restore`
+/// goes from one to the other.
 pub struct Queues<H: Handler> {
     dev: ARef<Device>,
     queues: KVec<Pin<KBox<Queue<H>>>>,
+    names: KVec<&'static CStr>,
+    spread: bool,
+    state: Atomic<u32>,
+}
+
+/// [`Queues::state`]: the virtqueues exist.
+const LIVE: u32 = 0;
+/// [`Queues::state`]: a freeze or a restore is under way.
+const CHANGING: u32 = 1;
+/// [`Queues::state`]: the virtqueues are deleted (the device is frozen).
+const FROZEN: u32 = 2;
+
+/// Finds the virtqueues `names` of `vdev`, each with the callback of handler `H`: one non-null
+/// pointer a name.
+///
+/// # Safety
+///
+/// `vdev` is a valid device, bound or being bound (its device lock held), that has no
+/// virtqueues; its `priv_` is null or points to the `Queues<H>` the virtqueues are for.
+unsafe fn find_vqs<H: Handler>(
+    vdev: *mut bindings::virtio_device,
+    names: &[&'static CStr],
+    spread: bool,
+) -> Result<KVec<NonNull<bindings::virtqueue>>> {
+    let n = names.len();
+    let nvqs = u32::try_from(n)?;
+    let mut raw: KVec<*mut bindings::virtqueue> = KVec::with_capacity(n, GFP_KERNEL)?;
+    let mut infos: KVec<bindings::virtqueue_info> = KVec::with_capacity(n, GFP_KERNEL)?;
+    for name in names {
+        raw.push(core::ptr::null_mut(), GFP_KERNEL)?;
+        infos.push(
+            bindings::virtqueue_info {
+                name: name.as_char_ptr(),
+                callback: Some(vq_callback::<H>),
+                ctx: false,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    let mut found = KVec::with_capacity(n, GFP_KERNEL)?;
+    // No vectors kept out of the spread: every vector is a queue's.
+    let mut affinity: bindings::irq_affinity = pin_init::zeroed();
+    let affinity_ptr: *mut bindings::irq_affinity = if spread {
+        &mut affinity
+    } else {
+        core::ptr::null_mut()
+    };
+    // SAFETY: `vdev` is valid and has no virtqueues (safety requirements); `raw` and `infos`
+    // have `nvqs` entries; `affinity_ptr` is null or points to a descriptor that outlives the
+    // call.
+    to_result(unsafe {
+        bindings::virtio_find_vqs(
+            vdev,
+            nvqs,
+            raw.as_mut_ptr(),
+            infos.as_mut_ptr(),
+            affinity_ptr,
+        )
+    })?;
+    for vq in raw.iter() {
+        match NonNull::new(*vq) {
+            // Cannot fail: the capacity is reserved.
+            Some(vq) => found.push(vq, GFP_KERNEL)?,
+            None => {
+                // SAFETY: The virtqueues were found above and nothing refers to them yet.
+                unsafe { bindings::virtio_del_vqs(vdev) };
+                return Err(EINVAL);
+            }
+        }
+    }
+    Ok(found)
 }
 
 impl<H: Handler> Queues<H> {
@@ -1088,57 +1294,29 @@ impl<H: Handler> Queues<H> {
         spread: bool,
     ) -> Result<Arc<Self>> {
         let n = names.len();
-        let nvqs = u32::try_from(n)?;
-        let mut raw: KVec<*mut bindings::virtqueue> = KVec::with_capacity(n, GFP_KERNEL)?;
-        let mut infos: KVec<bindings::virtqueue_info> = KVec::with_capacity(n, GFP_KERNEL)?;
-        for name in names {
-            raw.push(core::ptr::null_mut(), GFP_KERNEL)?;
-            infos.push(
-                bindings::virtqueue_info {
-                    name: name.as_char_ptr(),
-                    callback: Some(vq_callback::<H>),
-                    ctx: false,
-                },
-                GFP_KERNEL,
-            )?;
-        }
+        let mut kept = KVec::with_capacity(n, GFP_KERNEL)?;
+        kept.extend_from_slice(names, GFP_KERNEL)?;
         let vdev = dev.as_raw();
         // A driver bound before may have left its own pointer in `priv` (the C virtio_blk
         // does): clear it before the callbacks exist, so that they never read a stale one.
         // SAFETY: `vdev` is valid and being probed; no virtqueue exists yet.
         unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, core::ptr::null_mut()) };
-        // No vectors kept out of the spread: every vector is a queue's.
-        let mut affinity: bindings::irq_affinity = pin_init::zeroed();
-        let affinity_ptr: *mut bindings::irq_affinity = if spread {
-            &mut affinity
-        } else {
-            core::ptr::null_mut()
-        };
-        // SAFETY: `vdev` is valid and being probed; `raw` and `infos` have `nvqs` entries;
-        // `affinity_ptr` is null or points to a descriptor that outlives the call.
-        to_result(unsafe {
-            bindings::virtio_find_vqs(
-                vdev,
-                nvqs,
-                raw.as_mut_ptr(),
-                infos.as_mut_ptr(),
-                affinity_ptr,
-            )
-        })?;
+        // SAFETY: `vdev` is valid, being probed (core context), without virtqueues; its
+        // `priv_` is null.
+        let raw = unsafe { find_vqs::<H>(vdev, names, spread) }?;
         let del = ScopeGuard::new(|| {
             // SAFETY: The virtqueues were found above and nothing refers to them on this path.
             unsafe { bindings::virtio_del_vqs(vdev) };
         });
         let mut queues = KVec::with_capacity(n, GFP_KERNEL)?;
-        for (index, vq) in raw.iter().enumerate() {
-            let raw_vq = NonNull::new(*vq).ok_or(EINVAL)?;
+        for (index, &raw_vq) in raw.iter().enumerate() {
             let queue = KBox::pin_init(
                 pin_init!(Queue {
                     vq <- crate::new_spinlock_irq!(Virtqueue {
-                        vq: raw_vq,
+                        vq: Some(raw_vq),
                         _p: PhantomData,
                     }),
-                    raw: raw_vq,
+                    notify_vq: Atomic::new(raw_vq.as_ptr()),
                     index,
                 }),
                 GFP_KERNEL,
@@ -1151,6 +1329,9 @@ impl<H: Handler> Queues<H> {
             Self {
                 dev: ARef::from(dev),
                 queues,
+                names: kept,
+                spread,
+                state: Atomic::new(LIVE),
             },
             GFP_KERNEL,
         )?;
@@ -1180,6 +1361,98 @@ impl<H: Handler> Queues<H> {
     pub fn iter(&self) -> impl Iterator<Item = &Queue<H>> {
         self.queues.iter().map(|q| &**q)
     }
+
+    /// Whether the queues are frozen (their virtqueues deleted).
+    pub fn is_frozen(&self) -> bool {
+        self.state.load(Relaxed) != LIVE
+    }
+
+    /// Resets the device and deletes its virtqueues, keeping the [`Queue`]s, for a system sleep
+    /// ([`Driver::freeze`]). Until [`Queues::restore`], adding to a queue fails with
+    /// `ESHUTDOWN`, nothing is used and notifying does nothing. Buffers the device had not used
+    /// are dropped (a driver drains its requests first). `EBUSY` when the queues are not live,
+    /// `EINVAL` when `dev` is not their device.
+    pub fn freeze(&self, dev: &Device<device::Core<'_>>) -> Result {
+        if dev.as_raw() != self.dev.as_raw() {
+            return Err(EINVAL);
+        }
+        self.state
+            .cmpxchg(LIVE, CHANGING, Full)
+            .map_err(|_| EBUSY)?;
+        let vdev = self.dev.as_raw();
+        // SAFETY: `vdev` is valid (we hold a reference). Resetting stops the device using
+        // buffers and interrupting; synchronizing waits for callbacks still running.
+        unsafe {
+            bindings::virtio_reset_device(vdev);
+            bindings::virtio_synchronize_cbs(vdev);
+        }
+        // No notification starts on a virtqueue once its pointer is cleared; the grace period
+        // waits for those under way.
+        for q in self.iter() {
+            q.notify_vq.store(core::ptr::null_mut(), Release);
+        }
+        rcu::synchronize_rcu();
+        for q in self.iter() {
+            // Taken out under the lock: from here no one reaches the virtqueue.
+            let vq = q.vq.lock().vq.take();
+            if let Some(vq) = vq {
+                // SAFETY: `vq` was the queue's virtqueue, now reachable from here only; the
+                // device is reset.
+                unsafe { drop_unused::<H>(vq) };
+            }
+        }
+        // SAFETY: The device is reset, no callback runs, and no handle to a virtqueue is left
+        // (taken out of every queue, notify pointers cleared and waited for).
+        unsafe { bindings::virtio_del_vqs(vdev) };
+        self.state.store(FROZEN, Release);
+        Ok(())
+    }
+
+    /// Finds the virtqueues again after [`Queues::freeze`] (from [`Driver::restore`]: the core
+    /// has reset the device and negotiated its features) and puts them in the queues. The driver
+    /// then calls [`Device::ready`]. On error the queues stay frozen. `EBUSY` when they are not
+    /// frozen, `EINVAL` when `dev` is not their device.
+    pub fn restore(&self, dev: &Device<device::Core<'_>>) -> Result {
+        if dev.as_raw() != self.dev.as_raw() {
+            return Err(EINVAL);
+        }
+        self.state
+            .cmpxchg(FROZEN, CHANGING, Full)
+            .map_err(|_| EBUSY)?;
+        // SAFETY: `dev` is in core context (its device lock is held) and has no virtqueues (the
+        // state was `FROZEN`); its `priv_` points to `self`, set by `find`.
+        let found = match unsafe { find_vqs::<H>(self.dev.as_raw(), &self.names, self.spread) } {
+            Ok(found) => found,
+            Err(e) => {
+                self.state.store(FROZEN, Release);
+                return Err(e);
+            }
+        };
+        for (q, vq) in self.iter().zip(found.iter()) {
+            q.vq.lock().vq = Some(*vq);
+            q.notify_vq.store(vq.as_ptr(), Release);
+        }
+        self.state.store(LIVE, Release);
+        Ok(())
+    }
+}
+
+/// Drops the buffers the device never used of virtqueue `vq`.
+///
+/// # Safety
+///
+/// `vq` is a valid virtqueue of handler `H` whose device is reset, and nothing else uses it.
+unsafe fn drop_unused<H: Handler>(vq: NonNull<bindings::virtqueue>) {
+    loop {
+        // SAFETY: `vq` is valid and the device is stopped (safety requirements).
+        let token = unsafe { bindings::virtqueue_detach_unused_buf(vq.as_ptr()) };
+        let Some(token) = NonNull::new(token) else {
+            break;
+        };
+        // SAFETY: Tokens come from `Virtqueue::add` or `add_lent`; the device is reset, so it
+        // no longer uses them.
+        drop(unsafe { token_back::<H>(token) });
+    }
 }
 
 impl<H: Handler> Drop for Queues<H> {
@@ -1193,21 +1466,22 @@ impl<H: Handler> Drop for Queues<H> {
         }
         // SAFETY: `vdev` is valid; no callback runs any more (see above).
         unsafe { core::ptr::write_volatile(&raw mut (*vdev).priv_, core::ptr::null_mut()) };
+        // Frozen queues have no virtqueues left to empty or delete.
+        let mut live = false;
         for q in self.queues.iter() {
-            loop {
-                // SAFETY: `q.raw` is valid and the device is stopped.
-                let token = unsafe { bindings::virtqueue_detach_unused_buf(q.raw.as_ptr()) };
-                let Some(token) = NonNull::new(token) else {
-                    break;
-                };
-                // SAFETY: Tokens come from `Virtqueue::add` or `add_lent`; the device is reset,
-                // so it no longer uses them.
-                drop(unsafe { token_back::<H>(token) });
+            let vq = q.vq.lock().vq.take();
+            if let Some(vq) = vq {
+                live = true;
+                // SAFETY: `vq` is valid (taken out of its queue, which is going) and the device
+                // is stopped.
+                unsafe { drop_unused::<H>(vq) };
             }
         }
-        // SAFETY: The device is reset and no callback runs; nothing uses the queues after this
-        // (`self.queues` is dropped right after).
-        unsafe { bindings::virtio_del_vqs(vdev) };
+        if live {
+            // SAFETY: The device is reset and no callback runs; nothing uses the queues after
+            // this (`self.queues` is dropped right after).
+            unsafe { bindings::virtio_del_vqs(vdev) };
+        }
     }
 }
 

@@ -204,6 +204,24 @@ impl core::fmt::Debug for SgStats {
     }
 }
 
+/// The system sleeps the device went through: freezes and restores that completed (`pm` in the
+/// disk's debugfs directory).
+struct PmStats {
+    freezes: Atomic<u64>,
+    restores: Atomic<u64>,
+}
+
+impl core::fmt::Debug for PmStats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "freeze {} restore {}",
+            self.freezes.load(Relaxed),
+            self.restores.load(Relaxed)
+        )
+    }
+}
+
 /// What the request path needs of the device.
 struct Shared {
     queues: Arc<virtio::Queues<Blk>>,
@@ -212,6 +230,7 @@ struct Shared {
     dev: Arc<virtio::BoundDevice>,
     plug_stats: Pin<KBox<debugfs::File<PlugStats>>>,
     sg_stats: Pin<KBox<debugfs::File<SgStats>>>,
+    pm_stats: Pin<KBox<debugfs::File<PmStats>>>,
     _debugfs: debugfs::Dir,
 }
 
@@ -582,7 +601,7 @@ impl mq::Operations for Blk {
 /// the queues (resetting the device).
 struct RVirtioBlk {
     disk: GenDisk<Blk>,
-    _shared: Arc<Shared>,
+    shared: Arc<Shared>,
     _index: DiskIndex,
 }
 
@@ -820,6 +839,16 @@ impl RVirtioBlk {
             ),
             GFP_KERNEL,
         )?;
+        let pm_stats = KBox::pin_init(
+            debugfs.read_only_file(
+                c"pm",
+                PmStats {
+                    freezes: Atomic::new(0),
+                    restores: Atomic::new(0),
+                },
+            ),
+            GFP_KERNEL,
+        )?;
         let shared = Arc::new(
             Shared {
                 queues,
@@ -827,6 +856,7 @@ impl RVirtioBlk {
                 dev: bound,
                 plug_stats,
                 sg_stats,
+                pm_stats,
                 _debugfs: debugfs,
             },
             GFP_KERNEL,
@@ -869,12 +899,13 @@ impl RVirtioBlk {
         );
         Ok(Self {
             disk,
-            _shared: shared,
+            shared,
             _index: index,
         })
     }
 }
 
+#[vtable]
 impl virtio::Driver for RVirtioBlk {
     const ID_TABLE: virtio::IdTable = &VIRTIO_BLK_IDS;
     const FEATURES: &'static [u32] = &[
@@ -909,5 +940,28 @@ impl virtio::Driver for RVirtioBlk {
             }
             Err(e) => dev_warn!(dev.as_ref(), "cannot read the new capacity: {:?}\n", e),
         }
+    }
+
+    /// A system sleep: the requests with the device complete, later ones wait in the block
+    /// layer, and the virtqueues go (the device is reset).
+    fn freeze(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        this.disk.quiesce_drained()?;
+        if let Err(e) = this.shared.queues.freeze(dev) {
+            // The sleep is called off: the disk goes on.
+            let _ = this.disk.unquiesce();
+            return Err(e);
+        }
+        this.shared.pm_stats.freezes.add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Back from the sleep (the core reset the device): new virtqueues, then the requests held
+    /// back go to them.
+    fn restore(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        this.shared.queues.restore(dev)?;
+        dev.ready();
+        this.disk.unquiesce()?;
+        this.shared.pm_stats.restores.add(1, Relaxed);
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ use crate::{
     static_lock_class,
     str::NullTerminatedFormatter,
     sync::aref::ARef,
+    sync::atomic::{Atomic, Full, Release},
     sync::Arc,
     types::{ForeignOwnable, Opaque, ScopeGuard},
 };
@@ -359,6 +360,7 @@ impl GenDiskBuilder {
         Ok(GenDisk {
             _tagset: tagset,
             gendisk,
+            quiesce: Atomic::new(RUNNING),
         })
     }
 }
@@ -371,10 +373,21 @@ impl GenDiskBuilder {
 ///  - `gendisk` was added to the VFS through a call to
 ///    `bindings::device_add_disk`.
 ///  - `self.gendisk.queue.queuedata` is initialized by a call to `ForeignOwnable::into_foreign`.
+///  - `quiesce` is [`QUIESCED`] when this `GenDisk` holds one quiesce level of the disk's queue
+///    (taken by [`GenDisk::quiesce_drained`]), [`RUNNING`] when it holds none, [`CHANGING`]
+///    while one call goes from one to the other.
 pub struct GenDisk<T: Operations> {
     _tagset: Arc<TagSet<T>>,
     gendisk: *mut bindings::gendisk,
+    quiesce: Atomic<u32>,
 }
+
+/// [`GenDisk::quiesce`]: requests reach the driver.
+const RUNNING: u32 = 0;
+/// [`GenDisk::quiesce`]: a quiesce or unquiesce is under way.
+const CHANGING: u32 = 1;
+/// [`GenDisk::quiesce`]: the queue is held quiesced by the `GenDisk`.
+const QUIESCED: u32 = 2;
 
 // SAFETY: `GenDisk` is an owned pointer to a `struct gendisk` and an `Arc` to a
 // `TagSet`. It is safe to send this to other threads as long as these two are `Send`.
@@ -394,6 +407,45 @@ impl<T: Operations> GenDisk<T> {
         // it needs.
         unsafe { bindings::set_capacity_and_notify(self.gendisk, sectors) };
     }
+
+    /// Waits until every request of the disk has completed, then holds new ones back: they
+    /// wait in the block layer, not in the driver, until [`GenDisk::unquiesce`]. When this
+    /// returns, no request is with the driver and no call of its `queue_rq`/`queue_rqs` is under
+    /// way (what a driver needs before its device stops, e.g. for a system sleep: the C
+    /// virtio_blk's freeze). Sleeps. `EBUSY` when the disk is already held quiesced.
+    pub fn quiesce_drained(&self) -> Result {
+        self.quiesce
+            .cmpxchg(RUNNING, CHANGING, Full)
+            .map_err(|_| EBUSY)?;
+        // SAFETY: By the type invariants `self.gendisk` is valid and added; its queue lives as
+        // long as it.
+        let q = unsafe { (*self.gendisk).queue };
+        // SAFETY: `q` is a valid queue. Freezing waits for every request to complete (and
+        // keeps new ones from being allocated); quiescing then waits for dispatches under way
+        // and holds back later ones; unfreezing lets requests be allocated again, to wait in
+        // the quiesced queue. Nothing is allocated while frozen, so the no-I/O allocation scope
+        // of `blk_mq_freeze_queue` is not needed.
+        unsafe {
+            bindings::blk_mq_freeze_queue_nomemsave(q);
+            bindings::blk_mq_quiesce_queue(q);
+            bindings::blk_mq_unfreeze_queue_nomemrestore(q);
+        }
+        self.quiesce.store(QUIESCED, Release);
+        Ok(())
+    }
+
+    /// Lets the requests held back by [`GenDisk::quiesce_drained`] reach the driver again.
+    /// `EINVAL` when the disk is not held quiesced.
+    pub fn unquiesce(&self) -> Result {
+        self.quiesce
+            .cmpxchg(QUIESCED, CHANGING, Full)
+            .map_err(|_| EINVAL)?;
+        // SAFETY: `self.gendisk` and its queue are valid (type invariants); this `GenDisk`
+        // holds a quiesce level (the state was `QUIESCED`), which this gives back.
+        unsafe { bindings::blk_mq_unquiesce_queue((*self.gendisk).queue) };
+        self.quiesce.store(RUNNING, Release);
+        Ok(())
+    }
 }
 
 // SAFETY: `GenDisk`'s `&self` methods only call block-layer functions that lock internally.
@@ -411,6 +463,13 @@ impl<T: Operations> Drop for GenDisk<T> {
         // initialized with the result of a call to
         // `ForeignOwnable::into_foreign`.
         let queue_data = unsafe { (*(*self.gendisk).queue).queuedata };
+
+        // A disk still held quiesced (a driver whose device did not come back from a sleep)
+        // lets its requests go, to the driver, which fails them: deleting it waits for them.
+        if *self.quiesce.get_mut() == QUIESCED {
+            // SAFETY: The disk and its queue are valid; this `GenDisk` holds a quiesce level.
+            unsafe { bindings::blk_mq_unquiesce_queue((*self.gendisk).queue) };
+        }
 
         // SAFETY: By type invariant, `self.gendisk` points to a valid and
         // initialized instance of `struct gendisk`, and it was previously added
