@@ -41,21 +41,30 @@ fn trace_rule(check: &FsCheck<'_>, id: u64, inode: &Inode) {
     }
 }
 
-/// Feeds the inodes of a walk from `path` to `check` until everything is granted; returns the
-/// check as the walk left it.
-fn walk_check<'a>(mut check: FsCheck<'a>, path: &Path) -> FsCheck<'a> {
+/// What a walk does with each inode: the rule on it (if any) goes to `check` (and to the
+/// `check_rule_inode` trace event when it is on); the walk stops once everything is granted.
+fn visitor<'c, 'a>(
+    check: &'c mut FsCheck<'a>,
+) -> impl FnMut(&Inode) -> ControlFlow<()> + use<'c, 'a> {
     let tracing = trace::check_rule_inode_enabled();
-    let end = path.walk_up(|inode| {
+    move |inode| {
         let id = inode.blob::<Landlock>().load(Ordering::Acquire);
         if id != 0 && tracing {
-            trace_rule(&check, id, inode);
+            trace_rule(check, id, inode);
         }
         if id != 0 && check.visit(id) {
             ControlFlow::Break(())
         } else {
             ControlFlow::Continue(())
         }
-    });
+    }
+}
+
+/// Feeds the inodes of a walk from `path` to `check` until everything is granted; returns the
+/// check as the walk left it.
+fn walk_check<'a>(mut check: FsCheck<'a>, path: &Path) -> FsCheck<'a> {
+    let visit = visitor(&mut check);
+    let end = path.walk_up(visit);
     if end == WalkEnd::Internal {
         check.grant_all();
     }
@@ -138,18 +147,7 @@ fn mount_check<'a>(domain: &'a Domain, dir: &Path) -> Option<FsCheck<'a>> {
         check.grant_all();
         return Some(check);
     }
-    let tracing = trace::check_rule_inode_enabled();
-    dir.walk_in_mount(|inode| {
-        let id = inode.blob::<Landlock>().load(Ordering::Acquire);
-        if id != 0 && tracing {
-            trace_rule(&check, id, inode);
-        }
-        if id != 0 && check.visit(id) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    });
+    dir.walk_in_mount(visitor(&mut check));
     Some(check)
 }
 
