@@ -737,29 +737,21 @@ impl lsm::Hooks for Landlock {
             // one for `PTRACE_TRACEME`.
             let layer = t.num_layers().saturating_sub(1);
             let log = cred_log(tracer_cred);
-            let info = || TraceInfo::Domain(tracee_id);
-            if tracer_is_current {
+            let deny = |task: &Task| {
                 log::denial(
                     &t,
                     log,
                     layer,
                     Blocker::Ptrace,
                     false,
-                    Data::Task(other),
-                    info(),
-                );
+                    Data::Task(task),
+                    TraceInfo::Domain(tracee_id),
+                )
+            };
+            if tracer_is_current {
+                deny(other);
             } else {
-                lsm::with_current_task(|me| {
-                    log::denial(
-                        &t,
-                        log,
-                        layer,
-                        Blocker::Ptrace,
-                        false,
-                        Data::Task(me),
-                        info(),
-                    )
-                });
+                lsm::with_current_task(deny);
             }
         }
         Err(EPERM)
