@@ -506,7 +506,12 @@ impl<T: HasBlobSizes> NewCred<T> {
             state.preparing -= 1;
             let mut interrupted = false;
             while state.preparing > 0 {
-                if shared.to_caller.wait_interruptible(&mut state) {
+                // Woken by a signal, the wait is interrupted only if the preparation is still
+                // not done (as `wait_for_completion_interruptible`). Under a stream of signals
+                // from a sibling, that sibling's last signal and its own preparation (its work
+                // runs as it leaves that `tgkill`) come together: aborting then would restart
+                // the system call into the same race, again and again.
+                if shared.to_caller.wait_interruptible(&mut state) && state.preparing > 0 {
                     interrupted = true;
                     break;
                 }
