@@ -157,12 +157,8 @@ pub fn system_map(text: &str) -> Vec<(u64, String)> {
     v
 }
 
-/// The function containing `addr`: the last symbol at or below it (`?` below the first).
-fn symbol_of(syms: &[(u64, String)], addr: u64) -> &str {
-    symbol_at(syms, addr).0
-}
-
-/// The function containing `addr` and whether `addr` is its first instruction.
+/// The function containing `addr` (the last symbol at or below it; `?` below the first) and
+/// whether `addr` is its first instruction.
 fn symbol_at(syms: &[(u64, String)], addr: u64) -> (&str, bool) {
     match syms.partition_point(|(a, _)| *a <= addr) {
         0 => ("?", false),
