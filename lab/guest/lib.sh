@@ -8,6 +8,12 @@ kernel_param() {
 	return 1
 }
 
+# The order of the two sides in benchmark pair $1: Rust first in odd pairs, C first in even
+# ones, so that whatever favours the first (or second) run of a pair falls on both sides.
+pair_order() {
+	if [ $(($1 % 2)) = 1 ]; then echo "rust c"; else echo "c rust"; fi
+}
+
 # The running kernel's Landlock ABI version (0 when Landlock is off or the probe missing).
 landlock_abi() {
 	v=$(landlock-probe abi 2>/dev/null | cut -d' ' -f1)

@@ -882,8 +882,8 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
 }
 
 /// A suite whose sides are two kernels (Landlock: the `bench` kernel carries the Rust one
-/// once the tree has it, the `bench-landlock-c` variant the C one): boots alternate, C then Rust, one batch of
-/// every case a boot, `pairs` times. Without the Rust side in the tree, the C kernel takes
+/// once the tree has it, the `bench-landlock-c` variant the C one): boots alternate (C then
+/// Rust in odd pairs, Rust then C in even ones), one batch of every case a boot, `pairs` times. Without the Rust side in the tree, the C kernel takes
 /// the Rust slot too (C against C: the noise floor), and the report says so.
 #[allow(clippy::too_many_arguments)]
 fn bench_kernels(
@@ -919,7 +919,14 @@ fn bench_kernels(
     };
     let mut results = String::new();
     for pair in 1..=pairs {
-        for side in ["c", "rust"] {
+        // C first in odd pairs, Rust first in even ones: whatever favours one position in a
+        // pair (the host's caches, a first boot) falls on both sides.
+        let order = if pair % 2 == 1 {
+            ["c", "rust"]
+        } else {
+            ["rust", "c"]
+        };
+        for side in order {
             let (kernel, initrd) = match (side, rust_kernel, &rust_initrd) {
                 ("rust", Some(k), Some(i)) => (k, i),
                 _ => (c_kernel, &c_initrd),

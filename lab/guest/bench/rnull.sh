@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Benchmark suite `rnull`: the Rust rnull against the C null_blk, same device set-up, fio
-# on the raw device. Pairs alternate Rust and C, each run on a freshly loaded module.
+# on the raw device. Pairs alternate Rust and C (Rust first in odd pairs, C first in even
+# ones), each run on a freshly loaded module.
 # Prints one `BENCH case=… side=… pair=… <fio json>` line per run.
 . /ferrite/lib.sh
 pairs=$(kernel_param ferrite.pairs || echo 5)
@@ -24,8 +25,9 @@ run_one() { # side case args
 }
 for pair in $(seq "$pairs"); do
 	echo "$cases" | while IFS=: read -r name args; do
-		run_one rust "$name" "$args" "$pair"
-		run_one c "$name" "$args" "$pair"
+		for side in $(pair_order "$pair"); do
+			run_one "$side" "$name" "$args" "$pair"
+		done
 	done
 done
 echo "BENCH-DONE"

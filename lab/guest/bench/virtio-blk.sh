@@ -3,7 +3,8 @@
 # Benchmark suite `virtio-blk`: the Rust rvirtio_blk against the C virtio_blk on the same
 # QEMU virtio-blk devices (serial ferrite-null: null-co backend, the drivers' and the
 # transport's overhead; serial ferrite-raw: a raw image file). fio, direct I/O, libaio.
-# Pairs alternate Rust and C, each run on a freshly loaded module.
+# Pairs alternate Rust and C (Rust first in odd pairs, C first in even ones), each run on a
+# freshly loaded module.
 # Prints one `BENCH case=… side=… pair=… <fio json>` line per run.
 . /ferrite/lib.sh
 pairs=$(kernel_param ferrite.pairs || echo 5)
@@ -39,8 +40,9 @@ for pair in $(seq "$pairs"); do
 					case "$name" in *-4k-qd32) ;; *) continue ;; esac
 				fi
 				case_name="$backend-$name-j$jobs"
-				run_one rust "$case_name" "$args" "$pair" "ferrite-$backend" "$jobs"
-				run_one c "$case_name" "$args" "$pair" "ferrite-$backend" "$jobs"
+				for side in $(pair_order "$pair"); do
+					run_one "$side" "$case_name" "$args" "$pair" "ferrite-$backend" "$jobs"
+				done
 			done
 		done
 	done
