@@ -278,20 +278,10 @@ pub fn report(cases: &[(String, u64, Profile, Profile)]) -> String {
             md,
             "\n## {case}: functions by difference (instructions per I/O)\n\n| function | Rust | C | Rust − C |\n|---|---|---|---|"
         );
-        let mut names: Vec<&String> = r.by_function.keys().chain(c.by_function.keys()).collect();
-        names.sort();
-        names.dedup();
-        let mut rows: Vec<(f64, f64, &String)> = names
+        for (rv, cv, n) in differences(&r.by_function, &c.by_function, *ios, 0.5, |_| true)
             .into_iter()
-            .map(|n| {
-                let rv = per_io(r.by_function.get(n).copied().unwrap_or(0), *ios);
-                let cv = per_io(c.by_function.get(n).copied().unwrap_or(0), *ios);
-                (rv, cv, n)
-            })
-            .filter(|(rv, cv, _)| (rv - cv).abs() >= 0.5)
-            .collect();
-        rows.sort_by(|a, b| (b.0 - b.1).abs().total_cmp(&(a.0 - a.1).abs()));
-        for (rv, cv, n) in rows.into_iter().take(30) {
+            .take(30)
+        {
             let _ = writeln!(
                 md,
                 "| `{}` | {rv:.1} | {cv:.1} | {:+.1} |",
@@ -299,41 +289,53 @@ pub fn report(cases: &[(String, u64, Profile, Profile)]) -> String {
                 rv - cv
             );
         }
-        calls_table(&mut md, case, *ios, r, c);
+        // Functions of the kernel called a different number of times per I/O (the drivers' own
+        // excepted: their names differ): notifications, interrupts, wake-ups and timers show
+        // here even where their instructions are few.
+        let _ = writeln!(
+            md,
+            "\n### {case}: calls per I/O that differ\n\n| function | Rust | C | Rust − C |\n|---|---|---|---|"
+        );
+        let kernel_only = |n: &str| !n.ends_with("[module]") && n != "(user space)";
+        for (rv, cv, n) in differences(&r.calls, &c.calls, *ios, 0.02, kernel_only)
+            .into_iter()
+            .take(25)
+        {
+            let _ = writeln!(
+                md,
+                "| `{}` | {rv:.2} | {cv:.2} | {:+.2} |",
+                short_name(n),
+                rv - cv
+            );
+        }
     }
     md
 }
 
-/// Functions of the kernel (the drivers' own excepted: their names differ) called a
-/// different number of times per I/O: notifications, interrupts, wake-ups and timers show
-/// here even where their instructions are few.
-fn calls_table(md: &mut String, case: &str, ios: u64, r: &Profile, c: &Profile) {
-    let _ = writeln!(
-        md,
-        "\n### {case}: calls per I/O that differ\n\n| function | Rust | C | Rust − C |\n|---|---|---|---|"
-    );
-    let mut names: Vec<&String> = r.calls.keys().chain(c.calls.keys()).collect();
+/// The names `keep` accepts whose counts per I/O differ by at least `min` between `rust` and
+/// `c`: (Rust, C, name), the largest difference first.
+fn differences<'a>(
+    rust: &'a BTreeMap<String, u64>,
+    c: &'a BTreeMap<String, u64>,
+    ios: u64,
+    min: f64,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<(f64, f64, &'a String)> {
+    let mut names: Vec<&String> = rust.keys().chain(c.keys()).collect();
     names.sort();
     names.dedup();
     let mut rows: Vec<(f64, f64, &String)> = names
         .into_iter()
-        .filter(|n| !n.ends_with("[module]") && n.as_str() != "(user space)")
+        .filter(|n| keep(n))
         .map(|n| {
-            let rv = per_io(r.calls.get(n).copied().unwrap_or(0), ios);
-            let cv = per_io(c.calls.get(n).copied().unwrap_or(0), ios);
+            let rv = per_io(rust.get(n).copied().unwrap_or(0), ios);
+            let cv = per_io(c.get(n).copied().unwrap_or(0), ios);
             (rv, cv, n)
         })
-        .filter(|(rv, cv, _)| (rv - cv).abs() >= 0.02)
+        .filter(|(rv, cv, _)| (rv - cv).abs() >= min)
         .collect();
     rows.sort_by(|a, b| (b.0 - b.1).abs().total_cmp(&(a.0 - a.1).abs()));
-    for (rv, cv, n) in rows.into_iter().take(25) {
-        let _ = writeln!(
-            md,
-            "| `{}` | {rv:.2} | {cv:.2} | {:+.2} |",
-            short_name(n),
-            rv - cv
-        );
-    }
+    rows
 }
 
 /// Reads the windows' block files from `dir` and pairs Rust and C by case.
@@ -404,6 +406,26 @@ mod tests {
         assert_eq!(p.calls.get("vp_notify"), Some(&7));
         assert_eq!(p.calls.get("vring_interrupt"), None);
         assert_eq!(p.by_function["vp_notify"], 28 + 18);
+    }
+
+    #[test]
+    fn report_lists_instruction_and_call_differences() {
+        let kernel = system_map("ffffffff81001000 T vp_notify\nffffffff81002000 T ktime_get\n");
+        // 10 I/Os: Rust enters vp_notify 20 times, C 10 times; ktime_get the same on both.
+        let rust = attribute(
+            "ffffffff81001000 5 20\nffffffff81002000 3 10\n",
+            &kernel,
+            &[],
+        );
+        let c = attribute(
+            "ffffffff81001000 5 10\nffffffff81002000 3 10\n",
+            &kernel,
+            &[],
+        );
+        let md = report(&[("case".to_owned(), 10, rust, c)]);
+        assert!(md.contains("| `vp_notify` | 10.0 | 5.0 | +5.0 |"), "{md}");
+        assert!(md.contains("| `vp_notify` | 2.00 | 1.00 | +1.00 |"), "{md}");
+        assert!(!md.contains("ktime_get"), "{md}");
     }
 
     #[test]
