@@ -54,9 +54,9 @@
 //! starts the device the same way, through [`Queues::freeze`] and [`Queues::restore`], and
 //! usually shares the code of its `freeze` and `restore`. The PCI core holds the lock of the PCI
 //! function, not that of the virtio device, and the virtio core finds the driver without a
-//! lock: the abstraction takes the virtio device's lock around each reset callback and calls
-//! the driver only if it is still bound (an unbind or a bind in between is waited for, and
-//! then the callback fails with `ENODEV`).
+//! lock: the abstraction takes the virtio device's lock around each sleep and reset callback
+//! and calls the driver only if it is still bound (an unbind or a bind in between is waited
+//! for, and then the callback fails with `ENODEV`).
 
 use crate::{
     alloc::Flags,
@@ -92,6 +92,9 @@ pub const CONFIG_RETRIES: u32 = 64;
 
 /// An adapter for the registration of virtio drivers.
 pub struct Adapter<T: Driver>(T);
+
+/// A sleep or reset hook of `struct virtio_driver`.
+type Hook = Option<unsafe extern "C" fn(*mut bindings::virtio_device) -> c_int>;
 
 // SAFETY:
 // - `bindings::virtio_driver` is a C type declared as `repr(C)`.
@@ -299,45 +302,55 @@ impl<T: Driver> Adapter<T> {
 
     #[cfg(CONFIG_PM_SLEEP)]
     extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        // SAFETY: The virtio core calls `freeze` from the device's system-sleep callback, with
-        // the device lock held, only while a driver is bound (after a successful `probe`).
-        let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
-        // SAFETY: `probe` stored a `Pin<KBox<DriverData<T>>>`; `remove` cannot run meanwhile
-        // (the device lock is held).
-        let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
-        Self::pause(dev, data, T::freeze)
+        let ours = Self::freeze_callback as usize;
+        Self::locked(vdev, |d| d.freeze, ours, |dev, data| Self::pause(dev, data, T::freeze))
     }
 
     #[cfg(CONFIG_PM_SLEEP)]
     extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        // SAFETY: As in `freeze_callback`: the core calls `restore` on resume, with the device
-        // lock held, while the driver is bound.
-        let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
-        // SAFETY: As in `freeze_callback`.
-        let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
-        Self::unpause(dev, data, T::restore)
+        let ours = Self::restore_callback as usize;
+        Self::locked(vdev, |d| d.restore, ours, |dev, data| Self::unpause(dev, data, T::restore))
     }
 
-    /// Runs `f` for a reset callback (`done` tells which) with the lock of the virtio device
-    /// held, if a driver of this adapter is still bound to it; `ENODEV` otherwise.
+    extern "C" fn reset_prepare_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        let ours = Self::reset_prepare_callback as usize;
+        Self::locked(vdev, |d| d.reset_prepare, ours, |dev, data| {
+            Self::pause(dev, data, T::reset_prepare)
+        })
+    }
+
+    extern "C" fn reset_done_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        let ours = Self::reset_done_callback as usize;
+        Self::locked(vdev, |d| d.reset_done, ours, |dev, data| {
+            Self::unpause(dev, data, T::reset_done)
+        })
+    }
+
+    /// Runs `f` for a sleep or reset callback with the lock of the virtio device held, if a
+    /// driver of this adapter is still bound to it (the driver's `hook` is `ours`, the
+    /// callback's address); `ENODEV` otherwise.
     ///
-    /// The PCI core calls the transport's reset handlers with the lock of the PCI function
-    /// held, not that of the virtio device, and the virtio core reads the device's driver
-    /// without a lock before it calls the driver's `reset_prepare` or `reset_done`: the driver
-    /// may have been unbound (or another bound) since. Under the device's own lock (taken after
-    /// its parent's, the driver core's order) the driver can neither be bound nor unbound, so
-    /// the callback checks it again there.
-    fn reset_locked(
+    /// The transport calls the virtio core's `virtio_device_freeze`/`restore` (from its own
+    /// system-sleep callbacks) and `virtio_device_reset_prepare`/`reset_done` (from the PCI
+    /// core's reset handlers) with its own device's lock held, the virtio device's parent, not
+    /// the virtio device's; and the virtio core reads the device's driver without a lock before
+    /// calling its hook. For a sleep, user space is frozen and probing is held back; a reset
+    /// comes from user space (`/sys/bus/pci/devices/…/reset`), while the virtio driver may be
+    /// unbound or another bound. Under the device's own lock (taken after its parent's, the
+    /// driver core's order) the driver can neither be bound nor unbound, so the callback checks
+    /// the binding again there.
+    fn locked(
         vdev: *mut bindings::virtio_device,
-        done: bool,
+        hook: fn(&bindings::virtio_driver) -> Hook,
+        ours: usize,
         f: impl FnOnce(&Device<device::CoreInternal<'_>>, Pin<&DriverData<T>>) -> c_int,
     ) -> c_int {
-        // SAFETY: The virtio core calls the reset callbacks with a valid device, which the
-        // transport cannot unregister while the PCI core holds its PCI function's lock (for the
-        // whole reset).
+        // SAFETY: The virtio core calls the sleep and reset callbacks with a valid device,
+        // which the transport cannot unregister while its own device's lock is held (by the PM
+        // core or the PCI core, for the whole call).
         let mutex = unsafe { &raw mut (*vdev).dev.mutex };
-        // SAFETY: `mutex` is the device's lock, valid (above); not held by this task (the PCI
-        // core holds the parent's, which the driver core always takes before the child's).
+        // SAFETY: `mutex` is the device's lock, valid (above); not held by this task (the caller
+        // holds the parent's, which the driver core always takes before the child's).
         unsafe { bindings::mutex_lock(mutex) };
         let _unlock = ScopeGuard::new(|| {
             // SAFETY: This task locked `mutex` above.
@@ -350,21 +363,9 @@ impl<T: Driver> Adapter<T> {
             return ENODEV.to_errno();
         }
         // SAFETY: A driver bound to a virtio device is the `driver` of a `struct
-        // virtio_driver`, registered (so valid) while it is bound.
-        let hook = unsafe {
-            let drv = crate::container_of!(drv, bindings::virtio_driver, driver);
-            if done {
-                (*drv).reset_done
-            } else {
-                (*drv).reset_prepare
-            }
-        };
-        let ours = if done {
-            Self::reset_done_callback as usize
-        } else {
-            Self::reset_prepare_callback as usize
-        };
-        if hook.map(|hook| hook as usize) != Some(ours) {
+        // virtio_driver`, registered (so valid, and not written any more) while it is bound.
+        let drv = unsafe { &*crate::container_of!(drv, bindings::virtio_driver, driver) };
+        if hook(drv).map(|hook| hook as usize) != Some(ours) {
             return ENODEV.to_errno();
         }
         // SAFETY: `vdev` is valid (above).
@@ -381,14 +382,6 @@ impl<T: Driver> Adapter<T> {
         // device lock is held.
         let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
         f(dev, data)
-    }
-
-    extern "C" fn reset_prepare_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        Self::reset_locked(vdev, false, |dev, data| Self::pause(dev, data, T::reset_prepare))
-    }
-
-    extern "C" fn reset_done_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        Self::reset_locked(vdev, true, |dev, data| Self::unpause(dev, data, T::reset_done))
     }
 
     extern "C" fn config_changed_callback(vdev: *mut bindings::virtio_device) {
