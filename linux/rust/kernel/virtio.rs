@@ -303,27 +303,43 @@ impl<T: Driver> Adapter<T> {
     #[cfg(CONFIG_PM_SLEEP)]
     extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> c_int {
         let ours = Self::freeze_callback as usize;
-        Self::locked(vdev, |d| d.freeze, ours, |dev, data| Self::pause(dev, data, T::freeze))
+        Self::locked(
+            vdev,
+            |d| d.freeze,
+            ours,
+            |dev, data| Self::pause(dev, data, T::freeze),
+        )
     }
 
     #[cfg(CONFIG_PM_SLEEP)]
     extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> c_int {
         let ours = Self::restore_callback as usize;
-        Self::locked(vdev, |d| d.restore, ours, |dev, data| Self::unpause(dev, data, T::restore))
+        Self::locked(
+            vdev,
+            |d| d.restore,
+            ours,
+            |dev, data| Self::unpause(dev, data, T::restore),
+        )
     }
 
     extern "C" fn reset_prepare_callback(vdev: *mut bindings::virtio_device) -> c_int {
         let ours = Self::reset_prepare_callback as usize;
-        Self::locked(vdev, |d| d.reset_prepare, ours, |dev, data| {
-            Self::pause(dev, data, T::reset_prepare)
-        })
+        Self::locked(
+            vdev,
+            |d| d.reset_prepare,
+            ours,
+            |dev, data| Self::pause(dev, data, T::reset_prepare),
+        )
     }
 
     extern "C" fn reset_done_callback(vdev: *mut bindings::virtio_device) -> c_int {
         let ours = Self::reset_done_callback as usize;
-        Self::locked(vdev, |d| d.reset_done, ours, |dev, data| {
-            Self::unpause(dev, data, T::reset_done)
-        })
+        Self::locked(
+            vdev,
+            |d| d.reset_done,
+            ours,
+            |dev, data| Self::unpause(dev, data, T::reset_done),
+        )
     }
 
     /// Runs `f` for a sleep or reset callback with the lock of the virtio device held, if a
