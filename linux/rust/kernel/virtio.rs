@@ -302,7 +302,7 @@ impl<T: Driver> Adapter<T> {
 
     #[cfg(CONFIG_PM_SLEEP)]
     extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        let ours = Self::freeze_callback as usize;
+        let ours = Self::freeze_callback as *const () as usize;
         Self::locked(
             vdev,
             |d| d.freeze,
@@ -313,7 +313,7 @@ impl<T: Driver> Adapter<T> {
 
     #[cfg(CONFIG_PM_SLEEP)]
     extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        let ours = Self::restore_callback as usize;
+        let ours = Self::restore_callback as *const () as usize;
         Self::locked(
             vdev,
             |d| d.restore,
@@ -323,7 +323,7 @@ impl<T: Driver> Adapter<T> {
     }
 
     extern "C" fn reset_prepare_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        let ours = Self::reset_prepare_callback as usize;
+        let ours = Self::reset_prepare_callback as *const () as usize;
         Self::locked(
             vdev,
             |d| d.reset_prepare,
@@ -333,7 +333,7 @@ impl<T: Driver> Adapter<T> {
     }
 
     extern "C" fn reset_done_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        let ours = Self::reset_done_callback as usize;
+        let ours = Self::reset_done_callback as *const () as usize;
         Self::locked(
             vdev,
             |d| d.reset_done,
