@@ -37,11 +37,26 @@
 //! (`None` while frozen), and the pointer used to notify without the lock is only read in an
 //! RCU read-side section. Freezing resets the device and waits for running callbacks, clears
 //! the notify pointers and waits for an RCU grace period, takes each virtqueue out of its lock,
-//! and only then deletes the virtqueues; restoring puts the new ones in. A callback or a submission that comes while the
-//! queues are frozen finds no virtqueue (nothing used, adding fails with `ESHUTDOWN`), never a
-//! freed one. Buffers still in the virtqueues when they are frozen are dropped (the device was
-//! reset first), as on unbind: a driver drains its requests before (a block driver with
-//! `GenDisk::quiesce_drained`).
+//! and only then deletes the virtqueues; restoring puts the new ones in. A callback or a
+//! submission that comes while the queues are frozen finds no virtqueue (nothing used, adding
+//! fails with `ESHUTDOWN`), never a freed one. Buffers still in the virtqueues when they are
+//! frozen are dropped (the device was reset first), as on unbind: a driver drains its requests
+//! before (a block driver with `GenDisk::quiesce_drained`).
+//!
+//! # Reset of the transport
+//!
+//! A transport may reset the device under a bound driver: virtio-pci does when its PCI function
+//! is reset (`/sys/bus/pci/devices/…/reset`, or an error recovery), with or without
+//! `CONFIG_PM_SLEEP`. The virtio core then calls [`Driver::reset_prepare`] (configuration
+//! change reports stopped) before the PCI function is disabled and reset, and, once it is
+//! enabled again and the core has reset the device and negotiated its features,
+//! [`Driver::reset_done`]. For the driver it is a sleep without the system: it stops and
+//! starts the device the same way, through [`Queues::freeze`] and [`Queues::restore`], and
+//! usually shares the code of its `freeze` and `restore`. The PCI core holds the lock of the PCI
+//! function, not that of the virtio device, and the virtio core finds the driver without a
+//! lock: the abstraction takes the virtio device's lock around each sleep and reset callback
+//! and calls the driver only if it is still bound (an unbind or a bind in between is waited
+//! for, and then the callback fails with `ENODEV`).
 
 use crate::{
     alloc::Flags,
@@ -78,6 +93,9 @@ pub const CONFIG_RETRIES: u32 = 64;
 /// An adapter for the registration of virtio drivers.
 pub struct Adapter<T: Driver>(T);
 
+/// A sleep or reset hook of `struct virtio_driver`.
+type Hook = Option<unsafe extern "C" fn(*mut bindings::virtio_device) -> c_int>;
+
 // SAFETY:
 // - `bindings::virtio_driver` is a C type declared as `repr(C)`.
 // - `T` is the type of the driver's device private data.
@@ -109,10 +127,20 @@ unsafe impl<T: Driver> driver::RegistrationOps for Adapter<T> {
             (*drv).remove = Some(Self::remove_callback);
             (*drv).config_changed = Some(Self::config_changed_callback);
         }
-        // A driver that can be frozen can be restored, and the other way round.
+        // A driver that can be frozen can be restored, and the other way round; the same for a
+        // reset of the transport.
         const { assert!(T::HAS_FREEZE == T::HAS_RESTORE) };
+        const { assert!(T::HAS_RESET_PREPARE == T::HAS_RESET_DONE) };
         // SAFETY: As above.
         unsafe { Self::set_sleep_callbacks(vdrv.get()) };
+        if T::HAS_RESET_PREPARE {
+            // SAFETY: As above.
+            unsafe {
+                let drv = vdrv.get();
+                (*drv).reset_prepare = Some(Self::reset_prepare_callback);
+                (*drv).reset_done = Some(Self::reset_done_callback);
+            }
+        }
         // SAFETY: `vdrv` is a valid, initialized `struct virtio_driver`.
         to_result(unsafe { bindings::__register_virtio_driver(vdrv.get(), module.as_ptr()) })
     }
@@ -241,35 +269,135 @@ impl<T: Driver> Adapter<T> {
     #[cfg(not(CONFIG_PM_SLEEP))]
     unsafe fn set_sleep_callbacks(_drv: *mut bindings::virtio_driver) {}
 
-    #[cfg(CONFIG_PM_SLEEP)]
-    extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        // SAFETY: The virtio core calls `freeze` from the device's system-sleep callback, with
-        // the device lock held, only while a driver is bound (after a successful `probe`).
-        let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
-        // SAFETY: `probe` stored a `Pin<KBox<DriverData<T>>>`; `remove` cannot run meanwhile
-        // (the device lock is held).
-        let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
-        // The core stopped configuration change reports before `freeze`; wait for one still
-        // being handled, so that the driver's handler never runs while it is frozen.
+    /// Stops the driver for a system sleep or a reset ([`Driver::freeze`] or
+    /// [`Driver::reset_prepare`], as `stop`): the core stopped configuration change reports
+    /// before; a change still being handled is waited for, so that the driver's handler never
+    /// runs while its queues are frozen (the core reports changes again after the restart).
+    fn pause(
+        dev: &Device<device::CoreInternal<'_>>,
+        data: Pin<&DriverData<T>>,
+        stop: fn(&Device<device::Core<'_>>, Pin<&T>) -> Result,
+    ) -> c_int {
         // SAFETY: `config_work` was initialised in `probe_callback`.
         unsafe { bindings::flush_work(data.config_work.get()) };
         from_result(|| {
-            T::freeze(dev, data.data())?;
+            stop(dev, data.data())?;
+            Ok(0)
+        })
+    }
+
+    /// Starts the driver again after [`Adapter::pause`] ([`Driver::restore`] or
+    /// [`Driver::reset_done`], as `start`): the core has reset the device and negotiated its
+    /// features.
+    fn unpause(
+        dev: &Device<device::CoreInternal<'_>>,
+        data: Pin<&DriverData<T>>,
+        start: fn(&Device<device::Core<'_>>, Pin<&T>) -> Result,
+    ) -> c_int {
+        from_result(|| {
+            start(dev, data.data())?;
             Ok(0)
         })
     }
 
     #[cfg(CONFIG_PM_SLEEP)]
+    extern "C" fn freeze_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        let ours = Self::freeze_callback as *const () as usize;
+        Self::locked(
+            vdev,
+            |d| d.freeze,
+            ours,
+            |dev, data| Self::pause(dev, data, T::freeze),
+        )
+    }
+
+    #[cfg(CONFIG_PM_SLEEP)]
     extern "C" fn restore_callback(vdev: *mut bindings::virtio_device) -> c_int {
-        // SAFETY: As in `freeze_callback`: the core calls `restore` on resume, with the device
-        // lock held, while the driver is bound.
+        let ours = Self::restore_callback as *const () as usize;
+        Self::locked(
+            vdev,
+            |d| d.restore,
+            ours,
+            |dev, data| Self::unpause(dev, data, T::restore),
+        )
+    }
+
+    extern "C" fn reset_prepare_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        let ours = Self::reset_prepare_callback as *const () as usize;
+        Self::locked(
+            vdev,
+            |d| d.reset_prepare,
+            ours,
+            |dev, data| Self::pause(dev, data, T::reset_prepare),
+        )
+    }
+
+    extern "C" fn reset_done_callback(vdev: *mut bindings::virtio_device) -> c_int {
+        let ours = Self::reset_done_callback as *const () as usize;
+        Self::locked(
+            vdev,
+            |d| d.reset_done,
+            ours,
+            |dev, data| Self::unpause(dev, data, T::reset_done),
+        )
+    }
+
+    /// Runs `f` for a sleep or reset callback with the lock of the virtio device held, if a
+    /// driver of this adapter is still bound to it (the driver's `hook` is `ours`, the
+    /// callback's address); `ENODEV` otherwise.
+    ///
+    /// The transport calls the virtio core's `virtio_device_freeze`/`restore` (from its own
+    /// system-sleep callbacks) and `virtio_device_reset_prepare`/`reset_done` (from the PCI
+    /// core's reset handlers) with its own device's lock held, the virtio device's parent, not
+    /// the virtio device's; and the virtio core reads the device's driver without a lock before
+    /// calling its hook. For a sleep, user space is frozen and probing is held back; a reset
+    /// comes from user space (`/sys/bus/pci/devices/…/reset`), while the virtio driver may be
+    /// unbound or another bound. Under the device's own lock (taken after its parent's, the
+    /// driver core's order) the driver can neither be bound nor unbound, so the callback checks
+    /// the binding again there.
+    fn locked(
+        vdev: *mut bindings::virtio_device,
+        hook: fn(&bindings::virtio_driver) -> Hook,
+        ours: usize,
+        f: impl FnOnce(&Device<device::CoreInternal<'_>>, Pin<&DriverData<T>>) -> c_int,
+    ) -> c_int {
+        // SAFETY: The virtio core calls the sleep and reset callbacks with a valid device,
+        // which the transport cannot unregister while its own device's lock is held (by the PM
+        // core or the PCI core, for the whole call).
+        let mutex = unsafe { &raw mut (*vdev).dev.mutex };
+        // SAFETY: `mutex` is the device's lock, valid (above); not held by this task (the caller
+        // holds the parent's, which the driver core always takes before the child's).
+        unsafe { bindings::mutex_lock(mutex) };
+        let _unlock = ScopeGuard::new(|| {
+            // SAFETY: This task locked `mutex` above.
+            unsafe { bindings::mutex_unlock(mutex) }
+        });
+        // SAFETY: `vdev` is valid; its driver is set and cleared only under the device lock,
+        // which is held.
+        let drv = unsafe { (*vdev).dev.driver };
+        if drv.is_null() {
+            return ENODEV.to_errno();
+        }
+        // SAFETY: A driver bound to a virtio device is the `driver` of a `struct
+        // virtio_driver`, registered (so valid, and not written any more) while it is bound.
+        let drv = unsafe { &*crate::container_of!(drv, bindings::virtio_driver, driver) };
+        if hook(drv).map(|hook| hook as usize) != Some(ours) {
+            return ENODEV.to_errno();
+        }
+        // SAFETY: `vdev` is valid (above).
+        if unsafe { bindings::dev_get_drvdata(&raw const (*vdev).dev) }.is_null() {
+            return ENODEV.to_errno();
+        }
+        // SAFETY: `vdev` is valid and a driver is bound to it; its device lock is held (above)
+        // for as long as `dev` lives: core context.
         let dev = unsafe { &*vdev.cast::<Device<device::CoreInternal<'_>>>() };
-        // SAFETY: As in `freeze_callback`.
+        // SAFETY: The bound driver's hook is this adapter's callback, whose address only an
+        // `Adapter<T>` registers (a function's address is its code: two share one only when
+        // they are the same code), so the driver's `probe` (which completed: the driver is bound
+        // and the data set) stored a `Pin<KBox<DriverData<T>>>`. `remove` cannot run while the
+        // device lock is held.
         let data = unsafe { dev.as_ref().drvdata_borrow::<DriverData<T>>() };
-        from_result(|| {
-            T::restore(dev, data.data())?;
-            Ok(0)
-        })
+        f(dev, data)
     }
 
     extern "C" fn config_changed_callback(vdev: *mut bindings::virtio_device) {
@@ -382,6 +510,29 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// ([`Device::ready`]) and lets its requests go again. On error the core marks the device
     /// failed.
     fn restore(dev: &Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        let _ = (dev, this);
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The transport is about to reset the device (with or without `CONFIG_PM_SLEEP`: a PCI
+    /// function reset, e.g. written to its `reset` attribute in sysfs), and disables it when
+    /// this returns. The driver stops using the device as for [`Driver::freeze`] (usually the
+    /// same code: drain, then [`Queues::freeze`]); [`Driver::config_changed`] does not run
+    /// until after [`Driver::reset_done`]. An error leaves the device enabled (the reset still
+    /// happens under the driver, and `reset_done` is not called).
+    ///
+    /// A driver implements both `reset_prepare` and `reset_done`, or neither; without them the
+    /// transport resets the device under the driver, whose queues are then dead.
+    fn reset_prepare(dev: &Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        let _ = (dev, this);
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The reset is over: the core has reset the device again and negotiated its features, as
+    /// for [`Driver::restore`]; the driver restores its [`Queues`] ([`Queues::restore`]),
+    /// calls [`Device::ready`] and lets its requests go. On error the core marks the device
+    /// failed.
+    fn reset_done(dev: &Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
         let _ = (dev, this);
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
@@ -1187,7 +1338,8 @@ unsafe extern "C" fn vq_callback<H: Handler>(vq: *mut bindings::virtqueue) {
 
 /// The virtqueues of a device. Dropping them resets the device, drops the buffers the device
 /// never used, and deletes the virtqueues. They can be deleted and found again while they
-/// exist, around a system sleep ([`Queues::freeze`], [`Queues::restore`]).
+/// exist, around a system sleep or a reset of the transport ([`Queues::freeze`],
+/// [`Queues::restore`]).
 ///
 /// # Invariants
 ///
@@ -1368,10 +1520,11 @@ impl<H: Handler> Queues<H> {
     }
 
     /// Resets the device and deletes its virtqueues, keeping the [`Queue`]s, for a system sleep
-    /// ([`Driver::freeze`]). Until [`Queues::restore`], adding to a queue fails with
-    /// `ESHUTDOWN`, nothing is used and notifying does nothing. Buffers the device had not used
-    /// are dropped (a driver drains its requests first). `EBUSY` when the queues are not live,
-    /// `EINVAL` when `dev` is not their device.
+    /// ([`Driver::freeze`]) or a reset of the transport ([`Driver::reset_prepare`]). Until
+    /// [`Queues::restore`], adding to a queue fails with `ESHUTDOWN`, nothing is used and
+    /// notifying does nothing. Buffers the device had not used are dropped (a driver drains its
+    /// requests first). `EBUSY` when the queues are not live, `EINVAL` when `dev` is not their
+    /// device.
     pub fn freeze(&self, dev: &Device<device::Core<'_>>) -> Result {
         if dev.as_raw() != self.dev.as_raw() {
             return Err(EINVAL);
@@ -1408,10 +1561,10 @@ impl<H: Handler> Queues<H> {
         Ok(())
     }
 
-    /// Finds the virtqueues again after [`Queues::freeze`] (from [`Driver::restore`]: the core
-    /// has reset the device and negotiated its features) and puts them in the queues. The driver
-    /// then calls [`Device::ready`]. On error the queues stay frozen. `EBUSY` when they are not
-    /// frozen, `EINVAL` when `dev` is not their device.
+    /// Finds the virtqueues again after [`Queues::freeze`] (from [`Driver::restore`] or
+    /// [`Driver::reset_done`]: the core has reset the device and negotiated its features) and
+    /// puts them in the queues. The driver then calls [`Device::ready`]. On error the queues stay
+    /// frozen. `EBUSY` when they are not frozen, `EINVAL` when `dev` is not their device.
     pub fn restore(&self, dev: &Device<device::Core<'_>>) -> Result {
         if dev.as_raw() != self.dev.as_raw() {
             return Err(EINVAL);

@@ -222,6 +222,24 @@ impl core::fmt::Debug for PmStats {
     }
 }
 
+/// The resets of the device's transport the driver went through: `reset_prepare` and
+/// `reset_done` calls that completed (`reset` in the disk's debugfs directory).
+struct ResetStats {
+    prepares: Atomic<u64>,
+    dones: Atomic<u64>,
+}
+
+impl core::fmt::Debug for ResetStats {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "prepare {} done {}",
+            self.prepares.load(Relaxed),
+            self.dones.load(Relaxed)
+        )
+    }
+}
+
 /// What the request path needs of the device.
 struct Shared {
     queues: Arc<virtio::Queues<Blk>>,
@@ -231,6 +249,7 @@ struct Shared {
     plug_stats: Pin<KBox<debugfs::File<PlugStats>>>,
     sg_stats: Pin<KBox<debugfs::File<SgStats>>>,
     pm_stats: Pin<KBox<debugfs::File<PmStats>>>,
+    reset_stats: Pin<KBox<debugfs::File<ResetStats>>>,
     _debugfs: debugfs::Dir,
 }
 
@@ -849,6 +868,16 @@ impl RVirtioBlk {
             ),
             GFP_KERNEL,
         )?;
+        let reset_stats = KBox::pin_init(
+            debugfs.read_only_file(
+                c"reset",
+                ResetStats {
+                    prepares: Atomic::new(0),
+                    dones: Atomic::new(0),
+                },
+            ),
+            GFP_KERNEL,
+        )?;
         let shared = Arc::new(
             Shared {
                 queues,
@@ -857,6 +886,7 @@ impl RVirtioBlk {
                 plug_stats,
                 sg_stats,
                 pm_stats,
+                reset_stats,
                 _debugfs: debugfs,
             },
             GFP_KERNEL,
@@ -942,26 +972,54 @@ impl virtio::Driver for RVirtioBlk {
         }
     }
 
-    /// A system sleep: the requests with the device complete, later ones wait in the block
-    /// layer, and the virtqueues go (the device is reset).
+    /// A system sleep: the disk stops ([`RVirtioBlk::stop`]).
     fn freeze(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
-        this.disk.quiesce_drained()?;
-        if let Err(e) = this.shared.queues.freeze(dev) {
-            // The sleep is called off: the disk goes on.
-            let _ = this.disk.unquiesce();
-            return Err(e);
-        }
+        this.stop(dev)?;
         this.shared.pm_stats.freezes.add(1, Relaxed);
         Ok(())
     }
 
-    /// Back from the sleep (the core reset the device): new virtqueues, then the requests held
-    /// back go to them.
+    /// Back from the sleep (the core reset the device): the disk starts again
+    /// ([`RVirtioBlk::start`]).
     fn restore(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
-        this.shared.queues.restore(dev)?;
-        dev.ready();
-        this.disk.unquiesce()?;
+        this.start(dev)?;
         this.shared.pm_stats.restores.add(1, Relaxed);
         Ok(())
+    }
+
+    /// The transport is about to reset the device (e.g. a PCI function reset): as for a sleep.
+    fn reset_prepare(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        this.stop(dev)?;
+        this.shared.reset_stats.prepares.add(1, Relaxed);
+        Ok(())
+    }
+
+    /// The reset is over (the core reset the device again): as after a sleep.
+    fn reset_done(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
+        this.start(dev)?;
+        this.shared.reset_stats.dones.add(1, Relaxed);
+        Ok(())
+    }
+}
+
+impl RVirtioBlk {
+    /// Stops using the device, for a sleep or a reset: the requests with the device complete,
+    /// later ones wait in the block layer, and the virtqueues go (the device is reset).
+    fn stop(&self, dev: &virtio::Device<device::Core<'_>>) -> Result {
+        self.disk.quiesce_drained()?;
+        if let Err(e) = self.shared.queues.freeze(dev) {
+            // The sleep or the reset is called off: the disk goes on.
+            let _ = self.disk.unquiesce();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Uses the device again after [`RVirtioBlk::stop`] (the core reset it): new virtqueues,
+    /// then the requests held back go to them.
+    fn start(&self, dev: &virtio::Device<device::Core<'_>>) -> Result {
+        self.shared.queues.restore(dev)?;
+        dev.ready();
+        self.disk.unquiesce()
     }
 }
