@@ -13,9 +13,11 @@ base="--ro /bin --ro /sbin --ro /usr --ro /lib --ro /lib64 --ro /dev --ro /proc"
 t=/tmp/llpin
 m=$t/merged
 
+# (With cat: a sysctl file reads as empty past offset 0, and the shell's read takes one byte
+# at a time.)
 nr_inodes() {
-	read -r n _ </proc/sys/fs/inode-nr
-	echo "$n"
+	set -- $(cat /proc/sys/fs/inode-nr)
+	echo "$1"
 }
 drop_caches() { echo 2 >/proc/sys/vm/drop_caches; }
 # wait_line LINE: waits (30 s) for the sandbox to print LINE.
