@@ -20,6 +20,10 @@
 //!   `Option<Arc<Hooks::Cred>>`, a `u64` the LSM defines and the owner's thread group, released
 //!   by `file_free_security`, which the LSM's C hook list must then register).
 //!
+//! An LSM may keep inodes in memory with [`InodeRef`]s (so that their blobs live on); it must
+//! drop those of a superblock being shut down from [`Hooks::sb_delete`] (the LSM's C hook list
+//! must then register `sb_delete`).
+//!
 //! [`audit`] writes audit records.
 //!
 //! C headers: [`include/linux/lsm_hooks.h`](srctree/include/linux/lsm_hooks.h),
@@ -43,8 +47,8 @@ pub mod trace;
 use core::{
     any::TypeId,
     marker::PhantomData,
-    ops::ControlFlow,
-    ptr,
+    ops::{ControlFlow, Deref},
+    ptr::{self, NonNull},
     sync::atomic::{AtomicU32, AtomicU64, AtomicUsize},
 };
 
@@ -190,6 +194,11 @@ pub trait Hooks: Sized + Send + Sync + 'static {
     fn exec_cred_word(word: u32) -> u32 {
         word
     }
+    /// `sb_delete`: `sb` is being shut down (its last mount is gone). Its unused inodes were
+    /// evicted; before returning, the LSM must drop every [`InodeRef`] it holds on an inode of
+    /// `sb` (see [`Inode::is_on`]), or the VFS finds busy inodes after unmount. Called in
+    /// process context with the superblock's `s_umount` held: may sleep, and may put inodes.
+    fn sb_delete(_sb: &SuperBlock) {}
 }
 
 /// Where a mount topology change happens.
@@ -843,6 +852,75 @@ impl Inode {
             let base = (*self.0.get()).i_security;
             &*blob_at::<T::Inode>(base, T::blob_sizes().get().lbs_inode)
         }
+    }
+}
+
+impl Inode {
+    /// Whether the inode belongs to the superblock `sb`.
+    pub fn is_on(&self, sb: &SuperBlock) -> bool {
+        // SAFETY: `i_sb` of a live inode is set when it is allocated and never changes; it is
+        // only compared.
+        unsafe { ptr::eq((*self.0.get()).i_sb, sb.0.get()) }
+    }
+}
+
+/// A superblock (`struct super_block`), as the `sb_delete` hook passes it.
+#[repr(transparent)]
+pub struct SuperBlock(Opaque<bindings::super_block>);
+
+impl SuperBlock {
+    /// # Safety
+    ///
+    /// `p` must be a valid superblock for `'a`.
+    unsafe fn from_raw<'a>(p: *const bindings::super_block) -> &'a Self {
+        // SAFETY: `SuperBlock` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*p.cast() }
+    }
+}
+
+/// A counted reference to an inode (`igrab`, released with `iput`): the inode, with its
+/// security blobs, stays in memory (it is not evicted from the inode cache) as long as this
+/// exists.
+///
+/// Dropping it may sleep (the last `iput` evicts the inode, which may write it back): drop it
+/// only where sleeping is allowed, never under a spinlock or from an RCU callback. A
+/// reference on an inode of a superblock that is being shut down must be dropped by the
+/// LSM's [`Hooks::sb_delete`] at the latest.
+///
+/// # Invariants
+///
+/// The pointer is an inode on which this value owns a reference.
+pub struct InodeRef(NonNull<bindings::inode>);
+
+// SAFETY: an inode reference may be held and released from any thread.
+unsafe impl Send for InodeRef {}
+// SAFETY: `&InodeRef` only gives `&Inode`, whose methods are safe from any thread.
+unsafe impl Sync for InodeRef {}
+
+impl InodeRef {
+    /// Takes a reference to `inode`; `None` if the inode is being freed (`I_FREEING`,
+    /// `I_WILL_FREE`).
+    pub fn new(inode: &Inode) -> Option<Self> {
+        // SAFETY: `inode` is live for the call; `igrab` takes a reference under the inode's
+        // lock unless the inode is being freed, then returns null.
+        let p = unsafe { bindings::igrab(inode.0.get()) };
+        // INVARIANT: a non-null result of `igrab` is the inode, with a reference we own.
+        NonNull::new(p).map(Self)
+    }
+}
+
+impl Deref for InodeRef {
+    type Target = Inode;
+    fn deref(&self) -> &Inode {
+        // SAFETY: the reference we own keeps the inode live as long as `self`.
+        unsafe { Inode::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for InodeRef {
+    fn drop(&mut self) {
+        // SAFETY: we own a reference (type invariant), given back here once.
+        unsafe { bindings::iput(self.0.as_ptr()) };
     }
 }
 
@@ -1806,6 +1884,15 @@ pub mod tramp {
         ret(T::mount_change(MountTarget::Path(unsafe {
             Path::from_raw(new)
         })))
+    }
+
+    /// # Safety
+    ///
+    /// LSM hook `sb_delete`: `sb` is the superblock being shut down (`generic_shutdown_super`,
+    /// in process context, `s_umount` held).
+    pub unsafe fn sb_delete<T: HasBlobSizes>(sb: *mut bindings::super_block) {
+        // SAFETY: the VFS passes the superblock it is shutting down, valid for the call.
+        T::sb_delete(unsafe { SuperBlock::from_raw(sb) })
     }
 
     /// # Safety

@@ -342,6 +342,16 @@ impl Ruleset {
         self.fs.len() + self.net.len()
     }
 
+    /// Whether the ruleset has a filesystem rule on the object `key`.
+    pub fn has_fs_rule(&self, key: u64) -> bool {
+        self.fs.binary_search_by(|r| r.key.cmp(&key)).is_ok()
+    }
+
+    /// The objects of the filesystem rules, each once, in order.
+    pub fn fs_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.fs.iter().map(|r| r.key)
+    }
+
     /// Checks a `LANDLOCK_RULE_PATH_BENEATH` rule's access and `landlock_add_rule(2)` flags
     /// before its file descriptor is looked at. A rule without rights is useless
     /// (`ENOMSG`) unless it holds the quiet flag, which needs quiet filesystem rights.
@@ -537,6 +547,20 @@ impl Domain {
             any_net: stacked.iter().fold(0, |a, l| a | l.net),
             fs,
             net,
+        })
+    }
+
+    /// The objects of the filesystem rules, each once (one rule per layer: they are
+    /// adjacent), in order.
+    pub fn fs_keys(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut last = None;
+        self.fs.iter().filter_map(move |r| {
+            if last == Some(r.key) {
+                None
+            } else {
+                last = Some(r.key);
+                Some(r.key)
+            }
         })
     }
 

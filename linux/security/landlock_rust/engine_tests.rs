@@ -110,6 +110,9 @@ pub fn rules() -> Outcome {
     check!(rs.add_fs_rule(5, true, FS_READ_DIR) == Ok(()));
     check!(rs.add_fs_rule(5, true, FS_READ_FILE) == Ok(()));
     check!(rs.num_rules() == 3);
+    // The objects the ruleset pins: each once, whatever the number of rules added on it.
+    check!(rs.has_fs_rule(1) && rs.has_fs_rule(5) && rs.has_fs_rule(9) && !rs.has_fs_rule(4));
+    check!(rs.fs_keys().eq([1u64, 5, 9]));
     check!(rs.add_net_rule(80, 0) == Err(ENOMSG));
     check!(rs.add_net_rule(80, NET_CONNECT_TCP) == Err(EINVAL));
     check!(rs.add_net_rule(65536, NET_BIND_TCP) == Err(EINVAL));
@@ -167,6 +170,18 @@ pub fn fs_walk() -> Outcome {
     check!(run(&d3, FS_READ_FILE) == 0);
     check!(d1.is_ancestor_of(&d3) && !d3.is_ancestor_of(&d1) && !d2.is_ancestor_of(&d3));
     check!(d3.is_ancestor_of(&d3));
+    // The objects a domain pins: those of every layer's rules, each once.
+    check!(d1.fs_keys().eq([10u64]));
+    check!(d2.fs_keys().eq([10u64, 40]));
+    check!(d3.fs_keys().eq([10u64, 20]));
+    let mut r4 = Ruleset::new(handled(FS_READ_FILE, 0));
+    check!(r4.add_fs_rule(10, true, FS_READ_FILE) == Ok(()));
+    check!(r4.add_fs_rule(5, true, FS_READ_FILE) == Ok(()));
+    let d4 = match Domain::merge(Some(&d3), &r4, 103) {
+        Ok(d) => d,
+        Err(_) => return Err(line!()),
+    };
+    check!(d4.fs_keys().eq([5u64, 10, 20]));
     Ok(())
 }
 

@@ -46,6 +46,7 @@ LL_HOOK(int, move_mount, const struct path *from_path, const struct path *to_pat
 LL_HOOK(int, sb_umount, struct vfsmount *mnt, int flags);
 LL_HOOK(int, sb_remount, struct super_block *sb, void *mnt_opts);
 LL_HOOK(int, sb_pivotroot, const struct path *old_path, const struct path *new_path);
+LL_HOOK(void, sb_delete, struct super_block *sb);
 LL_HOOK(int, ptrace_access_check, struct task_struct *child, unsigned int mode);
 LL_HOOK(int, ptrace_traceme, struct task_struct *parent);
 LL_HOOK(int, socket_bind, struct socket *sock, struct sockaddr *address, int addrlen);
@@ -93,6 +94,7 @@ static struct security_hook_list landlock_rust_hooks[] __ro_after_init = {
 	LSM_HOOK_INIT(sb_umount, landlock_rust_sb_umount),
 	LSM_HOOK_INIT(sb_remount, landlock_rust_sb_remount),
 	LSM_HOOK_INIT(sb_pivotroot, landlock_rust_sb_pivotroot),
+	LSM_HOOK_INIT(sb_delete, landlock_rust_sb_delete),
 	LSM_HOOK_INIT(ptrace_access_check, landlock_rust_ptrace_access_check),
 	LSM_HOOK_INIT(ptrace_traceme, landlock_rust_ptrace_traceme),
 	LSM_HOOK_INIT(unix_stream_connect, landlock_rust_unix_stream_connect),

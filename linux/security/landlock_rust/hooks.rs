@@ -12,7 +12,7 @@ use kernel::{
         self,
         audit::{Data, Net, NetAddr},
         trace, Cred, CredRef, CurrentCred, Dentry, File, FoundUnixSock, Inode, MountTarget, Path,
-        Socket, UnixSock, WalkEnd,
+        Socket, SuperBlock, UnixSock, WalkEnd,
     },
     prelude::*,
     sync::Arc,
@@ -557,6 +557,7 @@ impl lsm::Hooks for Landlock {
 
     fn init() -> Result {
         log::init_ids();
+        crate::pins::init()?;
         crate::INITIALIZED.store(true, Ordering::Release);
         pr_info!(
             "Up and running (Rust implementation, ABI {}).\n",
@@ -712,6 +713,10 @@ impl lsm::Hooks for Landlock {
             TraceInfo::None,
         );
         Err(EPERM)
+    }
+
+    fn sb_delete(sb: &SuperBlock) {
+        crate::pins::sb_delete(sb);
     }
 
     fn ptrace(other: &Task, tracer_is_current: bool, audit: bool) -> Result {

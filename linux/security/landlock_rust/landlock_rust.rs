@@ -5,7 +5,9 @@
 //!
 //! - `engine`: the policy (rulesets, layered domains, decisions), without kernel types;
 //! - `syscalls`: `landlock_create_ruleset`, `landlock_add_rule`, `landlock_restrict_self`;
-//! - `hooks`: the LSM hooks.
+//! - `hooks`: the LSM hooks;
+//! - `pins`: inodes with rules are kept in memory until their rulesets and domains are freed
+//!   or their filesystem is unmounted.
 //!
 //! The crate has no `unsafe`: the LSM plumbing is `kernel::lsm`, and the C that macros force
 //! (`DEFINE_LSM`, the hook list, `SYSCALL_DEFINE`) is `glue.c`.
@@ -23,6 +25,7 @@ pub mod engine;
 pub mod engine_tests;
 mod hooks;
 pub mod log;
+mod pins;
 mod syscalls;
 
 /// What the engine allocates with.
@@ -99,6 +102,7 @@ kernel::define_lsm! {
             sb: *mut bindings::super_block, opts: *mut c_void) -> c_int,
         landlock_rust_sb_pivotroot => sb_pivotroot(
             old: *const bindings::path, new: *const bindings::path) -> c_int,
+        landlock_rust_sb_delete => sb_delete(sb: *mut bindings::super_block),
         landlock_rust_ptrace_access_check => ptrace_access_check(
             child: *mut bindings::task_struct, mode: c_uint) -> c_int,
         landlock_rust_ptrace_traceme => ptrace_traceme(parent: *mut bindings::task_struct) -> c_int,

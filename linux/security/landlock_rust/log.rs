@@ -14,6 +14,7 @@
 //! and a freed domain `landlock_free_domain`.
 
 use crate::engine::{self, Blocker, CredLog, LogStatus, RestrictFlags};
+use crate::pins;
 use core::ops::Deref;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use kernel::{
@@ -113,6 +114,14 @@ impl Deref for Domain {
     }
 }
 
+impl Drop for Domain {
+    fn drop(&mut self) {
+        // Does not sleep (a domain may be dropped under a file owner's lock, see
+        // `kernel::lsm::Hooks::Cred`): the inodes left without holders are put by a work item.
+        pins::release(self.policy.fs_keys());
+    }
+}
+
 /// The next domain id (0: not initialised yet).
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -172,6 +181,9 @@ impl Domain {
             },
             GFP_KERNEL_ACCOUNT,
         )?;
+        // Past the last point of failure: the domain holds the pins of the inodes of its rules
+        // (the ruleset's and the parent's hold them meanwhile) until it is dropped.
+        pins::hold(policy.fs_keys());
         Ok(Self { policy, hierarchy })
     }
 

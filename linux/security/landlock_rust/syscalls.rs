@@ -4,7 +4,7 @@
 
 use crate::engine::{self, CredLog, Errno, Ruleset, RulesetAttr};
 use crate::log::{self, Domain};
-use crate::{Landlock, INITIALIZED};
+use crate::{pins, Landlock, INITIALIZED};
 use core::{
     ops::{Deref, DerefMut},
     sync::atomic::{AtomicU64, Ordering},
@@ -59,6 +59,8 @@ impl DerefMut for TracedRuleset {
 impl Drop for TracedRuleset {
     fn drop(&mut self) {
         trace::free_ruleset(self.id, self.version);
+        // The ruleset's pins, one for each inode it has rules on (see `add_rule_inner`).
+        pins::release(self.rules.fs_keys());
     }
 }
 
@@ -210,7 +212,18 @@ fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<()
             let key = inode_id_or_new(inode);
             let is_dir = inode.is_dir();
             let mut rs = ruleset.lock();
-            rs.add_fs_rule_flags(key, is_dir, allowed, flags)?;
+            // The ruleset's first rule on the inode pins it until the ruleset is freed (see
+            // `pins`): `ENOMEM` if that cannot be recorded.
+            let first = !rs.has_fs_rule(key);
+            if first {
+                pins::pin(key, inode)?;
+            }
+            if let Err(e) = rs.add_fs_rule_flags(key, is_dir, allowed, flags) {
+                if first {
+                    pins::release(core::iter::once(key));
+                }
+                return Err(e);
+            }
             rs.version += 1;
             // The rule's rights as stored: with the rights the ruleset does not handle
             // (`REFER` excepted, which is never granted implicitly).
