@@ -381,11 +381,18 @@ impl Ruleset {
         allowed: u64,
         flags: u32,
     ) -> Result {
+        self.check_fs_rule(is_dir, allowed, flags)?;
+        insert_rule(&mut self.fs, key, allowed, flags & ADD_RULE_QUIET != 0)
+    }
+
+    /// The checks of [`Ruleset::add_fs_rule_flags`] without adding: after them, adding fails
+    /// only for want of memory.
+    pub fn check_fs_rule(&self, is_dir: bool, allowed: u64, flags: u32) -> Result {
         self.check_fs_access(allowed, flags)?;
         if !is_dir && allowed & !FS_FILE != 0 {
             return Err(EINVAL);
         }
-        insert_rule(&mut self.fs, key, allowed, flags & ADD_RULE_QUIET != 0)
+        Ok(())
     }
 
     /// Adds a `LANDLOCK_RULE_NET_PORT` rule.

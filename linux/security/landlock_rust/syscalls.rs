@@ -212,8 +212,10 @@ fn add_rule_inner(fd: i32, rule_type: i32, attr: usize, flags: u32) -> Result<()
             let key = inode_id_or_new(inode);
             let is_dir = inode.is_dir();
             let mut rs = ruleset.lock();
-            // The ruleset's first rule on the inode pins it until the ruleset is freed (see
-            // `pins`): `ENOMEM` if that cannot be recorded.
+            // Refused rules first (`EINVAL` for directory rights on a file, as C, before any
+            // allocation); then the ruleset's first rule on the inode pins it until the ruleset
+            // is freed (see `pins`): `ENOMEM` if that cannot be recorded.
+            rs.check_fs_rule(is_dir, allowed, flags)?;
             let first = !rs.has_fs_rule(key);
             if first {
                 pins::pin(key, inode)?;
