@@ -204,38 +204,35 @@ impl core::fmt::Debug for SgStats {
     }
 }
 
-/// The system sleeps the device went through: freezes and restores that completed (`pm` in the
-/// disk's debugfs directory).
-struct PmStats {
-    freezes: Atomic<u64>,
-    restores: Atomic<u64>,
+/// The times the driver stopped and started the device, for system sleeps (`pm` in the disk's
+/// debugfs directory: "freeze N restore M") or for resets of its transport (`reset`: "prepare N
+/// done M"); only the calls that completed count.
+struct StopStartStats {
+    /// The words printed before the two counts.
+    names: (&'static str, &'static str),
+    stops: Atomic<u64>,
+    starts: Atomic<u64>,
 }
 
-impl core::fmt::Debug for PmStats {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "freeze {} restore {}",
-            self.freezes.load(Relaxed),
-            self.restores.load(Relaxed)
-        )
+impl StopStartStats {
+    fn new(stop: &'static str, start: &'static str) -> Self {
+        Self {
+            names: (stop, start),
+            stops: Atomic::new(0),
+            starts: Atomic::new(0),
+        }
     }
 }
 
-/// The resets of the device's transport the driver went through: `reset_prepare` and
-/// `reset_done` calls that completed (`reset` in the disk's debugfs directory).
-struct ResetStats {
-    prepares: Atomic<u64>,
-    dones: Atomic<u64>,
-}
-
-impl core::fmt::Debug for ResetStats {
+impl core::fmt::Debug for StopStartStats {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "prepare {} done {}",
-            self.prepares.load(Relaxed),
-            self.dones.load(Relaxed)
+            "{} {} {} {}",
+            self.names.0,
+            self.stops.load(Relaxed),
+            self.names.1,
+            self.starts.load(Relaxed)
         )
     }
 }
@@ -248,8 +245,8 @@ struct Shared {
     dev: Arc<virtio::BoundDevice>,
     plug_stats: Pin<KBox<debugfs::File<PlugStats>>>,
     sg_stats: Pin<KBox<debugfs::File<SgStats>>>,
-    pm_stats: Pin<KBox<debugfs::File<PmStats>>>,
-    reset_stats: Pin<KBox<debugfs::File<ResetStats>>>,
+    pm_stats: Pin<KBox<debugfs::File<StopStartStats>>>,
+    reset_stats: Pin<KBox<debugfs::File<StopStartStats>>>,
     _debugfs: debugfs::Dir,
 }
 
@@ -859,23 +856,11 @@ impl RVirtioBlk {
             GFP_KERNEL,
         )?;
         let pm_stats = KBox::pin_init(
-            debugfs.read_only_file(
-                c"pm",
-                PmStats {
-                    freezes: Atomic::new(0),
-                    restores: Atomic::new(0),
-                },
-            ),
+            debugfs.read_only_file(c"pm", StopStartStats::new("freeze", "restore")),
             GFP_KERNEL,
         )?;
         let reset_stats = KBox::pin_init(
-            debugfs.read_only_file(
-                c"reset",
-                ResetStats {
-                    prepares: Atomic::new(0),
-                    dones: Atomic::new(0),
-                },
-            ),
+            debugfs.read_only_file(c"reset", StopStartStats::new("prepare", "done")),
             GFP_KERNEL,
         )?;
         let shared = Arc::new(
@@ -974,52 +959,48 @@ impl virtio::Driver for RVirtioBlk {
 
     /// A system sleep: the disk stops ([`RVirtioBlk::stop`]).
     fn freeze(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
-        this.stop(dev)?;
-        this.shared.pm_stats.freezes.add(1, Relaxed);
-        Ok(())
+        this.stop(dev, &this.shared.pm_stats)
     }
 
     /// Back from the sleep (the core reset the device): the disk starts again
     /// ([`RVirtioBlk::start`]).
     fn restore(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
-        this.start(dev)?;
-        this.shared.pm_stats.restores.add(1, Relaxed);
-        Ok(())
+        this.start(dev, &this.shared.pm_stats)
     }
 
     /// The transport is about to reset the device (e.g. a PCI function reset): as for a sleep.
     fn reset_prepare(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
-        this.stop(dev)?;
-        this.shared.reset_stats.prepares.add(1, Relaxed);
-        Ok(())
+        this.stop(dev, &this.shared.reset_stats)
     }
 
     /// The reset is over (the core reset the device again): as after a sleep.
     fn reset_done(dev: &virtio::Device<device::Core<'_>>, this: Pin<&Self>) -> Result {
-        this.start(dev)?;
-        this.shared.reset_stats.dones.add(1, Relaxed);
-        Ok(())
+        this.start(dev, &this.shared.reset_stats)
     }
 }
 
 impl RVirtioBlk {
     /// Stops using the device, for a sleep or a reset: the requests with the device complete,
     /// later ones wait in the block layer, and the virtqueues go (the device is reset).
-    fn stop(&self, dev: &virtio::Device<device::Core<'_>>) -> Result {
+    /// Counted in `stats` when done.
+    fn stop(&self, dev: &virtio::Device<device::Core<'_>>, stats: &StopStartStats) -> Result {
         self.disk.quiesce_drained()?;
         if let Err(e) = self.shared.queues.freeze(dev) {
             // The sleep or the reset is called off: the disk goes on.
             let _ = self.disk.unquiesce();
             return Err(e);
         }
+        stats.stops.add(1, Relaxed);
         Ok(())
     }
 
     /// Uses the device again after [`RVirtioBlk::stop`] (the core reset it): new virtqueues,
-    /// then the requests held back go to them.
-    fn start(&self, dev: &virtio::Device<device::Core<'_>>) -> Result {
+    /// then the requests held back go to them. Counted in `stats` when done.
+    fn start(&self, dev: &virtio::Device<device::Core<'_>>, stats: &StopStartStats) -> Result {
         self.shared.queues.restore(dev)?;
         dev.ready();
-        self.disk.unquiesce()
+        self.disk.unquiesce()?;
+        stats.starts.add(1, Relaxed);
+        Ok(())
     }
 }
