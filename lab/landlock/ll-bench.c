@@ -4,12 +4,18 @@
  * directory chain, inside a sandbox of many layers with many rules.
  *
  *   ll-bench OP DEPTH LAYERS RULES SECONDS
+ *   ll-bench OP DEPTH LAYERS RULES --ops=N
  *
  * OP is open (read, allowed: Landlock walks up to the rule at the top of the chain in every
  * layer), open-denied (write, denied: the walk goes to the root), or stat (no Landlock
  * check: the control). Every layer handles the read, write and directory rights, allows
  * reading beneath the top of the chain and has RULES more rules on decoy files, so its rule
  * tree is that big. LAYERS 0 is no sandbox. Prints `ops_per_s=N` and `ns_per_op=N`.
+ *
+ * With --ops=N it does 64 operations unmeasured, then exactly N between the two no-ops that
+ * open and close a counting window of the lab's QEMU plugin (lab/host/qemu-insns; `cargo
+ * xtask profile landlock`), so the sandbox's setup is not counted; it prints `ops=N`.
+ * Elsewhere those no-ops do nothing.
  */
 #define _GNU_SOURCE
 #include <err.h>
@@ -25,6 +31,46 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The plugin's window markers: `nopl 0x46455201(%rax)` starts, `...02` stops. */
+static void insn_mark(int start)
+{
+#if defined(__x86_64__)
+	if (start)
+		asm volatile("nopl 0x46455201(%%rax)" ::: "memory");
+	else
+		asm volatile("nopl 0x46455202(%%rax)" ::: "memory");
+#else
+	(void)start;
+#endif
+}
+
+/* One open or stat of `path`, checked to do what the benchmark claims. */
+static void one_op(const char *op, const char *path, int layers)
+{
+	int fd;
+
+	if (strcmp(op, "stat") == 0) {
+		struct stat st;
+
+		if (stat(path, &st))
+			err(1, "stat");
+	} else if (strcmp(op, "open") == 0) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			err(1, "open");
+		close(fd);
+	} else if (strcmp(op, "open-denied") == 0) {
+		fd = open(path, O_WRONLY);
+		if (fd >= 0) {
+			close(fd);
+			if (layers > 0)
+				errx(1, "open for writing was allowed");
+		}
+	} else {
+		errx(2, "unknown operation %s", op);
+	}
+}
+
 static double now(void)
 {
 	struct timespec t;
@@ -38,17 +84,24 @@ int main(int argc, char **argv)
 	const char *op;
 	int depth, layers, rules;
 	double seconds, start, end;
-	char *path, *p;
-	long ops = 0;
+	char *path;
+	long ops = 0, count = 0;
 	int i, l, fd;
 
 	if (argc != 6)
-		errx(2, "usage: ll-bench open|open-denied|stat DEPTH LAYERS RULES SECONDS");
+		errx(2, "usage: ll-bench open|open-denied|stat DEPTH LAYERS RULES SECONDS|--ops=N");
 	op = argv[1];
 	depth = atoi(argv[2]);
 	layers = atoi(argv[3]);
 	rules = atoi(argv[4]);
-	seconds = atof(argv[5]);
+	if (strncmp(argv[5], "--ops=", 6) == 0) {
+		count = atol(argv[5] + 6);
+		if (count <= 0)
+			errx(2, "--ops wants a positive count");
+		seconds = 0;
+	} else {
+		seconds = atof(argv[5]);
+	}
 
 	/* /tmp/llb/d/d/.../d/file */
 	path = calloc(1, 16 + 2 * depth + 8);
@@ -116,32 +169,24 @@ int main(int argc, char **argv)
 	if (fd >= 0)
 		close(fd);
 
+	if (count) {
+		/* Lets the work items freeing the rulesets just closed run before the window. */
+		usleep(200000);
+		/* Unmeasured first: the dentry and page caches of the chain. */
+		for (i = 0; i < 64; i++)
+			one_op(op, path, layers);
+		insn_mark(1);
+		for (ops = 0; ops < count; ops++)
+			one_op(op, path, layers);
+		insn_mark(0);
+		printf("ops=%ld\n", ops);
+		return 0;
+	}
 	start = now();
 	end = start + seconds;
-	p = path;
 	do {
-		for (i = 0; i < 64; i++) {
-			if (strcmp(op, "stat") == 0) {
-				struct stat st;
-
-				if (stat(p, &st))
-					err(1, "stat");
-			} else if (strcmp(op, "open") == 0) {
-				fd = open(p, O_RDONLY);
-				if (fd < 0)
-					err(1, "open");
-				close(fd);
-			} else if (strcmp(op, "open-denied") == 0) {
-				fd = open(p, O_WRONLY);
-				if (fd >= 0) {
-					close(fd);
-					if (layers > 0)
-						errx(1, "open for writing was allowed");
-				}
-			} else {
-				errx(2, "unknown operation %s", op);
-			}
-		}
+		for (i = 0; i < 64; i++)
+			one_op(op, path, layers);
 		ops += 64;
 	} while (now() < end);
 	end = now();

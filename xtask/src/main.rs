@@ -36,6 +36,8 @@ cargo xtask — the Ferrite lab
   cargo xtask bench [SUITE…]    benchmark Rust against C in the `bench` kernel
   cargo xtask profile virtio-blk guest instructions per I/O by function, Rust driver against
                                 C (a QEMU plugin; independent of the host's load)
+  cargo xtask profile landlock  the same per open(2)/stat(2) in a sandbox, Rust Landlock
+                                against C
   cargo xtask clean             remove the cache (FERRITE_CACHE, default ~/.cache/ferrite)
 
 Environment: FERRITE_CACHE (cache directory), FERRITE_ACCEL=kvm|tcg (skip the KVM probe),
@@ -765,33 +767,59 @@ fn guest_tests(
     Ok(tally.entries[start..].to_vec())
 }
 
-/// `cargo xtask profile virtio-blk`: guest instructions per I/O by function, Rust driver
-/// against C, counted by the lab's QEMU plugin (see `profile.rs`).
+/// `cargo xtask profile virtio-blk|landlock`: guest instructions per operation by function,
+/// Rust against C, counted by the lab's QEMU plugin (see `profile.rs`).
 fn cmd_profile(lab: &mut Lab, args: &[String]) -> Result<()> {
-    if args != ["virtio-blk"] {
-        return Err(Error::new("profile what?").hint("cargo xtask profile virtio-blk"));
-    }
-    let (_tree, kernel) = prepare(lab, Flavour::Bench)?;
-    let initrd = initramfs::build(lab, &kernel, &initramfs::ferrite_tools(lab)?)?;
+    let what = match args {
+        [w] if w == "virtio-blk" || w == "landlock" => w.as_str(),
+        _ => {
+            return Err(Error::new("profile what?")
+                .hint("cargo xtask profile virtio-blk | cargo xtask profile landlock"))
+        }
+    };
+    let (tree, kernel) = prepare(lab, Flavour::Bench)?;
     let plugin = profile::build_plugin(lab)?;
     let top = lab.repo.join("target/ferrite/profile");
-    let dir = top.join("virtio-blk");
+    let dir = top.join(what);
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir)?;
     let ios: u64 = std::env::var("FERRITE_IOS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
+    let md = if what == "virtio-blk" {
+        profile_virtio_blk(lab, &kernel, &plugin, &dir, ios)?
+    } else {
+        profile_landlock(lab, &tree, &kernel, &plugin, &dir, ios)?
+    };
+    fs::write(top.join(format!("{what}.md")), &md)?;
+    println!("{md}");
+    Ok(())
+}
+
+/// One boot under the plugin, its windows written to `dir`; returns the guest's results.
+#[allow(clippy::too_many_arguments)]
+fn profile_boot(
+    lab: &Lab,
+    kernel: &Kernel,
+    initrd: &Path,
+    plugin: &Path,
+    dir: &Path,
+    name: &str,
+    cmdline: String,
+    disks: Vec<Disk>,
+) -> Result<String> {
+    fs::create_dir_all(dir)?;
     let boot = Boot {
-        kernel: &kernel,
-        initrd: &initrd,
-        cmdline: format!("ferrite.mode=bench ferrite.suite=virtio-blk-profile ferrite.ios={ios}"),
+        kernel,
+        initrd,
+        cmdline,
         // Plugins need TCG; one thread keeps the plugin's counters unraced.
         accel: qemu::Accel::TcgOneThread,
         deadline: Duration::from_secs(60 * 60),
         quiet_limit: Duration::from_secs(600),
-        disks: virtio_bench_disks(lab)?,
-        name: "profile-virtio-blk".into(),
+        disks,
+        name: name.into(),
         extra_args: vec![
             "-plugin".into(),
             format!("{},out={}", plugin.display(), dir.display()),
@@ -799,17 +827,120 @@ fn cmd_profile(lab: &mut Lab, args: &[String]) -> Result<()> {
     };
     let out = qemu::boot_scripted(lab, &boot)?;
     if !out.results.contains("PROFILE-DONE") {
-        return Err(Error::new(
-            "the profile did not finish; see target/ferrite/runs/profile-virtio-blk",
-        ));
+        return Err(Error::new(format!(
+            "the profile did not finish; see target/ferrite/runs/{name}"
+        )));
     }
-    let windows = profile::parse_windows(&out.results);
+    Ok(out.results)
+}
+
+/// Both drivers in one boot of the `bench` kernel, one after the other, per case.
+fn profile_virtio_blk(
+    lab: &Lab,
+    kernel: &Kernel,
+    plugin: &Path,
+    dir: &Path,
+    ios: u64,
+) -> Result<String> {
+    let initrd = initramfs::build(lab, kernel, &initramfs::ferrite_tools(lab)?)?;
+    let results = profile_boot(
+        lab,
+        kernel,
+        &initrd,
+        plugin,
+        dir,
+        "profile-virtio-blk",
+        format!("ferrite.mode=bench ferrite.suite=virtio-blk-profile ferrite.ios={ios}"),
+        virtio_bench_disks(lab)?,
+    )?;
+    let windows = profile::parse_windows(&results);
     let map = fs::read_to_string(kernel.out.join("System.map"))?;
-    let cases = profile::collect(&dir, &kernel.out, &windows, &profile::system_map(&map))?;
-    let md = profile::report(&cases);
-    fs::write(top.join("virtio-blk.md"), &md)?;
-    println!("{md}");
-    Ok(())
+    let cases = profile::pair(profile::profiles(
+        dir,
+        &kernel.out,
+        &windows,
+        &profile::system_map(&map),
+    )?);
+    let in_module = |n: &str| n.ends_with(" [module]");
+    let subject = profile::Subject {
+        title: "virtio-blk: guest instructions per I/O, Rust against C",
+        intro: "Counted by the lab's QEMU plugin between two markers around a fio run of a fixed \
+                number of I/Os on the null-co disk and on the raw image (libaio, direct), one TCG \
+                thread. User space is fio itself (the same on both sides). Generated by \
+                `cargo xtask profile virtio-blk`.",
+        unit: "I/O",
+        component: "driver module",
+        in_rust: &in_module,
+        in_c: &in_module,
+    };
+    Ok(profile::report(&subject, &cases))
+}
+
+/// The Rust Landlock (the `bench` kernel) and the C one (the `bench-landlock-c` variant): one
+/// boot each, the same cases as the benchmark's.
+fn profile_landlock(
+    lab: &Lab,
+    tree: &Path,
+    rust_kernel: &Kernel,
+    plugin: &Path,
+    dir: &Path,
+    ops: u64,
+) -> Result<String> {
+    if rust_kernel.landlock != kernel::Landlock::Rust {
+        return Err(Error::new(format!(
+            "no Rust Landlock to profile: {}",
+            landlock::rust_absent_note()
+        )));
+    }
+    let c_kernel = kernel::build_with(lab, tree, Flavour::Bench, kernel::Landlock::C)?;
+    let mut tools = initramfs::ferrite_tools(lab)?;
+    tools.extend(landlock::guest_programs(lab, tree)?);
+    let mut profiles = Vec::new();
+    let mut windows = Vec::new();
+    for (side, kernel) in [("rust", rust_kernel), ("c", &c_kernel)] {
+        let initrd = initramfs::build(lab, kernel, &tools)?;
+        let results = profile_boot(
+            lab,
+            kernel,
+            &initrd,
+            plugin,
+            &dir.join(side),
+            &format!("profile-landlock-{side}"),
+            format!(
+                "ferrite.mode=bench ferrite.suite=landlock-profile ferrite.side={side} \
+                 ferrite.ios={ops}"
+            ),
+            Vec::new(),
+        )?;
+        windows.push((side, kernel, profile::parse_windows(&results)));
+    }
+    for (side, kernel, w) in &windows {
+        let map = fs::read_to_string(kernel.out.join("System.map"))?;
+        profiles.extend(profile::profiles(
+            &dir.join(side),
+            &kernel.out,
+            w,
+            &profile::system_map(&map),
+        )?);
+    }
+    let rust_fns =
+        profile::functions_of_objects(lab, &rust_kernel.out.join("security/landlock_rust"))?;
+    let c_fns = profile::functions_of_objects(lab, &c_kernel.out.join("security/landlock"))?;
+    let in_rust = |n: &str| rust_fns.binary_search_by(|f| f.as_str().cmp(n)).is_ok();
+    let in_c = |n: &str| c_fns.binary_search_by(|f| f.as_str().cmp(n)).is_ok();
+    let subject = profile::Subject {
+        title: "Landlock: guest instructions per system call, Rust against C",
+        intro: "Counted by the lab's QEMU plugin in a window `ll-bench --ops=N` opens and closes \
+                around N operations (the sandbox's setup left out), one boot of each kernel, one \
+                TCG thread: the `bench` kernel with the Rust Landlock and the `bench-landlock-c` \
+                variant. User space is ll-bench (the same on both sides). Generated by \
+                `cargo xtask profile landlock`.",
+        unit: "call",
+        component: "Landlock",
+        in_rust: &in_rust,
+        in_c: &in_c,
+    };
+    Ok(profile::report(&subject, &profile::pair(profiles)))
 }
 
 fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
