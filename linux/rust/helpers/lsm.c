@@ -26,11 +26,6 @@ __rust_helper bool rust_helper_task_no_new_privs(struct task_struct *p)
 	return task_no_new_privs(p);
 }
 
-__rust_helper struct inode *rust_helper_d_backing_inode(const struct dentry *dentry)
-{
-	return d_backing_inode(dentry);
-}
-
 __rust_helper bool rust_helper_sk_is_tcp(const struct sock *sk)
 {
 	return sk_is_tcp(sk);

@@ -816,30 +816,35 @@ impl Inode {
     }
 
     /// The file type and mode bits (`i_mode`).
+    #[inline]
     pub fn mode(&self) -> u16 {
         // SAFETY: `i_mode` of a live inode is stable for the file type bits.
         unsafe { (*self.0.get()).i_mode }
     }
 
     /// The device number of a device inode (`i_rdev`; 0/0 for a whiteout).
+    #[inline]
     pub fn rdev(&self) -> u32 {
         // SAFETY: `i_rdev` of a live inode is set when it is created and not changed.
         unsafe { (*self.0.get()).i_rdev }
     }
 
     /// Whether the inode is a filesystem-internal one (`IS_PRIVATE`).
+    #[inline]
     pub fn is_private(&self) -> bool {
         // SAFETY: reading the flags of a live inode.
         unsafe { (*self.0.get()).i_flags & bindings::S_PRIVATE != 0 }
     }
 
     /// Whether the inode is a character or block device.
+    #[inline]
     pub fn is_device(&self) -> bool {
         let t = u32::from(self.mode()) & bindings::S_IFMT;
         t == bindings::S_IFCHR || t == bindings::S_IFBLK
     }
 
     /// Whether the inode is a directory.
+    #[inline]
     pub fn is_dir(&self) -> bool {
         u32::from(self.mode()) & bindings::S_IFMT == bindings::S_IFDIR
     }
@@ -938,14 +943,18 @@ impl Dentry {
     }
 
     /// The inode, `None` for a negative dentry.
+    // Inlined, and `d_inode` read as `d_backing_inode()` reads it rather than through a C
+    // helper: Landlock asks it for every directory of every path it walks.
+    #[inline]
     pub fn inode(&self) -> Option<&Inode> {
         // SAFETY: the dentry is valid; its inode lives as long as the positive dentry.
-        let i = unsafe { bindings::d_backing_inode(self.0.get()) };
+        let i = unsafe { (*self.0.get()).d_inode };
         // SAFETY: a non-null inode of a live dentry is valid while the dentry is.
         (!i.is_null()).then(|| unsafe { Inode::from_raw(i) })
     }
 
     /// Whether the dentry's filesystem is not mountable by users (`SB_NOUSER`).
+    #[inline]
     pub fn sb_nouser(&self) -> bool {
         // SAFETY: a live dentry has a superblock.
         unsafe { (*(*self.0.get()).d_sb).s_flags & (1 << 31) != 0 }
@@ -983,12 +992,14 @@ impl Path {
     }
 
     /// The dentry.
+    #[inline]
     pub fn dentry(&self) -> &Dentry {
         // SAFETY: a valid path holds a valid dentry.
         unsafe { Dentry::from_raw((*self.0.get()).dentry) }
     }
 
     /// Whether the mount is an internal one (`MNT_INTERNAL`).
+    #[inline]
     pub fn is_internal_mount(&self) -> bool {
         // SAFETY: a valid path holds a valid mount.
         unsafe {
@@ -1141,18 +1152,21 @@ impl File {
     }
 
     /// The path the file was opened with.
+    #[inline]
     pub fn path(&self) -> &Path {
         // SAFETY: `f_path` is set for the file's whole life.
         unsafe { Path::from_raw(&raw const (*self.0.get()).__bindgen_anon_1.f_path) }
     }
 
     /// The `f_mode` bits.
+    #[inline]
     pub fn mode(&self) -> u32 {
         // SAFETY: reading a field of a live file.
         unsafe { (*self.0.get()).f_mode }
     }
 
     /// The `f_flags` bits.
+    #[inline]
     pub fn flags(&self) -> u32 {
         // SAFETY: reading a field of a live file.
         unsafe { (*self.0.get()).f_flags }
@@ -2057,8 +2071,11 @@ pub mod tramp {
             // SAFETY: the pointer came from `Arc::into_raw` (caller).
             drop(unsafe { Arc::from_raw(cred) });
         }
-        // SAFETY: null or a referenced pid (caller); `put_pid` accepts null.
-        unsafe { bindings::lsm_put_pid(tgid) };
+        // Most files never had an owner: no call for them.
+        if !tgid.is_null() {
+            // SAFETY: a referenced pid (caller).
+            unsafe { bindings::lsm_put_pid(tgid) };
+        }
     }
 
     /// # Safety

@@ -653,23 +653,10 @@ impl Domain {
 
     /// Starts a filesystem access check for `request`; `None` when no layer handles any of
     /// it (allowed).
+    #[inline]
     pub fn fs_check(&self, request: u64) -> Option<FsCheck<'_>> {
-        let mut needed = [0u64; MAX_LAYERS];
-        let mut pending = 0u16;
-        for (level, (layer, n)) in self.layers().iter().zip(needed.iter_mut()).enumerate() {
-            // `REFER` is denied by every layer unless a rule grants it.
-            *n = (layer.fs | FS_REFER) & request & FS_MASK_UAPI;
-            if *n != 0 {
-                pending |= 1 << level;
-            }
-        }
-        (pending != 0).then_some(FsCheck {
-            domain: self,
-            request: needed.iter().fold(0, |a, n| a | n),
-            needed,
-            pending,
-            quiet: 0,
-        })
+        let check = FsCheck::new(self, request);
+        (!check.done()).then_some(check)
     }
 
     /// Checks a network access (one `NET_*` right) to `port`.
@@ -727,6 +714,33 @@ pub struct FsCheck<'a> {
     pending: u16,
     /// The layers a rule flagged quiet was met for.
     quiet: u16,
+}
+
+impl<'a> FsCheck<'a> {
+    /// The check of `request` by `domain`, [`FsCheck::done`] already when no layer handles
+    /// any of it. Not inlined (a dozen callers); the check is built where the caller wants it,
+    /// not copied there.
+    #[inline(never)]
+    pub fn new(domain: &'a Domain, request: u64) -> Self {
+        let request = request & FS_MASK_UAPI;
+        let mut check = FsCheck {
+            domain,
+            request: 0,
+            needed: [0; MAX_LAYERS],
+            pending: 0,
+            quiet: 0,
+        };
+        // A plain loop over the layers in use (it runs on every checked open). `level` <
+        // `MAX_LAYERS`, so the index is in bounds and the shift does not overflow.
+        for level in 0..domain.num_layers.min(MAX_LAYERS) {
+            // `REFER` is denied by every layer unless a rule grants it.
+            let n = (domain.layers[level].fs | FS_REFER) & request;
+            check.needed[level] = n;
+            check.request |= n;
+            check.pending |= u16::from(n != 0) << level;
+        }
+        check
+    }
 }
 
 impl FsCheck<'_> {

@@ -279,6 +279,7 @@ pub fn free_domain(id: u64, denials: u64) {
 }
 
 /// Whether `landlock_check_rule_inode` is enabled (the caller then works out the grants).
+#[inline]
 pub fn check_rule_inode_enabled() -> bool {
     enabled!(__tracepoint_landlock_check_rule_inode)
 }
