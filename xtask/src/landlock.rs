@@ -347,8 +347,9 @@ pub fn write_report(
     Ok(md)
 }
 
-/// Size (text+data) of the objects of a directory of the build (`security/landlock/`).
-pub fn object_size(lab: &Lab, dir: &Path) -> Result<f64> {
+/// The objects a directory of the build compiled (`built-in.a`'s parts, not the archive),
+/// sorted; an error if there are none.
+pub fn objects_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut objects: Vec<PathBuf> = crate::tree::walk(dir)?
         .into_iter()
         .filter(|p| {
@@ -362,6 +363,12 @@ pub fn object_size(lab: &Lab, dir: &Path) -> Result<f64> {
     if objects.is_empty() {
         return Err(Error::new(format!("no objects in {}", dir.display())));
     }
+    Ok(objects)
+}
+
+/// Size (text+data) of the objects of a directory of the build (`security/landlock/`).
+pub fn object_size(lab: &Lab, dir: &Path) -> Result<f64> {
+    let objects = objects_in(dir)?;
     let mut c = Command::new("llvm-size");
     for (k, v) in lab.toolchain_env() {
         c.env(k, v);

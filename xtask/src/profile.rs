@@ -410,19 +410,7 @@ pub fn pair(profiles: Vec<(&Window, Profile)>) -> Vec<(String, u64, Profile, Pro
 /// The text symbols defined in the objects under `dir` (a component's build directory), from
 /// `llvm-nm`: the names the component's functions have in `System.map`.
 pub fn functions_of_objects(lab: &Lab, dir: &Path) -> Result<Vec<String>> {
-    let mut objects: Vec<PathBuf> = crate::tree::walk(dir)?
-        .into_iter()
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "o")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("built-in"))
-        })
-        .collect();
-    objects.sort();
-    if objects.is_empty() {
-        return Err(Error::new(format!("no objects in {}", dir.display())));
-    }
+    let objects = crate::landlock::objects_in(dir)?;
     let mut c = Command::new("llvm-nm");
     for (k, v) in lab.toolchain_env() {
         c.env(k, v);
