@@ -107,6 +107,16 @@ fn log_fs_denial(domain: &Domain, log: CredLog, check: &FsCheck<'_>, request: u6
     );
 }
 
+/// Checks `request` on `path` for `domain`: `EACCES`, logged, if some of it is denied.
+fn deny_on_path(domain: &Domain, log: CredLog, path: &Path, request: u64) -> Result {
+    let check = check_path(domain, path, request);
+    if check.denied() == 0 {
+        return Ok(());
+    }
+    log_fs_denial(domain, log, &check, request, Data::Path(path));
+    Err(EACCES)
+}
+
 /// Checks `request` on `path` for the current task.
 fn check_current_path(path: &Path, request: u64) -> Result {
     let cred = CurrentCred::<Landlock>::get();
@@ -117,12 +127,7 @@ fn check_current_path(path: &Path, request: u64) -> Result {
     if domain.handled_fs() == 0 {
         return Ok(());
     }
-    let check = check_path(&domain, path, request);
-    if check.denied() == 0 {
-        return Ok(());
-    }
-    log_fs_denial(&domain, cred_log(&c), &check, request, Data::Path(path));
-    Err(EACCES)
+    deny_on_path(&domain, cred_log(&c), path, request)
 }
 
 fn mode_of(d: &Dentry) -> Option<u32> {
@@ -192,18 +197,7 @@ fn check_refer(
     }
     if old.same_parent_dir(new_dir.dentry()) {
         // No reparenting: `REFER` is not needed.
-        let check = check_path(&domain, new_dir, src | dst);
-        if check.denied() == 0 {
-            return Ok(());
-        }
-        log_fs_denial(
-            &domain,
-            cred_log(&c),
-            &check,
-            src | dst,
-            Data::Path(new_dir),
-        );
-        return Err(EACCES);
+        return deny_on_path(&domain, cred_log(&c), new_dir, src | dst);
     }
     // Both parents, up to the root of their common mount.
     let (Some(s), Some(d)) = (
