@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `cargo xtask profile virtio-blk|landlock`: guest instructions per I/O (or per system call),
-//! Rust against C, by kernel function, from the lab's QEMU plugin (`lab/host/qemu-insns`). Unlike IOPS, an
-//! instruction count does not move with the host's load, so it can guide work on a busy
-//! machine; it weighs every instruction the same (no cache or TLB effects), so it
+//! Rust against C, by kernel function, from the lab's QEMU plugin (`lab/host/qemu-insns`).
+//! Unlike IOPS, an instruction count does not move with the host's load, so it can guide work
+//! on a busy machine; it weighs every instruction the same (no cache or TLB effects), so it
 //! complements the benchmark rather than replacing it.
 
 use crate::util::Stage;
@@ -360,14 +360,15 @@ fn differences<'a>(
 }
 
 /// Reads the windows' block files from `dir` and attributes each to functions: (window,
-/// profile). `build` is the kernel's build directory (for a window's module).
+/// profile). `build` is the build directory of the kernel the windows ran on (its
+/// `System.map`, a window's module).
 pub fn profiles<'w>(
     dir: &Path,
     build: &Path,
     windows: &'w [Window],
-    kernel_syms: &[(u64, String)],
 ) -> Result<Vec<(&'w Window, Profile)>> {
     let stage = Stage::begin("attributing the instructions to functions");
+    let kernel_syms = system_map(&fs::read_to_string(build.join("System.map"))?);
     let mut out = Vec::new();
     for w in windows {
         let file = dir.join(format!("window-{}.txt", w.index));
@@ -375,7 +376,7 @@ pub fn profiles<'w>(
             .map_err(|e| Error::new(format!("{}: {e}", file.display())))?;
         out.push((
             w,
-            attribute(&blocks, kernel_syms, &module_syms(build, &w.module)?),
+            attribute(&blocks, &kernel_syms, &module_syms(build, &w.module)?),
         ));
     }
     stage.done(&format!("{} windows", out.len()));
