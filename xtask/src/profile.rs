@@ -176,11 +176,42 @@ pub struct Profile {
     /// jumping back to a function's very first instruction would count too; compilers
     /// rarely emit one).
     pub calls: BTreeMap<String, u64>,
+    /// What the kernel's blocks cost TCG beyond their instructions.
+    pub tcg: TcgCosts,
+}
+
+/// Kernel block executions, and the ones TCG cannot run by a chained jump or that call an
+/// atomic helper on the host: under TCG these, not instructions, are what an operation
+/// costs most (the plugin's ATOMICS and EXIT columns; see `lab/host/qemu-insns/insns.c`).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct TcgCosts {
+    pub blocks: u64,
+    /// Blocks ending in an indirect branch (a return, a call or jump through a pointer).
+    pub indirect: u64,
+    /// Blocks ending in a direct branch or fall-through to another page.
+    pub cross_page: u64,
+    /// Locked read-modify-write instructions.
+    pub atomics: u64,
+}
+
+impl TcgCosts {
+    /// Counts `execs` executions of a block with `atomics` locked instructions ending in
+    /// `exit` (the plugin's letter).
+    fn add(&mut self, execs: u64, atomics: u64, exit: &str) {
+        self.blocks = self.blocks.saturating_add(execs);
+        self.atomics = self.atomics.saturating_add(atomics.saturating_mul(execs));
+        match exit {
+            "i" => self.indirect = self.indirect.saturating_add(execs),
+            "x" => self.cross_page = self.cross_page.saturating_add(execs),
+            _ => {}
+        }
+    }
 }
 
 const KERNEL_START: u64 = 0xffff_8000_0000_0000;
 
-/// Attributes the plugin's blocks (`ADDRESS INSNS EXECUTIONS` lines) to functions.
+/// Attributes the plugin's blocks (`ADDRESS INSNS EXECUTIONS [ATOMICS EXIT]` lines) to
+/// functions.
 pub fn attribute(
     blocks: &str,
     kernel_syms: &[(u64, String)],
@@ -196,7 +227,7 @@ pub fn attribute(
     let mut p = Profile::default();
     for line in blocks.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let [addr, insns, execs] = f.as_slice() else {
+        let [addr, insns, execs, extra @ ..] = f.as_slice() else {
             continue;
         };
         let (Ok(addr), Ok(insns), Ok(execs)) = (
@@ -210,14 +241,18 @@ pub fn attribute(
         p.total = p.total.saturating_add(n);
         let (name, entry) = if addr < KERNEL_START {
             ("(user space)".to_owned(), false)
-        } else if module_range.contains(&addr) {
-            p.kernel = p.kernel.saturating_add(n);
-            let (sym, entry) = symbol_at(&module, addr);
-            (format!("{sym} [module]"), entry)
         } else {
             p.kernel = p.kernel.saturating_add(n);
-            let (sym, entry) = symbol_at(kernel_syms, addr);
-            (sym.to_owned(), entry)
+            if let [atomics, exit, ..] = extra {
+                p.tcg.add(execs, atomics.parse().unwrap_or(0), exit);
+            }
+            if module_range.contains(&addr) {
+                let (sym, entry) = symbol_at(&module, addr);
+                (format!("{sym} [module]"), entry)
+            } else {
+                let (sym, entry) = symbol_at(kernel_syms, addr);
+                (sym.to_owned(), entry)
+            }
         };
         if entry {
             *p.calls.entry(name.clone()).or_default() += execs;
@@ -291,6 +326,30 @@ pub fn report(subject: &Subject<'_>, cases: &[(String, u64, Profile, Profile)]) 
             per_io(sum_of(r, subject.in_rust), *ios),
             per_io(sum_of(c, subject.in_c), *ios),
             r.kernel as f64 / c.kernel.max(1) as f64,
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nWhat the kernel's blocks cost TCG beyond their instructions, per {unit}: blocks run, \
+         blocks ending in an indirect branch (a return, a call through a pointer) or in a jump to \
+         another page (both a run-time lookup instead of a chained jump), locked instructions \
+         (each an atomic helper call on the host).\n\n\
+         | case | blocks Rust | blocks C | indirect Rust | indirect C | other page Rust | other page C | atomics Rust | atomics C |\n\
+         |---|---|---|---|---|---|---|---|---|"
+    );
+    for (case, ios, r, c) in cases {
+        let (r, c) = (r.tcg, c.tcg);
+        let _ = writeln!(
+            md,
+            "| {case} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            per_io(r.blocks, *ios),
+            per_io(c.blocks, *ios),
+            per_io(r.indirect, *ios),
+            per_io(c.indirect, *ios),
+            per_io(r.cross_page, *ios),
+            per_io(c.cross_page, *ios),
+            per_io(r.atomics, *ios),
+            per_io(c.atomics, *ios),
         );
     }
     for (case, ios, r, c) in cases {
@@ -449,6 +508,27 @@ mod tests {
         assert_eq!(p.by_function["helper"], 6);
         assert_eq!(p.by_function["vb_queue_rq [module]"], 4);
         assert_eq!(p.by_function["(user space)"], 200);
+        assert_eq!(p.tcg, TcgCosts::default());
+    }
+
+    #[test]
+    fn tcg_costs_of_kernel_blocks() {
+        let kernel = system_map("ffffffff81001000 T vp_notify\n");
+        // A returning block run 4 times with one locked instruction, a block jumping to
+        // another page run twice, a chained block run 3 times; user space is not counted.
+        let blocks = "ffffffff81001000 5 4 1 i\nffffffff81001010 2 2 0 x\n\
+                      ffffffff81001020 3 3 0 c\n401000 2 100 3 i\n";
+        let p = attribute(blocks, &kernel, &[]);
+        assert_eq!(
+            p.tcg,
+            TcgCosts {
+                blocks: 9,
+                indirect: 4,
+                cross_page: 2,
+                atomics: 4
+            }
+        );
+        assert_eq!(p.kernel, 20 + 4 + 9);
     }
 
     #[test]

@@ -6,9 +6,17 @@
  * The guest marks a window with `insn-mark start` / `insn-mark stop` (lab/tools/insn-mark),
  * which execute a no-op with a recognisable displacement (`nopl 0x46455201(%rax)` and
  * `...02`). At each stop the plugin writes `OUT/window-N.txt`: one line per block address
- * executed in the window, `ADDRESS INSNS_PER_EXECUTION EXECUTIONS`. Counting is an inline
- * add per block execution (no callback); run the guest with `-accel tcg,thread=single` so
- * the counters are not raced by other vCPU threads.
+ * executed in the window, `ADDRESS INSNS_PER_EXECUTION EXECUTIONS ATOMICS EXIT`. Counting is
+ * an inline add per block execution (no callback); run the guest with
+ * `-accel tcg,thread=single` so the counters are not raced by other vCPU threads.
+ *
+ * ATOMICS and EXIT say what a block costs TCG beyond its instruction count: ATOMICS is the
+ * number of locked read-modify-write instructions in it (each becomes a call to an atomic
+ * helper on the host), EXIT how the block ends: `i` an indirect branch (ret, call or jmp
+ * through a register or memory: the next block is looked up at run time), `x` a direct
+ * branch whose target, or a fall-through into a block, on another guest page (TCG chains
+ * blocks only within a page, so this too is a run-time lookup), `c` a branch or
+ * fall-through TCG can chain, `o` anything else (system instructions, I/O).
  *
  * QEMU installs no plugin header on Debian: the few declarations of the plugin API
  * (version 1, QEMU 7.2) this file uses are written out below.
@@ -44,6 +52,7 @@ uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
 const void *qemu_plugin_insn_data(const struct qemu_plugin_insn *insn);
 size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
 void qemu_plugin_outs(const char *string);
 
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
@@ -54,6 +63,8 @@ struct block {
 	uint64_t insns;
 	uint64_t executions; /* the inline add's target */
 	uint64_t at_start;
+	unsigned int atomics;
+	char exit;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -72,6 +83,84 @@ static int marker_of(const struct qemu_plugin_insn *insn)
 	    b[4] != 0x52 || b[5] != 0x45 || b[6] != 0x46)
 		return 0;
 	return b[3] == 0x01 || b[3] == 0x02 ? b[3] : 0;
+}
+
+/* The opcode of an x86 instruction after its prefixes; *locked if it has a lock prefix. */
+static const uint8_t *opcode_of(const uint8_t *b, size_t n, bool *locked)
+{
+	const uint8_t *end = b + n;
+
+	*locked = false;
+	for (; b < end; b++) {
+		switch (*b) {
+		case 0xf0:
+			*locked = true;
+			break;
+		case 0xf2: case 0xf3: case 0x2e: case 0x36: case 0x3e: case 0x26:
+		case 0x64: case 0x65: case 0x66: case 0x67:
+			break;
+		default:
+			if ((*b & 0xf0) == 0x40) /* REX */
+				break;
+			return b;
+		}
+	}
+	return NULL;
+}
+
+static int32_t le32(const uint8_t *p)
+{
+	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			 (uint32_t)p[3] << 24);
+}
+
+static bool same_page(uint64_t a, uint64_t b)
+{
+	return ((a ^ b) & ~(uint64_t)0xfff) == 0;
+}
+
+/* How a block starting at `start` ends with the instruction `b` (`n` bytes) at `pc`. */
+static char exit_of(uint64_t start, uint64_t pc, const uint8_t *b, size_t n)
+{
+	bool locked;
+	const uint8_t *op = opcode_of(b, n, &locked);
+	const uint8_t *end = b + n;
+	uint64_t next = pc + n, target;
+
+	if (!op)
+		return 'o';
+	if (*op == 0xc3 || *op == 0xc2 || *op == 0xcb || *op == 0xca)
+		return 'i';
+	if (*op == 0xff && op + 1 < end) {
+		unsigned int reg = (op[1] >> 3) & 7;
+
+		if (reg >= 2 && reg <= 5)
+			return 'i';
+	}
+	if ((*op == 0xe8 || *op == 0xe9) && op + 5 <= end)
+		target = next + (int64_t)le32(op + 1);
+	else if ((*op == 0xeb || (*op >= 0x70 && *op <= 0x7f) || (*op >= 0xe0 && *op <= 0xe3)) &&
+		 op + 2 <= end)
+		target = next + (int64_t)(int8_t)op[1];
+	else if (*op == 0x0f && op + 6 <= end && op[1] >= 0x80 && op[1] <= 0x8f)
+		target = next + (int64_t)le32(op + 2);
+	else if (*op == 0x0f || *op == 0xcc || *op == 0xcd || *op == 0xcf || *op == 0xf4 ||
+		 *op == 0xe4 || *op == 0xe5 || *op == 0xe6 || *op == 0xe7 || (*op >= 0xec && *op <= 0xef))
+		return 'o'; /* system instructions, port I/O, traps */
+	else
+		target = next; /* the block was cut (its length, or a page end) */
+	return same_page(start, target) ? 'c' : 'x';
+}
+
+static unsigned int atomics_of(const uint8_t *b, size_t n)
+{
+	bool locked;
+	const uint8_t *op = opcode_of(b, n, &locked);
+
+	if (locked)
+		return 1;
+	/* xchg with memory is locked without the prefix. */
+	return op && (*op == 0x86 || *op == 0x87) && op + 1 < b + n && (op[1] >> 6) != 3;
 }
 
 static void start_window(void)
@@ -102,8 +191,8 @@ static void stop_window(void)
 
 		if (!n)
 			continue;
-		fprintf(f, "%" PRIx64 " %" PRIu64 " %" PRIu64 "\n", blocks[i]->vaddr,
-			blocks[i]->insns, n);
+		fprintf(f, "%" PRIx64 " %" PRIu64 " %" PRIu64 " %u %c\n", blocks[i]->vaddr,
+			blocks[i]->insns, n, blocks[i]->atomics, blocks[i]->exit);
 		total += n * blocks[i]->insns;
 	}
 	if (f)
@@ -132,6 +221,16 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		return;
 	b->vaddr = qemu_plugin_tb_vaddr(tb);
 	b->insns = n;
+	b->exit = 'o';
+	for (size_t i = 0; i < n; i++) {
+		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+		const uint8_t *bytes = qemu_plugin_insn_data(insn);
+		size_t len = qemu_plugin_insn_size(insn);
+
+		b->atomics += atomics_of(bytes, len);
+		if (i + 1 == n)
+			b->exit = exit_of(b->vaddr, qemu_plugin_insn_vaddr(insn), bytes, len);
+	}
 	pthread_mutex_lock(&lock);
 	if (n_blocks == cap_blocks) {
 		size_t cap = cap_blocks ? cap_blocks * 2 : 65536;
