@@ -70,7 +70,7 @@ use crate::{
     sync::lock::spinlock::{SpinLockBackend, SpinLockIrqBackend},
     sync::{
         aref::{ARef, AlwaysRefCounted},
-        atomic::{Acquire, Atomic, Full, Relaxed, Release},
+        atomic::{Atomic, Full, Relaxed, Release},
         lock::Guard,
         rcu, Arc, SpinLockIrq,
     },
@@ -1100,6 +1100,8 @@ impl<H: Handler> Virtqueue<H> {
     /// private data): nothing is allocated. The device may use its memory from now on; the
     /// driver gets the value back from [`Virtqueue::get_buf`] as [`Used::Lent`]. On failure the
     /// value comes back with the error.
+    // Always inlined, as `add_chain` (a block request's path).
+    #[inline(always)]
     pub fn add_lent(&mut self, mut value: H::Lent, flags: Flags) -> Result<(), (Error, H::Lent)> {
         let chain = value.memory();
         let raw = value.into_raw();
@@ -1129,6 +1131,9 @@ impl<H: Handler> Virtqueue<H> {
     /// The memory `chain` describes stays valid and is not accessed by safe code until the
     /// device has used the token (`get_buf`) or the queue is torn down (`detach_unused_buf`);
     /// `token` is untagged for a `KBox<Buffer>`, tagged with [`LENT_TAG`] for a lent value.
+    // Always inlined: a call and return cost more than their instructions under emulation
+    // (TCG looks the return's target up at run time), and this is on every I/O.
+    #[inline(always)]
     unsafe fn add_chain(&mut self, chain: &Chain, token: *mut c_void, flags: Flags) -> Result {
         // Frozen: the device has no virtqueue to add to.
         let vq = self.vq.ok_or(ESHUTDOWN)?;
@@ -1209,7 +1214,7 @@ impl<H: Handler> Virtqueue<H> {
     }
 
     /// Re-enables callbacks; `false` when buffers were used meanwhile (poll again). Always
-    /// `true` while frozen (nothing to poll).
+    /// `true` while frozen or broken (nothing to poll).
     pub fn enable_cb(&mut self) -> bool {
         let Some(vq) = self.vq else {
             return true;
@@ -1280,10 +1285,14 @@ impl<H: Handler> Queue<H> {
 
     /// Notifies the device after [`Virtqueue::kick_prepare`] returned `true`; may be called
     /// without the lock. `false` when the device is broken or its queues are frozen.
+    // Always inlined, as `add_chain`.
+    #[inline(always)]
     pub fn notify(&self) -> bool {
         // Freezing clears the pointer, then waits for this section to end before deleting.
         let _rcu = rcu::read_lock();
-        let vq = self.notify_vq.load(Acquire);
+        // An RCU dereference: a relaxed load, the address dependency orders the uses (the
+        // pointer is published with `Release`).
+        let vq = self.notify_vq.load(Relaxed);
         if vq.is_null() {
             return false;
         }

@@ -9,7 +9,7 @@ use crate::{
     block::mq::{request::RequestDataWrapper, Request, RequestList},
     error::{from_result, Result},
     prelude::*,
-    sync::aref::ARef,
+    sync::{aref::ARef, atomic::Relaxed},
     types::ForeignOwnable,
 };
 use core::marker::PhantomData;
@@ -111,8 +111,13 @@ impl<T: Operations> OperationsVTable<T> {
         // this function.
         let request = unsafe { &*(*bd).rq.cast::<Request<T>>() };
 
-        // One refcount for the ARef, one for being in flight
-        request.wrapper_ref().refcount().set(2);
+        // One refcount for the ARef, one for being in flight (`refcount_set()` is a relaxed
+        // store; as one, no call).
+        request
+            .wrapper_ref()
+            .refcount()
+            .as_atomic()
+            .store(2, Relaxed);
 
         // SAFETY:
         //  - We own a refcount that we took above. We pass that to `ARef`.
