@@ -281,9 +281,18 @@ pub fn boot_scripted(lab: &Lab, boot: &Boot) -> Result<Outcome> {
             )))
         }
         Err(why) => {
+            // Before killing it: what the disks' virtqueues held (a hang under I/O).
+            let queues = dir.join("virtqueues.log");
+            if !boot.disks.is_empty() {
+                let _ = fs::write(
+                    &queues,
+                    virtqueue_states(&dir.join("monitor.sock"), &boot.disks),
+                );
+            }
             kill(&mut child);
             Err(Error::new(format!(
-                "the guest {why} and was stopped; last 50 console lines ({}):\n{}",
+                "the guest {why} and was stopped (its disks' virtqueues: {}); last 50 console lines ({}):\n{}",
+                queues.display(),
                 console_path.display(),
                 tail_lines(&console, 50)
             )))
@@ -335,6 +344,52 @@ pub fn monitor_command(socket: &Path, command: &str) -> Result<String> {
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap_or(0);
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// What each disk's virtqueues hold, QEMU's view (`info virtio-queue-status`) and the guest's
+/// `used_event` (the used index it last asked to be interrupted at, read from its avail ring):
+/// after a hang under I/O, used entries the guest never took tell a lost interrupt from a
+/// request that never reached the ring (`avail` index equal to `used`).
+fn virtqueue_states(socket: &Path, disks: &[Disk]) -> String {
+    let queues: u32 = CPUS.parse().unwrap_or(1);
+    let mut out = String::new();
+    for d in disks {
+        for q in 0..queues {
+            let status = monitor_command(
+                socket,
+                &format!(
+                    "info virtio-queue-status /machine/peripheral/{}/virtio-backend {q}",
+                    d.id
+                ),
+            )
+            .unwrap_or_else(|e| format!("monitor error: {e}\n"));
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(name).map(str::trim))
+            };
+            let avail = field("avail:")
+                .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok());
+            let num = field("num:").and_then(|v| v.parse::<u64>().ok());
+            out.push_str(&format!("== {} queue {q}\n{status}\n", d.id));
+            // The avail ring: flags, idx, `num` entries, then `used_event` (all 16-bit).
+            if let (Some(avail), Some(num)) = (avail, num) {
+                let at = avail
+                    .saturating_add(4)
+                    .saturating_add(num.saturating_mul(2));
+                let reply =
+                    monitor_command(socket, &format!("xp /2hx {avail:#x}")).unwrap_or_default();
+                let used_event =
+                    monitor_command(socket, &format!("xp /1hx {at:#x}")).unwrap_or_default();
+                out.push_str(&format!(
+                    "avail flags, idx: {}\nused_event: {}\n",
+                    reply.trim(),
+                    used_event.trim()
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Chooses the accelerator: `FERRITE_ACCEL=kvm|tcg` decides; otherwise KVM is probed once
