@@ -304,6 +304,15 @@ fn sum_of(p: &Profile, keep: &dyn Fn(&str) -> bool) -> u64 {
         .fold(0u64, |a, (_, v)| a.saturating_add(*v))
 }
 
+/// Writes a table row: the case, then each value with its number of decimals.
+fn table_row(md: &mut String, case: &str, values: &[(f64, usize)]) {
+    let _ = write!(md, "| {case} |");
+    for (v, decimals) in values {
+        let _ = write!(md, " {v:.decimals$} |");
+    }
+    md.push('\n');
+}
+
 /// The report: per case, instructions per operation on each side, the functions whose share
 /// differs most, and the kernel functions called a different number of times.
 pub fn report(subject: &Subject<'_>, cases: &[(String, u64, Profile, Profile)]) -> String {
@@ -316,16 +325,19 @@ pub fn report(subject: &Subject<'_>, cases: &[(String, u64, Profile, Profile)]) 
         subject.title, subject.intro
     );
     for (case, ios, r, c) in cases {
-        let _ = writeln!(
-            md,
-            "| {case} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.3} |",
-            per_io(r.total, *ios),
-            per_io(c.total, *ios),
-            per_io(r.kernel, *ios),
-            per_io(c.kernel, *ios),
-            per_io(sum_of(r, subject.in_rust), *ios),
-            per_io(sum_of(c, subject.in_c), *ios),
-            r.kernel as f64 / c.kernel.max(1) as f64,
+        let per = |n| (per_io(n, *ios), 0);
+        table_row(
+            &mut md,
+            case,
+            &[
+                per(r.total),
+                per(c.total),
+                per(r.kernel),
+                per(c.kernel),
+                per(sum_of(r, subject.in_rust)),
+                per(sum_of(c, subject.in_c)),
+                (r.kernel as f64 / c.kernel.max(1) as f64, 3),
+            ],
         );
     }
     let _ = writeln!(
@@ -339,17 +351,20 @@ pub fn report(subject: &Subject<'_>, cases: &[(String, u64, Profile, Profile)]) 
     );
     for (case, ios, r, c) in cases {
         let (r, c) = (r.tcg, c.tcg);
-        let _ = writeln!(
-            md,
-            "| {case} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-            per_io(r.blocks, *ios),
-            per_io(c.blocks, *ios),
-            per_io(r.indirect, *ios),
-            per_io(c.indirect, *ios),
-            per_io(r.cross_page, *ios),
-            per_io(c.cross_page, *ios),
-            per_io(r.atomics, *ios),
-            per_io(c.atomics, *ios),
+        let per = |n| (per_io(n, *ios), 1);
+        table_row(
+            &mut md,
+            case,
+            &[
+                per(r.blocks),
+                per(c.blocks),
+                per(r.indirect),
+                per(c.indirect),
+                per(r.cross_page),
+                per(c.cross_page),
+                per(r.atomics),
+                per(c.atomics),
+            ],
         );
     }
     for (case, ios, r, c) in cases {
