@@ -363,20 +363,8 @@ fn virtqueue_states(socket: &Path, disks: &[Disk]) -> String {
                 ),
             )
             .unwrap_or_else(|e| format!("monitor error: {e}\n"));
-            let field = |name: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix(name).map(str::trim))
-            };
-            let avail = field("avail:")
-                .and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok());
-            let num = field("num:").and_then(|v| v.parse::<u64>().ok());
             out.push_str(&format!("== {} queue {q}\n{status}\n", d.id));
-            // The avail ring: flags, idx, `num` entries, then `used_event` (all 16-bit).
-            if let (Some(avail), Some(num)) = (avail, num) {
-                let at = avail
-                    .saturating_add(4)
-                    .saturating_add(num.saturating_mul(2));
+            if let Some((avail, at)) = avail_ring_of(&status) {
                 let reply =
                     monitor_command(socket, &format!("xp /2hx {avail:#x}")).unwrap_or_default();
                 let used_event =
@@ -390,6 +378,21 @@ fn virtqueue_states(socket: &Path, disks: &[Disk]) -> String {
         }
     }
     out
+}
+
+/// From QEMU's `info virtio-queue-status` of a split virtqueue: the guest-physical address of
+/// its avail ring and of the ring's `used_event` (after flags, idx and `num` entries, all
+/// 16-bit).
+fn avail_ring_of(status: &str) -> Option<(u64, u64)> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(str::trim))
+    };
+    let avail = u64::from_str_radix(field("avail:")?.trim_start_matches("0x"), 16).ok()?;
+    let num = field("num:")?.parse::<u64>().ok()?;
+    let used_event = avail.checked_add(4)?.checked_add(num.checked_mul(2)?)?;
+    Some((avail, used_event))
 }
 
 /// Chooses the accelerator: `FERRITE_ACCEL=kvm|tcg` decides; otherwise KVM is probed once
@@ -448,5 +451,23 @@ pub fn choose_accel(lab: &Lab, kernel: &Kernel, initrd: &Path) -> Result<Accel> 
     } else {
         eprintln!("==> note: /dev/kvm exists but a KVM guest did not come up here; falling back to TCG (software emulation)");
         Ok(Accel::Tcg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn used_event_follows_the_avail_ring() {
+        // As QEMU 7.2's monitor printed it for a hung guest's disk (queue 1 of `vdr`).
+        let status =
+            "/machine/peripheral/vdr/virtio-backend:\n  device_name:          virtio-blk\n  \
+             queue_index:          1\n  inuse:                0\n  used_idx:             2000\n  \
+             VRing:\n    num:          256\n    num_default:  256\n    align:        4096\n    \
+             desc:         0x00000000072e2000\n    avail:        0x00000000072e3000\n    \
+             used:         0x00000000072e3240\n";
+        assert_eq!(avail_ring_of(status), Some((0x72e3000, 0x72e3204)));
+        assert_eq!(avail_ring_of("monitor error: no such device\n"), None);
     }
 }
