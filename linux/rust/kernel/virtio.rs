@@ -1223,15 +1223,6 @@ impl<H: Handler> Virtqueue<H> {
         unsafe { bindings::virtqueue_enable_cb(vq.as_ptr()) }
     }
 
-    /// Whether the queue cannot be used: broken (the device misbehaved or is gone), or frozen.
-    pub fn is_broken(&self) -> bool {
-        let Some(vq) = self.vq else {
-            return true;
-        };
-        // SAFETY: `vq` is valid (type invariant).
-        unsafe { bindings::virtqueue_is_broken(vq.as_ptr()) }
-    }
-
     /// The number of descriptors of the ring (0 while frozen).
     pub fn size(&self) -> u32 {
         let Some(vq) = self.vq else {
