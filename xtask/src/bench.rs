@@ -26,7 +26,9 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Parses `BENCH case=… side=rust|c pair=N {fio json}` lines.
+/// Parses `BENCH case=… side=rust|c pair=N {fio json}` lines (one run, its first job), and
+/// `BENCH case=… {fio json}` lines whose jobs (or groups, with `group_reporting`) are runs
+/// named `SIDE.PAIR` (one fio invocation alternating between the two sides).
 pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
     let mut samples = Vec::new();
     for line in text.lines().map(str::trim) {
@@ -45,25 +47,59 @@ pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
             fields.insert(k, v);
             rest = tail;
         }
-        let (case, side, pair) = run_key(&fields, line)?;
-        let fio: Value = serde_json::from_str(rest).map_err(|e| {
-            Error::new(format!(
-                "fio output for {case} ({side:?}, pair {pair}) is not JSON: {e}"
-            ))
-        })?;
-        for (metric, unit, higher, value) in fio_figures(&fio)? {
-            samples.push(Sample {
-                case: case.to_string(),
-                metric,
-                unit,
-                higher_is_better: higher,
-                side,
-                pair,
-                value,
-            });
+        let Some(case) = fields.get("case").copied() else {
+            return Err(Error::new(format!("malformed benchmark line: {line}")));
+        };
+        let fio: Value = serde_json::from_str(rest)
+            .map_err(|e| Error::new(format!("fio output for {case} is not JSON: {e}")))?;
+        let jobs = fio
+            .get("jobs")
+            .and_then(Value::as_array)
+            .filter(|j| !j.is_empty())
+            .ok_or_else(|| Error::new(format!("fio JSON for {case} has no jobs")))?;
+        let runs: Vec<(Side, u32, &Value)> = if fields.contains_key("side") {
+            let (_, side, pair) = run_key(&fields, line)?;
+            vec![(side, pair, &jobs[0])]
+        } else {
+            jobs.iter()
+                .map(|job| {
+                    let name = job.get("jobname").and_then(Value::as_str).unwrap_or("");
+                    let (side, pair) = name.split_once('.').ok_or_else(|| {
+                        Error::new(format!("fio job `{name}` of {case} is not named SIDE.PAIR"))
+                    })?;
+                    let (side, pair) = (parse_side(side, line)?, parse_pair(pair, line)?);
+                    Ok((side, pair, job))
+                })
+                .collect::<Result<_>>()?
+        };
+        for (side, pair, job) in runs {
+            for (metric, unit, higher, value) in fio_figures(job, case)? {
+                samples.push(Sample {
+                    case: case.to_string(),
+                    metric,
+                    unit,
+                    higher_is_better: higher,
+                    side,
+                    pair,
+                    value,
+                });
+            }
         }
     }
     Ok(samples)
+}
+
+fn parse_side(side: &str, line: &str) -> Result<Side> {
+    match side {
+        "rust" => Ok(Side::Rust),
+        "c" => Ok(Side::C),
+        other => Err(Error::new(format!("unknown side `{other}` in: {line}"))),
+    }
+}
+
+fn parse_pair(pair: &str, line: &str) -> Result<u32> {
+    pair.parse()
+        .map_err(|_| Error::new(format!("bad pair in: {line}")))
 }
 
 /// The `case`, `side` and `pair` fields every benchmark line carries.
@@ -73,15 +109,7 @@ fn run_key<'a>(fields: &BTreeMap<&str, &'a str>, line: &str) -> Result<(&'a str,
     else {
         return Err(Error::new(format!("malformed benchmark line: {line}")));
     };
-    let side = match *side {
-        "rust" => Side::Rust,
-        "c" => Side::C,
-        other => return Err(Error::new(format!("unknown side `{other}` in: {line}"))),
-    };
-    let pair: u32 = pair
-        .parse()
-        .map_err(|_| Error::new(format!("bad pair in: {line}")))?;
-    Ok((case, side, pair))
+    Ok((case, parse_side(side, line)?, parse_pair(pair, line)?))
 }
 
 /// Parses `BENCH-VALUE case=… side=rust|c pair=N FIGURE=value…` lines (benchmarks that are
@@ -124,15 +152,11 @@ pub fn parse_value_lines(text: &str) -> Result<Vec<Sample>> {
     Ok(samples)
 }
 
-/// IOPS, bandwidth and mean completion latency of the job's active direction(s).
-fn fio_figures(fio: &Value) -> Result<Vec<(&'static str, &'static str, bool, f64)>> {
-    let job = fio
-        .get("jobs")
-        .and_then(|j| j.get(0))
-        .ok_or_else(|| Error::new("fio JSON has no jobs"))?;
+/// IOPS, bandwidth and mean completion latency of a fio job's active direction(s).
+fn fio_figures(job: &Value, case: &str) -> Result<Vec<(&'static str, &'static str, bool, f64)>> {
     if job.get("error").and_then(Value::as_i64).unwrap_or(0) != 0 {
         return Err(Error::new(format!(
-            "fio reported error {} for a benchmark run",
+            "fio reported error {} for a run of {case}",
             job["error"]
         )));
     }
@@ -150,7 +174,7 @@ fn fio_figures(fio: &Value) -> Result<Vec<(&'static str, &'static str, bool, f64
         lat_weighted += d["clat_ns"]["mean"].as_f64().unwrap_or(0.0) * dir_iops;
     }
     if iops <= 0.0 {
-        return Err(Error::new("a benchmark run did no I/O"));
+        return Err(Error::new(format!("a run of {case} did no I/O")));
     }
     Ok(vec![
         ("iops", "IOPS", true, iops),
@@ -447,6 +471,34 @@ mod tests {
              \"write\":{{\"iops\":{write_iops},\"bw\":0,\"clat_ns\":{{\"mean\":0}}}}}}]}}",
             read_iops * 4.0
         )
+    }
+
+    #[test]
+    fn parses_alternating_jobs_of_one_invocation() {
+        let job = |name: &str, iops: f64| {
+            format!(
+                "{{\"jobname\":\"{name}\",\"error\":0,\"read\":{{\"iops\":{iops},\"bw\":4,\
+                 \"clat_ns\":{{\"mean\":1000.0}}}},\"write\":{{\"iops\":0}}}}"
+            )
+        };
+        let text = format!(
+            "BENCH case=rr {{\"jobs\":[{},{},{},{}]}}\n",
+            job("rust.1", 120.0),
+            job("c.1", 100.0),
+            job("c.2", 100.0),
+            job("rust.2", 80.0)
+        );
+        let samples = parse_fio_lines(&text).unwrap();
+        assert_eq!(samples.len(), 12);
+        let rows = summarise(&samples);
+        let iops = rows.iter().find(|r| r.metric == "iops").unwrap();
+        assert_eq!(iops.ratios, vec![1.2, 0.8]);
+        assert_eq!(iops.rust, vec![120.0, 80.0]);
+        for bad in ["rust1", "go.1", "c.x"] {
+            let text = format!("BENCH case=rr {{\"jobs\":[{}]}}\n", job(bad, 1.0));
+            assert!(parse_fio_lines(&text).is_err(), "{bad} accepted");
+        }
+        assert!(parse_fio_lines("BENCH case=rr {\"jobs\":[]}").is_err());
     }
 
     #[test]

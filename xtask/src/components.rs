@@ -96,15 +96,21 @@ pub struct Suite {
     pub kernels: bool,
     /// The disks the guest gets.
     pub disks: BenchDisks,
+    /// Pairs, and milliseconds a run, unless `FERRITE_PAIRS` / `FERRITE_RUNTIME` (seconds) say
+    /// otherwise.
+    pub pairs: u32,
+    pub runtime_ms: u32,
+    /// How the runs of a pair are arranged, for the report.
+    pub arrangement: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BenchDisks {
     /// The test disks (`standard_disks`).
     Standard,
-    /// Two virtio disks for the virtio block drivers: serial `ferrite-null` on QEMU's
-    /// `null-co` backend (no storage behind it: the drivers' and the transport's overhead)
-    /// and `ferrite-raw` on a raw image file.
+    /// Two identical sets of virtio disks for the virtio block drivers, each a
+    /// `ferrite-null-N` on QEMU's `null-co` backend (no storage behind it: the drivers' and
+    /// the transport's overhead) and a `ferrite-raw-N` on a raw image file.
     VirtioBench,
 }
 
@@ -119,6 +125,9 @@ pub const SUITES: &[Suite] = &[
         deadline_secs: 3600,
         disks: BenchDisks::Standard,
         kernels: false,
+        pairs: 5,
+        runtime_ms: 3000,
+        arrangement: "fio runs after a 1 s ramp, a freshly loaded module for every run",
     },
     Suite {
         name: "virtio-blk",
@@ -131,6 +140,11 @@ pub const SUITES: &[Suite] = &[
         deadline_secs: 3 * 3600,
         disks: BenchDisks::VirtioBench,
         kernels: false,
+        pairs: 20,
+        runtime_ms: 500,
+        arrangement: "fio slices after a 0.2 s ramp, both drivers bound at once (one to each \
+                      of two identical disk sets, swapped halfway), a case one fio invocation \
+                      alternating between them slice by slice (threads, one slice at a time)",
     },
     Suite {
         name: "landlock",
@@ -142,6 +156,9 @@ pub const SUITES: &[Suite] = &[
         deadline_secs: 900,
         disks: BenchDisks::Standard,
         kernels: true,
+        pairs: 5,
+        runtime_ms: 3000,
+        arrangement: "runs, one boot of each kernel a pair",
     },
 ];
 

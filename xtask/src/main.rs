@@ -238,30 +238,40 @@ fn dataset_tar(lab: &Lab) -> Result<PathBuf> {
     Ok(tar)
 }
 
-/// The virtio block benchmark's disks: `ferrite-null` on QEMU's `null-co` (reads return
-/// zeroes, writes go nowhere: what is measured is the guest driver and the transport) and
-/// `ferrite-raw` on a raw image file, written in full once so no run meets a hole.
+/// The virtio block benchmark's disks: two identical sets (`1`, then `2`, in PCI order), each
+/// a `ferrite-null-N` on QEMU's `null-co` (reads return zeroes, writes go nowhere: what is
+/// measured is the guest driver and the transport) and a `ferrite-raw-N` on its own raw image
+/// file, written in full once so no run meets a hole. The benchmark binds one set to each
+/// driver and swaps them halfway; the profile uses set 1 only.
 fn virtio_bench_disks(lab: &Lab) -> Result<Vec<Disk>> {
-    let null = Disk {
-        id: "vdn".into(),
-        blockdev: "driver=null-co,node-name=vdn,size=1073741824,read-zeroes=on".into(),
-        device_props: "serial=ferrite-null".into(),
-        legacy_drive: false,
-    };
-    let img = lab.cache.join("disks/bench-raw.img");
     let size: u64 = 512 << 20;
-    if fs::metadata(&img).map(|m| m.len()).unwrap_or(0) != size {
-        use std::io::Write;
-        fs::create_dir_all(img.parent().unwrap_or(Path::new(".")))?;
-        let mut f = fs::File::create(&img)?;
-        let chunk = vec![0xa5u8; 1 << 20];
-        for _ in 0..(size >> 20) {
-            f.write_all(&chunk)?;
+    let mut disks = Vec::new();
+    for set in 1..=2 {
+        disks.push(Disk {
+            id: format!("vdn{set}"),
+            blockdev: format!("driver=null-co,node-name=vdn{set},size=1073741824,read-zeroes=on"),
+            device_props: format!("serial=ferrite-null-{set}"),
+            legacy_drive: false,
+        });
+        let img = lab.cache.join(format!("disks/bench-raw-{set}.img"));
+        if fs::metadata(&img).map(|m| m.len()).unwrap_or(0) != size {
+            use std::io::Write;
+            fs::create_dir_all(img.parent().unwrap_or(Path::new(".")))?;
+            let mut f = fs::File::create(&img)?;
+            let chunk = vec![0xa5u8; 1 << 20];
+            for _ in 0..(size >> 20) {
+                f.write_all(&chunk)?;
+            }
+            f.sync_all()?;
         }
-        f.sync_all()?;
+        disks.push(Disk::raw_image(
+            &format!("vdr{set}"),
+            &img,
+            size,
+            &format!("ferrite-raw-{set}"),
+        )?);
     }
-    let raw = Disk::raw_image("vdr", &img, size, "ferrite-raw")?;
-    Ok(vec![null, raw])
+    Ok(disks)
 }
 
 fn cmd_run(lab: &mut Lab) -> Result<()> {
@@ -948,18 +958,21 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
     let (tree, kernel) = prepare(lab, Flavour::Bench)?;
     let initrd = initramfs::build(lab, &kernel, &initramfs::ferrite_tools(lab)?)?;
     let accel = qemu::choose_accel(lab, &kernel, &initrd)?;
-    let pairs: u32 = std::env::var("FERRITE_PAIRS")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(5)
-        .max(5);
-    let runtime: u32 = std::env::var("FERRITE_RUNTIME")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(3);
+    let env_u32 = |name: &str| std::env::var(name).ok().and_then(|p| p.parse::<u32>().ok());
     let dir = lab.repo.join("target/ferrite/bench");
     fs::create_dir_all(&dir)?;
     for suite in suites {
+        let pairs = env_u32("FERRITE_PAIRS").unwrap_or(suite.pairs).max(5);
+        let runtime_ms = std::env::var("FERRITE_RUNTIME")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(suite.runtime_ms, |s| {
+                (s * 1000.0).round().clamp(100.0, 3.6e6) as u32
+            });
+        // Whole seconds for the suites that take them, the exact figure for those that can.
+        let runtime = runtime_ms.div_ceil(1000);
+        let runtime_text = format!("{}", f64::from(runtime_ms) / 1000.0);
         if suite.kernels {
             bench_kernels(lab, &tree, &kernel, suite, pairs, runtime, accel, &dir)?;
             continue;
@@ -967,7 +980,7 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
         let boot = Boot {
             kernel: &kernel,
             initrd: &initrd,
-            cmdline: format!("ferrite.mode=bench ferrite.suite={} ferrite.pairs={pairs} ferrite.runtime={runtime}", suite.name),
+            cmdline: format!("ferrite.mode=bench ferrite.suite={} ferrite.pairs={pairs} ferrite.runtime={runtime} ferrite.runtime_ms={runtime_ms}", suite.name),
             accel,
             deadline: Duration::from_secs(suite.deadline_secs),
             quiet_limit: Duration::from_secs(300),
@@ -988,11 +1001,12 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
         let rows = bench::summarise(&bench::parse_fio_lines(&out.results)?);
         let footprint = footprint(lab, &tree, &kernel, suite)?;
         let context = format!(
-            "{}. Kernel {} (`bench` flavour), QEMU {} on this machine, {pairs} pairs of {runtime} s fio runs \
-             (1 s ramp), a freshly loaded module for every run. Generated by `cargo xtask bench {}`.",
+            "{}. Kernel {} (`bench` flavour), QEMU {} on this machine, {pairs} pairs of {runtime_text} s {}. \
+             Generated by `cargo xtask bench {}`.",
             suite.about,
             kernel.release,
             qemu::accel_name(accel),
+            suite.arrangement,
             suite.name
         );
         write_bench_results(&dir, suite, &rows, &footprint, &context)?;
@@ -1128,11 +1142,12 @@ fn bench_kernels(
     };
     let context = format!(
         "{}. {sides}. Kernel {} (`bench` flavour), QEMU {} on this machine, {pairs} pairs of \
-         boots (C first in odd pairs, Rust first in even ones), each boot one batch of \
-         {runtime} s runs. Generated by `cargo xtask bench {}`.",
+         {runtime} s {} (C first in odd pairs, Rust first in even ones). Generated by \
+         `cargo xtask bench {}`.",
         suite.about,
         c_kernel.release,
         qemu::accel_name(accel),
+        suite.arrangement,
         suite.name
     );
     write_bench_results(dir, suite, &rows, &footprint, &context)

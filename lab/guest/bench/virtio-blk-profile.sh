@@ -24,7 +24,7 @@ while IFS=: read -r name args; do
 		driver=virtio_blk
 		[ "$side" = rust ] && driver=rvirtio_blk
 		load "$driver" || { echo "PROFILE-ERROR cannot load $driver"; continue; }
-		dev=/dev/$(disk_of ferrite-$disk)
+		dev=/dev/$(disk_of ferrite-$disk-1)
 		run() {
 			fio --name="$name" --filename="$dev" $args --ioengine=libaio --direct=1 \
 				--size=512M --number_ios="$1" --output-format=terse >/dev/null 2>&1

@@ -1,14 +1,23 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Benchmark suite `virtio-blk`: the Rust rvirtio_blk against the C virtio_blk on the same
-# QEMU virtio-blk devices (serial ferrite-null: null-co backend, the drivers' and the
-# transport's overhead; serial ferrite-raw: a raw image file). fio, direct I/O, libaio.
-# Pairs alternate Rust and C (Rust first in odd pairs, C first in even ones), each run on a
-# freshly loaded module.
-# Prints one `BENCH case=… side=… pair=… <fio json>` line per run.
+# Benchmark suite `virtio-blk`: the Rust rvirtio_blk against the C virtio_blk on identical
+# QEMU virtio-blk devices: on each of two disk sets a ferrite-null-N (null-co backend: the
+# drivers' and the transport's overhead) and a ferrite-raw-N (a raw image file). fio, direct
+# I/O, libaio.
+#
+# Under TCG this host's speed drifts by tens of per cent over a few seconds (fio's IOPS log of
+# one long run of one driver moves between 0.6x and 1.1x of its peak), so runs seconds apart
+# are not comparable. Both drivers are therefore bound at once, one to each set, and a case is
+# one fio invocation whose jobs alternate between the Rust disk and the C disk in short slices
+# (`stonewall`: one slice at a time; threads, no process start between slices): a pair is two
+# adjacent slices, Rust first in odd pairs and C first in even ones. Halfway through the pairs
+# the sets are swapped, so a difference between the sets (PCI slot, interrupt vectors, image
+# file) falls on both drivers.
+# Prints `BENCH case=… <fio json>` per case and half, its jobs named `SIDE.PAIR`, and a
+# `BENCH-NOTE interrupts` line per case, half and side.
 . /ferrite/lib.sh
-pairs=$(kernel_param ferrite.pairs || echo 5)
-runtime=$(kernel_param ferrite.runtime || echo 3)
+pairs=$(kernel_param ferrite.pairs || echo 20)
+slice_ms=$(kernel_param ferrite.runtime_ms || echo 500)
 
 . /ferrite/bench/fio-cases.inc
 
@@ -18,39 +27,57 @@ runtime=$(kernel_param ferrite.runtime || echo 3)
 io_count() {
 	awk '{ print $1 + $5 }' "/sys/block/$1/stat"
 }
-# irq_counts: interrupts of every virtio vector, rescheduling IPIs, function-call IPIs (all
-# CPUs).
-irq_counts() {
-	awk '/virtio/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) v += $i }
-		/^ *RES:/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) r += $i }
-		/^ *CAL:/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) f += $i }
-		END { print v + 0, r + 0, f + 0 }' /proc/interrupts
+# irq_count DISK: interrupts of DISK's virtio device (all its vectors, all CPUs).
+irq_count() {
+	vdev=$(readlink "/sys/block/$1/device")
+	awk -v d="${vdev##*/}-" 'index($0, d) { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) v += $i }
+		END { print v + 0 }' /proc/interrupts
 }
-echo "BENCH-META suite=virtio-blk rust=rvirtio_blk c=virtio_blk pairs=$pairs runtime=$runtime"
-run_one() { # side case args pair serial numjobs
-	driver=virtio_blk
-	[ "$1" = rust ] && driver=rvirtio_blk
-	load "$driver" || { echo "BENCH-ERROR cannot load $driver or its disks did not appear"; return; }
-	disk=$(disk_of "$5")
-	dev=/dev/$disk
-	size=512M
-	before="$(io_count "$disk") $(irq_counts)"
-	json=$(fio --name="$2" --filename="$dev" $3 --numjobs="$6" --group_reporting \
-		--ioengine=libaio --direct=1 --time_based --runtime="$runtime" --ramp_time=1 \
-		--size=$size --output-format=json 2>/dev/null | tr -d '\n\t')
-	after="$(io_count "$disk") $(irq_counts)"
-	echo "BENCH case=$2 side=$1 pair=$4 $json"
-	# Not a figure of the report: what the run cost in interrupts, per I/O (ramp included).
-	echo "$before $after" | awk -v c="$2" -v s="$1" -v p="$4" '{ n = $5 - $1; if (n < 1) n = 1;
-		printf "BENCH-NOTE interrupts case=%s side=%s pair=%s ios=%d virtio_per_io=%.3f resched_per_io=%.3f call_per_io=%.3f\n",
-			c, s, p, n, ($6 - $2) / n, ($7 - $3) / n, ($8 - $4) / n }'
-	rmmod "$driver"
+echo "BENCH-META suite=virtio-blk rust=rvirtio_blk c=virtio_blk pairs=$pairs slice_ms=$slice_ms"
+
+# run_case CASE ARGS BACKEND NUMJOBS FIRST LAST: pairs FIRST..LAST of one case.
+run_case() {
+	rust_disk=$(disk_of "ferrite-$3-$rust_set") || { echo "BENCH-ERROR no disk ferrite-$3-$rust_set"; return; }
+	c_disk=$(disk_of "ferrite-$3-$((3 - rust_set))") || { echo "BENCH-ERROR no disk ferrite-$3-$((3 - rust_set))"; return; }
+	{
+		pair=$5
+		while [ "$pair" -le "$6" ]; do
+			for side in $(pair_order "$pair"); do
+				disk=$c_disk
+				[ "$side" = rust ] && disk=$rust_disk
+				printf '[%s.%s]\nstonewall\nfilename=/dev/%s\n' "$side" "$pair" "$disk"
+			done
+			pair=$((pair + 1))
+		done
+	} >/tmp/pairs.fio
+	before="$(io_count "$rust_disk") $(irq_count "$rust_disk") $(io_count "$c_disk") $(irq_count "$c_disk")"
+	json=$(fio $2 --numjobs="$4" --group_reporting --thread --ioengine=libaio --direct=1 \
+		--time_based --runtime="${slice_ms}ms" --ramp_time=200ms --size=512M \
+		--output-format=json /tmp/pairs.fio 2>/dev/null | tr -d '\n\t')
+	after="$(io_count "$rust_disk") $(irq_count "$rust_disk") $(io_count "$c_disk") $(irq_count "$c_disk")"
+	echo "BENCH case=$1 $json"
+	# Not a figure of the report: what each side cost in interrupts, per I/O (ramps included).
+	echo "$before $after" | awk -v c="$1" -v p="$5-$6" '{
+		n = $5 - $1; if (n < 1) n = 1; m = $7 - $3; if (m < 1) m = 1
+		printf "BENCH-NOTE interrupts case=%s pairs=%s side=rust ios=%d virtio_per_io=%.3f\n", c, p, n, ($6 - $2) / n
+		printf "BENCH-NOTE interrupts case=%s pairs=%s side=c ios=%d virtio_per_io=%.3f\n", c, p, m, ($8 - $4) / m }'
 }
+
 # With ferrite.full=1 on the guest's command line every case runs with 1 and 2 jobs on both
 # backends (24 cases); by default 2 jobs only for the 4 KiB depth-32 cases on null-co (14
-# cases), which fits a loaded 2-core TCG host in about 15 minutes at 5 pairs of 2 s runs.
+# cases).
 full=$(kernel_param ferrite.full || echo 0)
-for pair in $(seq "$pairs"); do
+half=$(((pairs + 1) / 2))
+for rust_set in 1 2; do
+	if [ $rust_set = 1 ]; then
+		first=1 last=$half
+		bind_sets rvirtio_blk virtio_blk
+	else
+		first=$((half + 1)) last=$pairs
+		bind_sets virtio_blk rvirtio_blk
+	fi || { echo "BENCH-ERROR cannot bind rvirtio_blk to disk set $rust_set and virtio_blk to the other"; exit 0; }
+	[ "$first" -le "$last" ] || continue
+	echo "BENCH-META pairs=$first-$last rust-set=$rust_set"
 	for backend in null raw; do
 		for jobs in 1 2; do
 			echo "$cases" | while IFS=: read -r name args; do
@@ -58,12 +85,10 @@ for pair in $(seq "$pairs"); do
 					[ "$backend" = null ] || continue
 					case "$name" in *-4k-qd32) ;; *) continue ;; esac
 				fi
-				case_name="$backend-$name-j$jobs"
-				for side in $(pair_order "$pair"); do
-					run_one "$side" "$case_name" "$args" "$pair" "ferrite-$backend" "$jobs"
-				done
+				run_case "$backend-$name-j$jobs" "$args" "$backend" "$jobs" "$first" "$last"
 			done
 		done
 	done
 done
+unload_both
 echo "BENCH-DONE"
