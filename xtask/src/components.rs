@@ -100,8 +100,10 @@ pub struct Suite {
     /// otherwise.
     pub pairs: u32,
     pub runtime_ms: u32,
-    /// How the runs of a pair are arranged, for the report.
-    pub arrangement: &'static str,
+    /// How the runs of a pair may be arranged: a name the guest script knows
+    /// (`ferrite.arrangement`, from `FERRITE_ARRANGEMENT`) and what it means, for the report.
+    /// The first is the default.
+    pub arrangements: &'static [(&'static str, &'static str)],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +129,10 @@ pub const SUITES: &[Suite] = &[
         kernels: false,
         pairs: 5,
         runtime_ms: 3000,
-        arrangement: "fio runs after a 1 s ramp, a freshly loaded module for every run",
+        arrangements: &[(
+            "alternate",
+            "fio runs after a 1 s ramp, a freshly loaded module for every run",
+        )],
     },
     Suite {
         name: "virtio-blk",
@@ -142,9 +147,21 @@ pub const SUITES: &[Suite] = &[
         kernels: false,
         pairs: 20,
         runtime_ms: 500,
-        arrangement: "fio slices after a 0.2 s ramp, both drivers bound at once (one to each \
-                      of two identical disk sets, swapped halfway), a case one fio invocation \
-                      alternating between them slice by slice (threads, one slice at a time)",
+        arrangements: &[
+            (
+                "together",
+                "fio runs after a 0.2 s ramp, both drivers bound at once (one to each of two \
+                 identical disk sets, swapped halfway), the two runs of a pair at the same time, \
+                 each side pinned to its own vCPU (Rust on CPU 0 in odd pairs, CPU 1 in even \
+                 ones), so that the host's changes of speed fall on both",
+            ),
+            (
+                "alternate",
+                "fio runs after a 0.2 s ramp, both drivers bound at once (one to each of two \
+                 identical disk sets, swapped halfway), a case one fio invocation alternating \
+                 between them run by run (threads, one run at a time)",
+            ),
+        ],
     },
     Suite {
         name: "landlock",
@@ -158,7 +175,7 @@ pub const SUITES: &[Suite] = &[
         kernels: true,
         pairs: 5,
         runtime_ms: 3000,
-        arrangement: "runs, one boot of each kernel a pair",
+        arrangements: &[("alternate", "runs, one boot of each kernel a pair")],
     },
 ];
 

@@ -5,19 +5,25 @@
 # drivers' and the transport's overhead) and a ferrite-raw-N (a raw image file). fio, direct
 # I/O, libaio.
 #
-# Under TCG this host's speed drifts by tens of per cent over a few seconds (fio's IOPS log of
-# one long run of one driver moves between 0.6x and 1.1x of its peak), so runs seconds apart
-# are not comparable. Both drivers are therefore bound at once, one to each set, and a case is
-# one fio invocation whose jobs alternate between the Rust disk and the C disk in short slices
-# (`stonewall`: one slice at a time; threads, no process start between slices): a pair is two
-# adjacent slices, Rust first in odd pairs and C first in even ones. Halfway through the pairs
-# the sets are swapped, so a difference between the sets (PCI slot, interrupt vectors, image
-# file) falls on both drivers.
-# Prints `BENCH case=… <fio json>` per case and half, its jobs named `SIDE.PAIR`, and a
-# `BENCH-NOTE interrupts` line per case, half and side.
+# Under TCG this host's speed drifts by tens of per cent from one 100 ms to the next (a CPU
+# loop on the host itself runs at 0.3x to 1x of its peak), so runs at different times are
+# not comparable unless there are very many of them. Both drivers are therefore bound at
+# once, one to each set, and each case is one fio invocation (threads) made of pairs, in one
+# of two arrangements (`ferrite.arrangement`):
+#  - together (default): the two sides of a pair run at the same time, each pinned to its
+#    own vCPU (a queue per CPU, so each side's submissions and completions stay on its vCPU),
+#    Rust on CPU 0 in odd pairs and on CPU 1 in even ones; the host's speed changes then fall
+#    on both sides alike;
+#  - alternate: the two sides of a pair run one after the other in short slices
+#    (`stonewall`), Rust first in odd pairs and C first in even ones.
+# Halfway through the pairs the sets are swapped, so a difference between the sets (PCI slot,
+# interrupt vectors, image file) falls on both drivers.
+# Prints `BENCH case=… <fio json>` per case and half, its jobs (reporting groups) named
+# `SIDE.PAIR`, and a `BENCH-NOTE interrupts` line per case, half and side.
 . /ferrite/lib.sh
 pairs=$(kernel_param ferrite.pairs || echo 20)
 slice_ms=$(kernel_param ferrite.runtime_ms || echo 500)
+arrangement=$(kernel_param ferrite.arrangement || echo together)
 
 . /ferrite/bench/fio-cases.inc
 
@@ -33,7 +39,7 @@ irq_count() {
 	awk -v d="${vdev##*/}-" 'index($0, d) { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) v += $i }
 		END { print v + 0 }' /proc/interrupts
 }
-echo "BENCH-META suite=virtio-blk rust=rvirtio_blk c=virtio_blk pairs=$pairs slice_ms=$slice_ms"
+echo "BENCH-META suite=virtio-blk rust=rvirtio_blk c=virtio_blk pairs=$pairs slice_ms=$slice_ms arrangement=$arrangement"
 
 # run_case CASE ARGS BACKEND NUMJOBS FIRST LAST: pairs FIRST..LAST of one case.
 run_case() {
@@ -42,11 +48,17 @@ run_case() {
 	{
 		pair=$5
 		while [ "$pair" -le "$6" ]; do
-			for side in $(pair_order "$pair"); do
-				disk=$c_disk
-				[ "$side" = rust ] && disk=$rust_disk
-				printf '[%s.%s]\nstonewall\nfilename=/dev/%s\n' "$side" "$pair" "$disk"
-			done
+			if [ "$arrangement" = together ]; then
+				rust_cpu=$(((pair + 1) % 2))
+				printf '[rust.%s]\nstonewall\nfilename=/dev/%s\ncpus_allowed=%s\n' "$pair" "$rust_disk" "$rust_cpu"
+				printf '[c.%s]\nnew_group\nfilename=/dev/%s\ncpus_allowed=%s\n' "$pair" "$c_disk" "$((1 - rust_cpu))"
+			else
+				for side in $(pair_order "$pair"); do
+					disk=$c_disk
+					[ "$side" = rust ] && disk=$rust_disk
+					printf '[%s.%s]\nstonewall\nfilename=/dev/%s\n' "$side" "$pair" "$disk"
+				done
+			fi
 			pair=$((pair + 1))
 		done
 	} >/tmp/pairs.fio
