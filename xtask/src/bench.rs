@@ -26,6 +26,29 @@ pub struct Sample {
     pub value: f64,
 }
 
+impl Sample {
+    /// One figure (`metric` in `unit`, `higher` when more is better) of run `side`/`pair`.
+    fn of_run(
+        case: &str,
+        side: Side,
+        pair: u32,
+        metric: &'static str,
+        unit: &'static str,
+        higher: bool,
+        value: f64,
+    ) -> Sample {
+        Sample {
+            case: case.to_string(),
+            metric,
+            unit,
+            higher_is_better: higher,
+            side,
+            pair,
+            value,
+        }
+    }
+}
+
 /// Parses `BENCH case=… side=rust|c pair=N {fio json}` lines (one run, its first job), and
 /// `BENCH case=… {fio json}` lines whose jobs (or groups, with `group_reporting`) are runs
 /// named `SIDE.PAIR` (one fio invocation alternating between the two sides).
@@ -74,15 +97,9 @@ pub fn parse_fio_lines(text: &str) -> Result<Vec<Sample>> {
         };
         for (side, pair, job) in runs {
             for (metric, unit, higher, value) in fio_figures(job, case)? {
-                samples.push(Sample {
-                    case: case.to_string(),
-                    metric,
-                    unit,
-                    higher_is_better: higher,
-                    side,
-                    pair,
-                    value,
-                });
+                samples.push(Sample::of_run(
+                    case, side, pair, metric, unit, higher, value,
+                ));
             }
         }
     }
@@ -137,15 +154,9 @@ pub fn parse_value_lines(text: &str) -> Result<Vec<Sample>> {
                 let value: f64 = v
                     .parse()
                     .map_err(|_| Error::new(format!("bad {key} in: {line}")))?;
-                samples.push(Sample {
-                    case: case.to_string(),
-                    metric,
-                    unit,
-                    higher_is_better: higher,
-                    side,
-                    pair,
-                    value,
-                });
+                samples.push(Sample::of_run(
+                    case, side, pair, metric, unit, higher, value,
+                ));
             }
         }
     }

@@ -12,8 +12,10 @@
 # of two arrangements (`ferrite.arrangement`):
 #  - together (default): the two sides of a pair run at the same time, each pinned to its
 #    own vCPU (a queue per CPU, so each side's submissions and completions stay on its vCPU),
-#    Rust on CPU 0 in odd pairs and on CPU 1 in even ones; the host's speed changes then fall
-#    on both sides alike;
+#    Rust on CPU 0 in odd pairs and on CPU 1 in even ones (with 2 jobs, both of a side on its
+#    CPU): the host's changes of speed fall on both sides, though the two vCPU threads and
+#    QEMU's I/O thread still share the host's two CPUs unevenly from one moment to the next
+#    (docs/virtio.md, "Benchmark");
 #  - alternate: the two sides of a pair run one after the other in short slices
 #    (`stonewall`), Rust first in odd pairs and C first in even ones.
 # Halfway through the pairs the sets are swapped, so a difference between the sets (PCI slot,
