@@ -225,6 +225,39 @@ impl Row {
     pub fn ratio(&self) -> f64 {
         median(&self.ratios)
     }
+
+    /// A 95 % confidence interval of the median ratio (`median_ci`).
+    pub fn ratio_ci(&self) -> (f64, f64) {
+        median_ci(&self.ratios)
+    }
+}
+
+/// A distribution-free confidence interval of at least 95 % for the median of the population
+/// `values` were drawn from: the k-th smallest and k-th largest value, k the largest for which
+/// fewer than k of n values fall below the median with probability at most 2.5 %
+/// (Binomial(n, 1/2)). Says whether a median ratio is told apart from 1.00 by this many pairs,
+/// without assuming how the noise is distributed. NaN for fewer than 6 values (no such k).
+pub fn median_ci(values: &[f64]) -> (f64, f64) {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    // P(X <= i) for X ~ Binomial(n, 1/2), term by term in logarithms (no underflow).
+    let mut ln_p = -(n as f64) * std::f64::consts::LN_2;
+    let mut cdf = 0.0;
+    let mut k = 0;
+    for i in 0..n {
+        cdf += ln_p.exp();
+        if cdf > 0.025 {
+            break;
+        }
+        // P(X <= i) <= 2.5 %: the (i+1)-th smallest value bounds the median from below.
+        k = i + 1;
+        ln_p += ((n - i) as f64 / (i + 1) as f64).ln();
+    }
+    if k == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    (v[k - 1], v[n - k])
 }
 
 pub fn summarise(samples: &[Sample]) -> Vec<Row> {
@@ -301,6 +334,7 @@ pub fn to_json(rows: &[Row], footprint: &[Footprint]) -> Value {
                 "rust_min": min(&r.rust), "rust_max": max(&r.rust),
                 "c_min": min(&r.c), "c_max": max(&r.c),
                 "ratio_min": min(&r.ratios), "ratio_max": max(&r.ratios),
+                "ratio_ci95": [r.ratio_ci().0, r.ratio_ci().1],
                 "samples": {"rust": r.rust, "c": r.c, "ratio": r.ratios},
             })
         })
@@ -338,12 +372,14 @@ fn fmt_value(v: f64) -> String {
 pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: &str) -> String {
     let mut md = format!("# Benchmark `{suite}`: Rust against C\n\n{context}\n\n");
     md.push_str("Ratio: the median of the per-pair ratios, oriented so that **> 1.00 means Rust did better** ");
-    md.push_str("(Rust/C for throughput, C/Rust for latency). Median [min–max] over the runs.\n\n");
-    md.push_str("| case | metric | Rust | C | ratio | ratio range |\n|---|---|---|---|---|---|\n");
+    md.push_str("(Rust/C for throughput, C/Rust for latency). Median [min–max] over the runs; ");
+    md.push_str("95 % CI: a distribution-free confidence interval of the median ratio (order ");
+    md.push_str("statistics), \"–\" with fewer than 6 pairs.\n\n");
+    md.push_str("| case | metric | Rust | C | ratio | 95 % CI | ratio range |\n|---|---|---|---|---|---|---|\n");
     for r in rows {
         let _ = writeln!(
             md,
-            "| {} | {} ({}) | {} [{}–{}] | {} [{}–{}] | **{}** | {}–{} |",
+            "| {} | {} ({}) | {} [{}–{}] | {} [{}–{}] | **{}** | {}–{} | {}–{} |",
             r.case,
             r.metric,
             r.unit,
@@ -354,6 +390,8 @@ pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: 
             fmt_value(min(&r.c)),
             fmt_value(max(&r.c)),
             fmt_ratio(r.ratio()),
+            fmt_ratio(r.ratio_ci().0),
+            fmt_ratio(r.ratio_ci().1),
             fmt_ratio(min(&r.ratios)),
             fmt_ratio(max(&r.ratios)),
         );
@@ -510,6 +548,23 @@ mod tests {
             assert!(parse_fio_lines(&text).is_err(), "{bad} accepted");
         }
         assert!(parse_fio_lines("BENCH case=rr {\"jobs\":[]}").is_err());
+    }
+
+    #[test]
+    fn median_confidence_interval_from_order_statistics() {
+        // n = 20: P(X <= 5) = 2.07 %, P(X <= 6) = 5.77 %, so the 6th smallest and 6th largest.
+        let v: Vec<f64> = (1..=20).map(f64::from).rev().collect();
+        assert_eq!(median_ci(&v), (6.0, 15.0));
+        // n = 6: only the extremes (P(X <= 0) = 1.6 %).
+        assert_eq!(median_ci(&[3.0, 1.0, 2.0, 6.0, 5.0, 4.0]), (1.0, 6.0));
+        assert!(median_ci(&[1.0, 2.0, 3.0, 4.0, 5.0]).0.is_nan());
+        // Large n stays finite and tightens around the middle.
+        let big: Vec<f64> = (0..2000).map(f64::from).collect();
+        let (lo, hi) = median_ci(&big);
+        assert!(
+            lo > 940.0 && lo < 1000.0 && hi > 999.0 && hi < 1060.0,
+            "{lo} {hi}"
+        );
     }
 
     #[test]
