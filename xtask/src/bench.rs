@@ -454,7 +454,7 @@ pub fn to_svg(suite: &str, rows: &[Row]) -> String {
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{} — Rust/C (median of pairs; &gt; 1 = Rust better)</text>\n",
+         <text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{} — Rust/C, &gt; 1 = Rust better (bar: median; thick: 95 % CI; thin: range)</text>\n",
         xml_escape(suite)
     );
     for (i, r) in rows.iter().enumerate() {
@@ -479,6 +479,18 @@ pub fn to_svg(suite: &str, rows: &[Row]) -> String {
             width - 8.0,
             y + 13.0,
         );
+        let (lo, hi) = r.ratio_ci();
+        if lo.is_finite() && hi.is_finite() {
+            let _ = writeln!(
+                s,
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\" \
+                 stroke-width=\"5\" opacity=\"0.45\"/>",
+                x(lo),
+                x(hi),
+                y + bar_h / 2.0,
+                y + bar_h / 2.0,
+            );
+        }
     }
     let one = x(1.0);
     let bottom = top + rows.len() as f64 * (bar_h + gap);
