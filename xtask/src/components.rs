@@ -136,7 +136,7 @@ pub const SUITES: &[Suite] = &[
     },
     Suite {
         name: "virtio-blk",
-        about: "rvirtio_blk (Rust) against virtio_blk (C) on the same QEMU virtio-blk devices: \
+        about: "rvirtio_blk (Rust) against virtio_blk (C) on identical QEMU virtio-blk devices: \
                 fio direct I/O on a null-co backend and on a raw image",
         rust_module: "drivers/block/rvirtio_blk/rvirtio_blk.ko",
         c_module: "drivers/block/virtio_blk.ko",
