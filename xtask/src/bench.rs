@@ -323,6 +323,8 @@ pub fn to_json(rows: &[Row], footprint: &[Footprint]) -> Value {
     let mut out: Vec<Value> = rows
         .iter()
         .map(|r| {
+            let (lo, hi) = r.ratio_ci();
+            let ci = [lo, hi];
             json!({
                 "case": r.case,
                 "metric": r.metric,
@@ -334,7 +336,7 @@ pub fn to_json(rows: &[Row], footprint: &[Footprint]) -> Value {
                 "rust_min": min(&r.rust), "rust_max": max(&r.rust),
                 "c_min": min(&r.c), "c_max": max(&r.c),
                 "ratio_min": min(&r.ratios), "ratio_max": max(&r.ratios),
-                "ratio_ci95": [r.ratio_ci().0, r.ratio_ci().1],
+                "ratio_ci95": ci,
                 "samples": {"rust": r.rust, "c": r.c, "ratio": r.ratios},
             })
         })
@@ -377,6 +379,7 @@ pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: 
     md.push_str("statistics), \"–\" with fewer than 6 pairs.\n\n");
     md.push_str("| case | metric | Rust | C | ratio | 95 % CI | ratio range |\n|---|---|---|---|---|---|---|\n");
     for r in rows {
+        let (lo, hi) = r.ratio_ci();
         let _ = writeln!(
             md,
             "| {} | {} ({}) | {} [{}–{}] | {} [{}–{}] | **{}** | {}–{} | {}–{} |",
@@ -390,8 +393,8 @@ pub fn to_markdown(suite: &str, rows: &[Row], footprint: &[Footprint], context: 
             fmt_value(min(&r.c)),
             fmt_value(max(&r.c)),
             fmt_ratio(r.ratio()),
-            fmt_ratio(r.ratio_ci().0),
-            fmt_ratio(r.ratio_ci().1),
+            fmt_ratio(lo),
+            fmt_ratio(hi),
             fmt_ratio(min(&r.ratios)),
             fmt_ratio(max(&r.ratios)),
         );

@@ -959,11 +959,14 @@ fn cmd_bench(lab: &mut Lab, args: &[String]) -> Result<()> {
     let (tree, kernel) = prepare(lab, Flavour::Bench)?;
     let initrd = initramfs::build(lab, &kernel, &initramfs::ferrite_tools(lab)?)?;
     let accel = qemu::choose_accel(lab, &kernel, &initrd)?;
-    let env_u32 = |name: &str| std::env::var(name).ok().and_then(|p| p.parse::<u32>().ok());
     let dir = lab.repo.join("target/ferrite/bench");
     fs::create_dir_all(&dir)?;
     for suite in suites {
-        let pairs = env_u32("FERRITE_PAIRS").unwrap_or(suite.pairs).max(5);
+        let pairs = std::env::var("FERRITE_PAIRS")
+            .ok()
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(suite.pairs)
+            .max(5);
         let runtime_ms = std::env::var("FERRITE_RUNTIME")
             .ok()
             .and_then(|s| s.parse::<f64>().ok())

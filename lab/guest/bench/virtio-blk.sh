@@ -37,8 +37,7 @@ io_count() {
 }
 # irq_count DISK: interrupts of DISK's virtio device (all its vectors, all CPUs).
 irq_count() {
-	vdev=$(readlink "/sys/block/$1/device")
-	awk -v d="${vdev##*/}-" 'index($0, d) { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) v += $i }
+	awk -v d="$(virtio_dev_of "$1")-" 'index($0, d) { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) v += $i }
 		END { print v + 0 }' /proc/interrupts
 }
 echo "BENCH-META suite=virtio-blk rust=rvirtio_blk c=virtio_blk pairs=$pairs slice_ms=$slice_ms arrangement=$arrangement"
