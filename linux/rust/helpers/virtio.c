@@ -63,9 +63,3 @@ __rust_helper void rust_helper_virtio_config_set(struct virtio_device *vdev, uns
 {
 	vdev->config->set(vdev, offset, buf, len);
 }
-
-/* The virtqueue callback checks that it runs with local interrupts disabled. */
-__rust_helper bool rust_helper_irqs_disabled(void)
-{
-	return irqs_disabled();
-}

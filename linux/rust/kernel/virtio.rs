@@ -64,7 +64,7 @@ use crate::{
     device_id::RawDeviceId,
     driver,
     error::{from_result, to_result},
-    interrupt::{local_interrupt_disable, LocalInterruptDisabled},
+    interrupt::{self, local_interrupt_disable, LocalInterruptDisabled},
     prelude::*,
     str::CStr,
     sync::lock::spinlock::{SpinLockBackend, SpinLockIrqBackend},
@@ -1325,8 +1325,7 @@ unsafe extern "C" fn vq_callback<H: Handler>(vq: *mut bindings::virtqueue) {
     };
     // Virtqueue interrupts run with local interrupts disabled, except for interrupt threads
     // on PREEMPT_RT: disable them there, so `done` always has the proof.
-    // SAFETY: Reading the local interrupt state has no requirements.
-    if unsafe { bindings::irqs_disabled() } {
+    if interrupt::irqs_disabled() {
         // SAFETY: Local interrupts are disabled (checked above) and stay so for the whole call:
         // the handler of an interrupt does not enable them.
         H::done(queue, unsafe { LocalInterruptDisabled::assume_disabled() });
