@@ -432,11 +432,51 @@ impl<T: HasBlobSizes> NewCred<T> {
 
     /// Installs the new credentials on the current task.
     pub fn commit(self) {
+        self.ready().commit();
+    }
+
+    /// The new credentials, final: they can be committed, no longer changed.
+    pub fn ready(self) -> ReadyCred<T> {
         let cred = self.cred;
         core::mem::forget(self);
-        // SAFETY: `cred` came from `prepare_creds` and is consumed by `commit_creds`, which
-        // cannot fail for credentials prepared by the current task.
+        // INVARIANT: `cred` came from `prepare_creds`; its reference passes to the new value.
+        ReadyCred {
+            cred,
+            _p: PhantomData,
+        }
+    }
+}
+
+/// New credentials that are final ([`NewCred::ready`]), possibly shared with other threads of
+/// the process that committed them too ([`NewCred::apply_to_other_threads`]): installed on the
+/// current task by [`ReadyCred::commit`], aborted when dropped.
+///
+/// # Invariants
+///
+/// `cred` came from `prepare_creds` (on this task, or on the task whose new credentials these
+/// are shared from) and this value owns one reference to it.
+pub struct ReadyCred<T: HasBlobSizes> {
+    cred: *mut bindings::cred,
+    _p: PhantomData<T>,
+}
+
+impl<T: HasBlobSizes> ReadyCred<T> {
+    /// Installs the credentials on the current task.
+    pub fn commit(self) {
+        let cred = self.cred;
+        core::mem::forget(self);
+        // SAFETY: By the type invariants `cred` is prepared credentials and we own a reference,
+        // which `commit_creds` consumes; it cannot fail for credentials prepared in this
+        // process (C's `TSYNC` commits a caller's prepared credentials in its siblings alike).
         unsafe { bindings::commit_creds(cred) };
+    }
+}
+
+impl<T: HasBlobSizes> Drop for ReadyCred<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants we own a reference to prepared, uncommitted
+        // credentials.
+        unsafe { bindings::abort_creds(self.cred) };
     }
 }
 
@@ -460,22 +500,32 @@ impl<T: HasBlobSizes> NewCred<T> {
     /// `ERESTARTNOINTR` (the system call is restarted, signals handled in between) when
     /// another thread of the process holds the exec lock for the same purpose or when a
     /// signal interrupts the wait for the others' preparation. This is what Landlock's
-    /// `LANDLOCK_RESTRICT_SELF_TSYNC` does; `self` is committed by the caller afterwards.
-    /// With `committed`, each thread calls it with the new LSM state (if any) and whether it
-    /// has `no_new_privs`, in its own context, after its commit.
+    /// `LANDLOCK_RESTRICT_SELF_TSYNC` does; the caller commits the returned credentials
+    /// afterwards. With `committed`, each thread calls it with the new LSM state (if any) and
+    /// whether it has `no_new_privs`, in its own context, after its commit.
+    ///
+    /// As in C, a thread whose credentials are the caller's current ones (threads share them
+    /// until one changes its own) takes a reference to `self` instead of a copy, so that the
+    /// threads end up sharing one object, as after a single commit; that is also why `self`
+    /// comes back final, as a [`ReadyCred`].
     pub fn apply_to_other_threads(
-        &self,
+        self,
         set_no_new_privs: bool,
         committed: Option<fn(&T::Cred, bool)>,
-    ) -> Result {
+    ) -> Result<ReadyCred<T>> {
         let value: Option<Arc<T::Cred>> = self.get().map(Arc::from);
         let word = self.word();
+        let new = self.ready();
+        // SAFETY: FFI call on the current task, which always has credentials.
+        let old_cred = unsafe { bindings::current_cred() };
         // Held across the whole exchange: no `execve` (which would kill the siblings and
         // change the credentials) and no second exchange in the same process meanwhile.
         let _exec = ExecUpdateLock::try_lock()?;
         pin_init::stack_pin_init!(let shared = pin_init::pin_init!(ThreadSync::<T> {
             value,
             word,
+            old_cred,
+            new_cred: new.cred,
             set_no_new_privs,
             committed,
             state <- crate::new_spinlock!(SyncState {
@@ -549,7 +599,7 @@ impl<T: HasBlobSizes> NewCred<T> {
         if error != 0 {
             Err(Error::from_errno(error))
         } else {
-            Ok(())
+            Ok(new)
         }
     }
 }
@@ -603,6 +653,12 @@ struct ThreadSync<T: HasBlobSizes> {
     /// The caller's new LSM state and word, which every other thread takes.
     value: Option<Arc<T::Cred>>,
     word: u32,
+    /// The caller's credentials when it started, compared (never dereferenced) with each
+    /// thread's own.
+    old_cred: *const bindings::cred,
+    /// The caller's new credentials ([`ReadyCred`], alive until the caller returns), shared
+    /// with the threads whose credentials are `old_cred`.
+    new_cred: *mut bindings::cred,
     set_no_new_privs: bool,
     /// Called by each thread after its commit.
     committed: Option<fn(&T::Cred, bool)>,
@@ -622,11 +678,23 @@ struct ThreadSync<T: HasBlobSizes> {
 impl<T: HasBlobSizes> ThreadSync<T> {
     /// Runs in each other thread, from its `task_work`.
     fn run_in_this_thread(&self) {
-        let prepared = NewCred::<T>::prepare().map(|mut cred| {
-            cred.set(self.value.clone());
-            cred.set_word(self.word);
-            cred
-        });
+        // SAFETY: FFI call on the current task, which always has credentials.
+        let prepared = if unsafe { bindings::current_cred() } == self.old_cred {
+            // INVARIANT: `new_cred` is the caller's prepared credentials, alive until the caller
+            // returns, which is after this thread is done with `self`; `get_cred` takes the
+            // reference the new value owns.
+            Ok(ReadyCred::<T> {
+                // SAFETY: `new_cred` is valid (see above).
+                cred: unsafe { bindings::get_cred(self.new_cred) }.cast_mut(),
+                _p: PhantomData,
+            })
+        } else {
+            NewCred::<T>::prepare().map(|mut cred| {
+                cred.set(self.value.clone());
+                cred.set_word(self.word);
+                cred.ready()
+            })
+        };
         let mut state = self.state.lock();
         if prepared.is_err() {
             state.fail(ENOMEM);

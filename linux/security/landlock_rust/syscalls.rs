@@ -308,14 +308,16 @@ fn restrict_self_inner(fd: i32, flags: u32) -> Result<(), Errno> {
             new.set_word(next.to_word());
         }
     }
-    if f.tsync {
+    let new = if f.tsync {
         // The other threads must end up as this one: with no_new_privs if it has it.
         let siblings_no_new_privs = f.no_new_privs || lsm::current_no_new_privs();
         // Each other thread traces its enforcement of a new domain.
         let enforced = created.map(|_| enforced_by_sibling as fn(&Domain, bool));
         new.apply_to_other_threads(siblings_no_new_privs, enforced)
-            .map_err(|e| Errno(-e.to_errno()))?;
-    }
+            .map_err(|e| Errno(-e.to_errno()))?
+    } else {
+        new.ready()
+    };
     // Past the last point of failure.
     if f.no_new_privs {
         lsm::current_set_no_new_privs();
