@@ -234,10 +234,14 @@ pub fn boot_scripted(lab: &Lab, boot: &Boot) -> Result<Outcome> {
                 if complete > results_seen {
                     for line in results[results_seen..complete].lines() {
                         if let Some(command) = line.trim().strip_prefix("ferrite-host: monitor ") {
-                            let reply = monitor_command(&dir.join("monitor.sock"), command)
-                                .unwrap_or_else(|e| format!("monitor error: {e}"));
-                            let _ =
-                                fs::write(dir.join("monitor.log"), format!("{command}\n{reply}\n"));
+                            let reply = monitor_command_settled(&dir.join("monitor.sock"), command);
+                            // Every command and reply of the boot, in order.
+                            use std::io::Write;
+                            let _ = fs::OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(dir.join("monitor.log"))
+                                .and_then(|mut f| writeln!(f, "{command}\n{reply}"));
                         }
                     }
                     results_seen = complete;
@@ -344,6 +348,27 @@ pub fn monitor_command(socket: &Path, command: &str) -> Result<String> {
     let mut buf = [0u8; 4096];
     let n = s.read(&mut buf).unwrap_or(0);
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// Sends a guest's `ferrite-host: monitor` command. A `device_add` that QEMU refuses because a
+/// device of the same id still exists is sent again, once a second for up to a minute: QEMU
+/// finishes a `device_del` only when the guest has powered the slot off, which can come after
+/// the disk has left the guest's `/sys/block` (where the guest test looks).
+fn monitor_command_settled(socket: &Path, command: &str) -> String {
+    let mut reply = String::new();
+    for _ in 0..60 {
+        reply = monitor_command(socket, command).unwrap_or_else(|e| format!("monitor error: {e}"));
+        if !refused_as_duplicate(command, &reply) {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    reply
+}
+
+/// Whether QEMU refused `command`, a `device_add`, because the id is still taken.
+fn refused_as_duplicate(command: &str, reply: &str) -> bool {
+    command.starts_with("device_add ") && reply.contains("Duplicate")
 }
 
 /// What each disk's virtqueues hold, QEMU's view (`info virtio-queue-status`) and the guest's
@@ -469,5 +494,20 @@ mod tests {
              used:         0x00000000072e3240\n";
         assert_eq!(avail_ring_of(status), Some((0x72e3000, 0x72e3204)));
         assert_eq!(avail_ring_of("monitor error: no such device\n"), None);
+    }
+
+    #[test]
+    fn only_a_device_add_refused_for_its_id_is_sent_again() {
+        let add = "device_add virtio-blk-pci,drive=vde,id=vde,bus=rp5,serial=ferrite-vde";
+        assert!(refused_as_duplicate(
+            add,
+            "Error: Duplicate device ID 'vde'\r\n(qemu) "
+        ));
+        assert!(!refused_as_duplicate(add, "(qemu) "));
+        assert!(!refused_as_duplicate(
+            "device_del vde",
+            "Error: Duplicate device ID 'vde'"
+        ));
+        assert!(!refused_as_duplicate(add, "Error: Bus 'rp5' not found"));
     }
 }
