@@ -378,10 +378,7 @@ pub fn task_cred<T: HasBlobSizes>(task: &Task) -> CurrentCred<T> {
 
 /// New credentials for the current task (`prepare_creds`), aborted when dropped unless
 /// committed.
-pub struct NewCred<T: HasBlobSizes> {
-    cred: *mut bindings::cred,
-    _p: PhantomData<T>,
-}
+pub struct NewCred<T: HasBlobSizes>(ReadyCred<T>);
 
 impl<T: HasBlobSizes> NewCred<T> {
     /// Prepares a copy of the current task's credentials.
@@ -391,22 +388,23 @@ impl<T: HasBlobSizes> NewCred<T> {
         if cred.is_null() {
             return Err(ENOMEM);
         }
-        Ok(Self {
+        // INVARIANT: `cred` came from `prepare_creds`, with the reference the value owns.
+        Ok(Self(ReadyCred {
             cred,
             _p: PhantomData,
-        })
+        }))
     }
 
     /// The LSM's state in the new credentials.
     pub fn get(&self) -> Option<ArcBorrow<'_, T::Cred>> {
         // SAFETY: we own the new credentials.
-        unsafe { CredRef::<T>::from_raw(self.cred) }.get()
+        unsafe { CredRef::<T>::from_raw(self.0.cred) }.get()
     }
 
     /// Replaces the LSM's state in the new credentials.
     pub fn set(&mut self, value: Option<Arc<T::Cred>>) {
         // SAFETY: we own the new credentials, not yet visible to anybody else.
-        let slot = unsafe { CredRef::<T>::from_raw(self.cred) }.slot();
+        let slot = unsafe { CredRef::<T>::from_raw(self.0.cred) }.slot();
         let new = value.map_or(ptr::null(), Arc::into_raw);
         // SAFETY: `slot` is the blob slot of credentials we own exclusively.
         let old = unsafe { ptr::replace(&raw mut (*slot).cred, new) };
@@ -419,13 +417,13 @@ impl<T: HasBlobSizes> NewCred<T> {
     /// The LSM's word in the new credentials.
     pub fn word(&self) -> u32 {
         // SAFETY: we own the new credentials.
-        unsafe { CredRef::<T>::from_raw(self.cred) }.word()
+        unsafe { CredRef::<T>::from_raw(self.0.cred) }.word()
     }
 
     /// Replaces the LSM's word in the new credentials.
     pub fn set_word(&mut self, word: u32) {
         // SAFETY: we own the new credentials, not yet visible to anybody else.
-        let slot = unsafe { CredRef::<T>::from_raw(self.cred) }.slot();
+        let slot = unsafe { CredRef::<T>::from_raw(self.0.cred) }.slot();
         // SAFETY: as above.
         unsafe { (*slot).word = word };
     }
@@ -437,13 +435,7 @@ impl<T: HasBlobSizes> NewCred<T> {
 
     /// The new credentials, final: they can be committed, no longer changed.
     pub fn ready(self) -> ReadyCred<T> {
-        let cred = self.cred;
-        core::mem::forget(self);
-        // INVARIANT: `cred` came from `prepare_creds`; its reference passes to the new value.
-        ReadyCred {
-            cred,
-            _p: PhantomData,
-        }
+        self.0
     }
 }
 
@@ -476,13 +468,6 @@ impl<T: HasBlobSizes> Drop for ReadyCred<T> {
     fn drop(&mut self) {
         // SAFETY: By the type invariants we own a reference to prepared, uncommitted
         // credentials.
-        unsafe { bindings::abort_creds(self.cred) };
-    }
-}
-
-impl<T: HasBlobSizes> Drop for NewCred<T> {
-    fn drop(&mut self) {
-        // SAFETY: the credentials came from `prepare_creds` and were not committed.
         unsafe { bindings::abort_creds(self.cred) };
     }
 }
